@@ -1,0 +1,96 @@
+"""The block wrapper shared by every backbone: pre-norm residual mixer + MLP (GPT-2 style).
+
+    x = x + Dropout(Mixer(LayerNorm(x)))
+    x = x + Dropout(MLP(LayerNorm(x)))          MLP: D -> 4D -> GELU -> D
+
+``ResidualStack`` stacks ``n_layers`` such blocks and a final LayerNorm. A
+backbone only says how to build one mixer (a layer with the same
+forward/step/initial_state protocol); the stack carries one state per layer.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+from .base import Backbone, BackboneConfig, State
+
+
+class Mixer(nn.Module):
+    """A sequence-mixing layer: (B, T, D) -> (B, T, D), same state protocol as a backbone."""
+
+    @abstractmethod
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]: ...
+
+    @abstractmethod
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State: ...
+
+    def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        y, state = self.forward(x_t[:, None], state)
+        return y[:, 0], state
+
+
+class MLP(nn.Sequential):
+    def __init__(self, d_model: int, dropout: float) -> None:
+        super().__init__(
+            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model), nn.Dropout(dropout)
+        )
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, mixer: Mixer, d_model: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.mixer = mixer
+        self.drop = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = MLP(d_model, dropout)
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        h, state = self.mixer(self.norm1(x), state)
+        x = x + self.drop(h)
+        return x + self.mlp(self.norm2(x)), state
+
+    def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h, state = self.mixer.step(self.norm1(x_t), state)
+        x_t = x_t + self.drop(h)
+        return x_t + self.mlp(self.norm2(x_t)), state
+
+
+class ResidualStack(Backbone):
+    """``n_layers`` residual blocks around mixers made by ``make_mixer``; state = one per layer."""
+
+    def __init__(self, cfg: BackboneConfig) -> None:
+        super().__init__(cfg)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(self.make_mixer(cfg), cfg.d_model, cfg.dropout) for _ in range(cfg.n_layers)
+        )
+        self.norm_f = nn.LayerNorm(cfg.d_model)
+
+    @abstractmethod
+    def make_mixer(self, cfg: BackboneConfig) -> Mixer:
+        """One layer's sequence mixer."""
+
+    def initial_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> tuple[State, ...]:
+        p = self._param_like()
+        device, dtype = device or p.device, dtype or p.dtype
+        return tuple(blk.mixer.initial_state(batch, device, dtype) for blk in self.blocks)
+
+    def forward(self, x: Tensor, state: tuple[State, ...] | None = None) -> tuple[Tensor, tuple[State, ...]]:
+        states = state if state is not None else (None,) * len(self.blocks)
+        new_states = []
+        for blk, s in zip(self.blocks, states):
+            x, s = blk(x, s)
+            new_states.append(s)
+        return self.norm_f(x), tuple(new_states)
+
+    def step(self, x_t: Tensor, state: tuple[State, ...]) -> tuple[Tensor, tuple[State, ...]]:
+        new_states = []
+        for blk, s in zip(self.blocks, state):
+            x_t, s = blk.step(x_t, s)
+            new_states.append(s)
+        return self.norm_f(x_t), tuple(new_states)

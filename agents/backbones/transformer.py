@@ -1,0 +1,75 @@
+"""Causal GPT-style self-attention, as in Decision Transformer (Chen et al. 2021).
+
+Attention spans at most ``max_tokens`` tokens (the current one included). The
+state is the buffer of the last ``max_tokens - 1`` block inputs; ``step`` re-runs
+attention over buffer + new token, which is exactly DT's evaluation (a sliding
+KV cache is not equivalent once there is more than one layer). So ``forward``
+with a state equals the step loop while buffer + new tokens fit in the span.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import BackboneConfig
+from .registry import register_backbone
+from .stack import Mixer, ResidualStack
+
+
+def banded_causal_mask(t: int, span: int, device: torch.device) -> Tensor:
+    """(t, t) bool, True where query i may attend key j: i - span < j <= i."""
+    i = torch.arange(t, device=device)[:, None]
+    j = torch.arange(t, device=device)[None, :]
+    return (j <= i) & (j > i - span)
+
+
+class CausalSelfAttention(Mixer):
+    """Multi-head causal attention; stateless (the Transformer backbone keeps the token buffer)."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, span: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"width {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads, self.span, self.dropout = n_heads, span, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> None:
+        return None
+
+    def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        p = self.dropout if self.training else 0.0
+        if t <= self.span:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        else:
+            mask = banded_causal_mask(t, self.span, x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d)), None  # (B, T, D)
+
+
+@register_backbone("transformer")
+class Transformer(ResidualStack):
+    """GPT blocks; state = the last ``max_tokens - 1`` inputs, shape (B, n, D)."""
+
+    def make_mixer(self, cfg: BackboneConfig) -> Mixer:
+        return CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout, cfg.max_tokens)
+
+    def initial_state(
+        self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        p = self._param_like()
+        return torch.zeros(batch, 0, self.cfg.d_model, device=device or p.device, dtype=dtype or p.dtype)
+
+    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        t = x.shape[1]
+        ctx = x if state is None or state.shape[1] == 0 else torch.cat([state, x], dim=1)
+        y, _ = super().forward(ctx)
+        return y[:, -t:], ctx[:, -(self.cfg.max_tokens - 1) :] if self.cfg.max_tokens > 1 else ctx[:, :0]
+
+    def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        y, state = self.forward(x_t[:, None], state)
+        return y[:, 0], state

@@ -1,0 +1,98 @@
+"""Checkpoints hold everything needed to rebuild and run the agent without the dataset."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqrl.datasets.trajectories import DatasetInfo
+from seqrl.errors import SeqRLError
+
+from .model import DecisionModel, ModelConfig
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class AgentBundle:
+    """A model with what acting needs: state normalization, RTG scale, targets, the dataset's info."""
+
+    model: DecisionModel
+    obs_mean: np.ndarray
+    obs_std: np.ndarray
+    rtg_scale: float
+    targets: list[float]
+    dataset: DatasetInfo
+    step: int
+    config: dict[str, Any]
+
+
+def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | None = None) -> None:
+    """Write atomically (temp file + rename): a crash mid-write keeps the previous file."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": bundle.model.state_dict(),
+        "model_config": bundle.model.cfg.to_dict(),
+        "obs_mean": bundle.obs_mean,
+        "obs_std": bundle.obs_std,
+        "rtg_scale": bundle.rtg_scale,
+        "targets": list(bundle.targets),
+        "dataset": bundle.dataset.to_dict(),
+        "step": bundle.step,
+        "config": bundle.config,
+        **(extra or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def find_checkpoint(run: Path, which: str = "last") -> Path:
+    """A run directory (its ``last.pt`` or ``best.pt``) or a checkpoint file."""
+    if run.is_file():
+        return run
+    if not run.is_dir():
+        raise SeqRLError(f"{str(run)!r} is neither a run directory nor a checkpoint file.")
+    path = run / f"{which}.pt"
+    if not path.is_file():
+        found = sorted(p.name for p in run.glob("*.pt"))
+        raise SeqRLError(
+            f"No {which}.pt in {str(run)!r} (found: {', '.join(found) or 'no checkpoints'}). "
+            "Is this a run directory written by train_offline.py, and did its first evaluation finish?"
+        )
+    return path
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[AgentBundle, dict[str, Any]]:
+    """Rebuild the agent from a checkpoint alone; also returns the raw payload (optimizer etc.)."""
+    try:
+        payload = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:
+        raise SeqRLError(f"Cannot read checkpoint {str(path)!r} ({type(e).__name__}: {e}); it may be corrupt.") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint (format {CHECKPOINT_FORMAT}).")
+    model = DecisionModel(ModelConfig(**payload["model_config"])).to(device)
+    model.load_state_dict(payload["model"])
+    bundle = AgentBundle(
+        model=model,
+        obs_mean=np.asarray(payload["obs_mean"]),
+        obs_std=np.asarray(payload["obs_std"]),
+        rtg_scale=float(payload["rtg_scale"]),
+        targets=list(payload["targets"]),
+        dataset=DatasetInfo(**payload["dataset"]),
+        step=int(payload["step"]),
+        config=payload["config"],
+    )
+    return bundle, payload

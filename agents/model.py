@@ -1,0 +1,105 @@
+"""The Decision-Transformer-style trajectory model over any registered backbone.
+
+Per timestep t three tokens, R^_t (return-to-go), s_t (state), a_t (action),
+each embedded by its own linear layer plus a learned timestep embedding, then
+LayerNorm (Chen et al. 2021). The causal backbone reads the interleaved
+sequence R^_1, s_1, a_1, R^_2, ... and a_t is predicted from the output at the
+s_t token through a tanh head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .backbones import BackboneConfig, State, build_backbone
+
+TOKENS_PER_STEP = 3  # R^, s, a
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model (stored in every checkpoint)."""
+
+    obs_dim: int
+    act_dim: int
+    backbone: str = "transformer"
+    width: int = 128
+    n_layers: int = 3
+    n_heads: int = 1
+    dropout: float = 0.1
+    context_len: int = 20  # K timesteps per training window
+    max_ep_len: int = 1000  # size of the timestep embedding
+
+    def backbone_config(self) -> BackboneConfig:
+        # The s_t token of a K-step window sees at most 3K - 1 tokens (a_t comes after it).
+        return BackboneConfig(
+            d_model=self.width,
+            n_layers=self.n_layers,
+            dropout=self.dropout,
+            n_heads=self.n_heads,
+            max_tokens=TOKENS_PER_STEP * self.context_len - 1,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DecisionModel(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.width
+        self.embed_return = nn.Linear(1, d)
+        self.embed_state = nn.Linear(cfg.obs_dim, d)
+        self.embed_action = nn.Linear(cfg.act_dim, d)
+        self.embed_timestep = nn.Embedding(cfg.max_ep_len, d)
+        self.embed_norm = nn.LayerNorm(d)
+        self.embed_drop = nn.Dropout(cfg.dropout)
+        self.backbone = build_backbone(cfg.backbone, cfg.backbone_config())
+        self.action_head = nn.Sequential(nn.Linear(d, cfg.act_dim), nn.Tanh())
+
+    # ---- tokens -----------------------------------------------------------------------------
+    def _finish(self, tok: Tensor, timesteps: Tensor) -> Tensor:
+        t = timesteps.clamp(0, self.cfg.max_ep_len - 1)
+        return self.embed_drop(self.embed_norm(tok + self.embed_timestep(t)))
+
+    def return_tokens(self, rtg: Tensor, timesteps: Tensor) -> Tensor:
+        """rtg: (B, T, 1) already scaled; timesteps: (B, T) -> (B, T, D)."""
+        return self._finish(self.embed_return(rtg), timesteps)
+
+    def state_tokens(self, states: Tensor, timesteps: Tensor) -> Tensor:
+        """states: (B, T, obs_dim) already normalized -> (B, T, D)."""
+        return self._finish(self.embed_state(states), timesteps)
+
+    def action_tokens(self, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """actions: (B, T, act_dim) -> (B, T, D)."""
+        return self._finish(self.embed_action(actions), timesteps)
+
+    def interleave(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ..."""
+        r = self.return_tokens(rtg, timesteps)
+        s = self.state_tokens(states, timesteps)
+        a = self.action_tokens(actions, timesteps)
+        b, t, d = s.shape
+        return torch.stack([r, s, a], dim=2).reshape(b, TOKENS_PER_STEP * t, d)
+
+    # ---- training ---------------------------------------------------------------------------
+    def forward(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """Predicted actions (B, T, act_dim) for windows that start from the initial state."""
+        h, _ = self.backbone(self.interleave(rtg, states, actions, timesteps))
+        return self.predict_action(h[:, 1::TOKENS_PER_STEP])  # outputs at the s_t tokens
+
+    def predict_action(self, h_state_token: Tensor) -> Tensor:
+        return self.action_head(h_state_token)
+
+    def initial_state(self, batch: int) -> State:
+        return self.backbone.initial_state(batch)
+
+
+def masked_action_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error over non-padded timesteps. pred/target: (B, T, A); mask: (B, T) bool."""
+    sq = (pred - target).pow(2).mean(dim=-1)  # (B, T)
+    return (sq * mask).sum() / mask.sum().clamp_min(1)

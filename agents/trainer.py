@@ -1,0 +1,172 @@
+"""Offline training of the Decision model: AdamW, linear warm-up, grad clipping, periodic evaluation.
+
+TensorBoard (CleanRL conventions): ``losses/action_mse``, ``charts/learning_rate``,
+``charts/updates_per_s``, ``eval/normalized_score_<rollout>_<target>`` (and
+``eval/return_...``), hyperparameters as a text table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from seqrl.config import TrainConfig
+from seqrl.datasets import TrajectoryDataset, WindowSampler
+from seqrl.errors import SeqRLError
+
+from .checkpoint import AgentBundle, save_checkpoint
+from .evaluate import EvalResult, evaluate_agent, format_table
+from .model import DecisionModel, ModelConfig, masked_action_mse
+
+
+def run_name(cfg: TrainConfig, dataset_name: str) -> str:
+    """CleanRL-style: env__dataset__backbone__seed__time."""
+    ds = dataset_name.replace("/", "-")
+    return f"{cfg.env or 'env'}__{ds}__{cfg.backbone}__{cfg.seed}__{int(time.time())}"
+
+
+def hparams_markdown(cfg: dict) -> str:
+    return "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in cfg.items())
+
+
+def warmup_lambda(warmup_steps: int):
+    return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
+
+
+@dataclass
+class EvalRecord:
+    step: int
+    results: list[EvalResult]
+
+    @property
+    def score(self) -> float:
+        """Mean normalized score over every (rollout, target) evaluated: what "best" ranks by."""
+        return float(np.mean([r.normalized_mean for r in self.results]))
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "score": self.score, "results": [r.to_dict() for r in self.results]}
+
+
+class Trainer:
+    def __init__(
+        self, cfg: TrainConfig, data: TrajectoryDataset, targets: list[float], device: torch.device, run_dir: Path
+    ) -> None:
+        self.cfg, self.data, self.targets, self.device, self.run_dir = cfg, data, targets, device, run_dir
+        self.obs_mean, self.obs_std = data.state_stats()
+        self.sampler = WindowSampler(
+            data, cfg.context_len, self.obs_mean, self.obs_std, cfg.rtg_scale, cfg.max_ep_len, seed=cfg.seed
+        )
+        mcfg = ModelConfig(
+            obs_dim=data.obs_dim,
+            act_dim=data.act_dim,
+            backbone=cfg.backbone,
+            width=cfg.width,
+            n_layers=cfg.n_layers,
+            n_heads=cfg.n_heads,
+            dropout=cfg.dropout,
+            context_len=cfg.context_len,
+            max_ep_len=cfg.max_ep_len,
+        )
+        self.model = DecisionModel(mcfg).to(device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_lambda(cfg.warmup_steps))
+        self.step = 0
+        self.history: list[EvalRecord] = []
+        self.writer: SummaryWriter | None = None
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def bundle(self) -> AgentBundle:
+        return AgentBundle(
+            model=self.model,
+            obs_mean=self.obs_mean,
+            obs_std=self.obs_std,
+            rtg_scale=self.cfg.rtg_scale,
+            targets=self.targets,
+            dataset=self.data.info,
+            step=self.step,
+            config=self.cfg.to_dict(),
+        )
+
+    def update(self) -> float:
+        batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
+        pred = self.model(batch.rtg, batch.states, batch.actions, batch.timesteps)
+        loss = masked_action_mse(pred, batch.actions, batch.mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss.item()
+
+    def evaluate(self) -> EvalRecord:
+        results = evaluate_agent(
+            self.bundle(), self.targets, self.cfg.rollouts, self.cfg.eval_episodes, seed=0, device=self.device
+        )
+        rec = EvalRecord(self.step, results)
+        self.history.append(rec)
+        assert self.writer is not None
+        for r in results:
+            tag = f"{r.rollout}_{r.target:g}"
+            self.writer.add_scalar(f"eval/normalized_score_{tag}", r.normalized_mean, self.step)
+            self.writer.add_scalar(f"eval/return_{tag}", float(np.mean(r.returns)), self.step)
+        self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
+        with open(self.run_dir / "evals.jsonl", "a") as f:
+            f.write(json.dumps(rec.to_dict()) + "\n")
+        save_checkpoint(self.run_dir / "last.pt", self.bundle(), self.optimizer_state())
+        if rec.score >= max(h.score for h in self.history):
+            save_checkpoint(self.run_dir / "best.pt", self.bundle(), self.optimizer_state())
+        return rec
+
+    def optimizer_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def train(self) -> list[EvalRecord]:
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        self.writer = SummaryWriter(str(self.run_dir))
+        self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))
+        self.model.train()
+        losses: list[float] = []
+        busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
+        bar = tqdm(total=cfg.steps, desc=f"train {cfg.backbone}", unit="upd", dynamic_ncols=True)
+        try:
+            while self.step < cfg.steps:
+                t0 = time.perf_counter()
+                losses.append(self.update())
+                busy += time.perf_counter() - t0
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    ups = len(losses) / max(busy, 1e-9)
+                    self.writer.add_scalar("losses/action_mse", float(np.mean(losses)), self.step)
+                    self.writer.add_scalar("charts/learning_rate", self.scheduler.get_last_lr()[0], self.step)
+                    self.writer.add_scalar("charts/updates_per_s", ups, self.step)
+                    bar.set_postfix(loss=f"{np.mean(losses):.4f}", ups=f"{ups:.1f}")
+                    losses.clear()
+                    busy = 0.0
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    rec = self.evaluate()
+                    bar.write(f"step {self.step}: normalized {rec.score:.1f}\n{format_table(rec.results)}")
+        finally:
+            bar.close()
+            self.writer.close()
+        return self.history
+
+
+def check_targets(cfg_targets: list[float] | None, task_targets: tuple[float, ...] | None) -> list[float]:
+    targets = cfg_targets if cfg_targets else list(task_targets or ())
+    if not targets:
+        raise SeqRLError("No target returns to evaluate with: pass --eval-targets R [R ...] (or --env for DT's).")
+    return [float(t) for t in targets]

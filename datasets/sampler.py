@@ -1,0 +1,81 @@
+"""Training windows sampled as Decision Transformer does.
+
+DT picks a trajectory with probability proportional to its length and a start
+uniformly inside it; that is the same as picking one transition uniformly from
+the whole dataset, which is what we do (vectorized). A window holds up to K
+steps from the start; steps past the episode's end are padding (mask False).
+Padding goes on the right, so every backbone reads a window from its initial
+state and padded tokens never influence real ones (the backbones are causal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from seqrl.errors import SeqRLError
+
+from .trajectories import TrajectoryDataset
+
+
+@dataclass
+class WindowBatch:
+    rtg: torch.Tensor  # (B, K, 1) returns-to-go / rtg_scale
+    states: torch.Tensor  # (B, K, obs_dim) normalized
+    actions: torch.Tensor  # (B, K, act_dim)
+    timesteps: torch.Tensor  # (B, K) int64, step index within the episode
+    mask: torch.Tensor  # (B, K) bool, False on padding
+
+    def to(self, device: torch.device) -> "WindowBatch":
+        return WindowBatch(*(getattr(self, f).to(device, non_blocking=True) for f in self.__dataclass_fields__))
+
+
+class WindowSampler:
+    def __init__(
+        self,
+        data: TrajectoryDataset,
+        context_len: int,
+        obs_mean: np.ndarray,
+        obs_std: np.ndarray,
+        rtg_scale: float,
+        max_ep_len: int,
+        seed: int = 0,
+    ) -> None:
+        if context_len < 1:
+            raise SeqRLError(f"context_len must be at least 1, got {context_len}.")
+        self.k = context_len
+        self.max_ep_len = max_ep_len
+        self.states = (data.observations - obs_mean) / obs_std  # normalized once, (N, obs_dim)
+        self.actions = data.actions
+        self.rtg = data.returns_to_go() / rtg_scale
+        n = data.num_transitions
+        self.episode_of = np.repeat(np.arange(data.num_episodes), data.lengths)  # (N,)
+        self.ep_start = data.starts
+        self.ep_end = data.starts + data.lengths
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+
+    def sample_indices(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> (rows (B, K) clipped into the episode, timesteps (B, K), mask (B, K))."""
+        first = self.rng.integers(0, self.n, size=batch_size)
+        ep = self.episode_of[first]
+        rows = first[:, None] + np.arange(self.k)[None, :]
+        mask = rows < self.ep_end[ep][:, None]
+        rows = np.minimum(rows, self.ep_end[ep][:, None] - 1)
+        timesteps = np.minimum(rows - self.ep_start[ep][:, None], self.max_ep_len - 1)
+        return rows, timesteps, mask
+
+    def gather(self, rows: np.ndarray, timesteps: np.ndarray, mask: np.ndarray) -> WindowBatch:
+        m = mask[..., None]
+        return WindowBatch(
+            rtg=torch.from_numpy(np.where(m, self.rtg[rows][..., None], 0).astype(np.float32)),
+            states=torch.from_numpy(np.where(m, self.states[rows], 0).astype(np.float32)),
+            actions=torch.from_numpy(np.where(m, self.actions[rows], 0).astype(np.float32)),
+            timesteps=torch.from_numpy(np.where(mask, timesteps, 0).astype(np.int64)),
+            mask=torch.from_numpy(mask),
+        )
+
+    def sample(self, batch_size: int) -> WindowBatch:
+        return self.gather(*self.sample_indices(batch_size))

@@ -1,0 +1,175 @@
+"""Trajectories in flat arrays: one row per transition, episodes as contiguous slices."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from seqrl.errors import SeqRLError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a dataset came from and how its scores are normalized (stored in checkpoints)."""
+
+    name: str  # e.g. "local/hopper/medium-v0" or "hopper-medium-v2"
+    source: str  # "minari" or "d4rl"
+    location: str  # the path it was read from
+    task: str  # "hopper", "halfcheetah", "walker2d" (or "" if unknown)
+    env_id: str  # Gymnasium id used for evaluation, e.g. "Hopper-v5"
+    env_spec_json: str = ""  # full Gymnasium EnvSpec (Minari metadata), if any
+    ref_min_score: float | None = None
+    ref_max_score: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def normalized_score(self, returns: Sequence[float] | np.ndarray) -> np.ndarray:
+        """D4RL normalization: 100 * (R - min) / (max - min)."""
+        if self.ref_min_score is None or self.ref_max_score is None:
+            raise SeqRLError(
+                f"Dataset {self.name!r} has no reference scores (ref_min_score/ref_max_score), so its "
+                "returns cannot be normalized. Add them to the dataset's metadata."
+            )
+        r = np.asarray(returns, dtype=np.float64)
+        return 100.0 * (r - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+
+
+@dataclass
+class TrajectoryDataset:
+    """Episodes stored back to back.
+
+    observations: (N, obs_dim) float32 -- the observation before each action
+    actions:      (N, act_dim) float32
+    rewards:      (N,) float32
+    starts, lengths: (E,) int64 -- episode e is rows starts[e] : starts[e] + lengths[e]
+    terminated:   (E,) bool -- ended by termination (else by a time limit or the data's end)
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    terminated: np.ndarray
+    info: DatasetInfo
+    _rtg: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_episodes(
+        cls, episodes: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, bool]], info: DatasetInfo
+    ) -> "TrajectoryDataset":
+        """episodes: (observations (T, obs_dim), actions (T, act_dim), rewards (T,), terminated)."""
+        obs, act, rew, term = [], [], [], []
+        for o, a, r, d in episodes:
+            if len(r) == 0:
+                continue
+            obs.append(np.asarray(o, np.float32))
+            act.append(np.asarray(a, np.float32))
+            rew.append(np.asarray(r, np.float32).reshape(-1))
+            term.append(bool(d))
+        if not obs:
+            raise SeqRLError(f"Dataset {info.name!r} ({info.location}) holds no transitions.")
+        lengths = np.array([len(r) for r in rew], dtype=np.int64)
+        ds = cls(
+            observations=np.concatenate(obs),
+            actions=np.concatenate(act),
+            rewards=np.concatenate(rew),
+            starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+            lengths=lengths,
+            terminated=np.array(term, dtype=bool),
+            info=info,
+        )
+        ds.validate()
+        return ds
+
+    @classmethod
+    def from_flat(
+        cls,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminals: np.ndarray,
+        timeouts: np.ndarray,
+        info: DatasetInfo,
+    ) -> "TrajectoryDataset":
+        """D4RL layout: flat arrays; an episode ends at a step whose terminal or timeout flag is set.
+
+        Steps after the last flag form a final (truncated) episode.
+        """
+        n = len(rewards)
+        ends = np.flatnonzero(np.asarray(terminals, bool) | np.asarray(timeouts, bool)) + 1
+        if len(ends) == 0 or ends[-1] != n:
+            ends = np.append(ends, n)
+        starts = np.concatenate([[0], ends[:-1]])
+        term = np.asarray(terminals, bool)
+        return cls.from_episodes(
+            ((observations[s:e], actions[s:e], rewards[s:e], term[e - 1]) for s, e in zip(starts, ends)), info
+        )
+
+    # ---- checks and statistics -------------------------------------------------------------
+    def validate(self) -> None:
+        n = len(self.rewards)
+        if self.observations.ndim != 2 or self.actions.ndim != 2:
+            raise SeqRLError(
+                f"Dataset {self.info.name!r}: observations and actions must be 2-D (steps, dim); got "
+                f"{self.observations.shape} and {self.actions.shape}. Only flat Box observations are supported."
+            )
+        if len(self.observations) != n or len(self.actions) != n:
+            raise SeqRLError(
+                f"Dataset {self.info.name!r}: {len(self.observations)} observations, {len(self.actions)} "
+                f"actions and {n} rewards; they must be equally many."
+            )
+        for key, arr in (("observations", self.observations), ("actions", self.actions), ("rewards", self.rewards)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                rows = np.flatnonzero(bad.reshape(n, -1).any(axis=1))
+                raise SeqRLError(
+                    f"Dataset {self.info.name!r} ({self.info.location}): {int(bad.sum())} NaN/inf values in "
+                    f"{key}, in {len(rows)} transitions (first at transition {rows[0]}). Clean or regenerate it."
+                )
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observations.shape[1]
+
+    @property
+    def act_dim(self) -> int:
+        return self.actions.shape[1]
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def num_transitions(self) -> int:
+        return len(self.rewards)
+
+    def episode_returns(self) -> np.ndarray:
+        return np.add.reduceat(self.rewards.astype(np.float64), self.starts)
+
+    def returns_to_go(self) -> np.ndarray:
+        """(N,) float32: R^_t = sum of rewards from t to the end of t's episode (undiscounted, as DT)."""
+        if self._rtg is None:
+            rtg = np.empty(self.num_transitions, dtype=np.float64)
+            for s, n in zip(self.starts, self.lengths):
+                rtg[s : s + n] = np.cumsum(self.rewards[s : s + n][::-1], dtype=np.float64)[::-1]
+            self._rtg = rtg.astype(np.float32)
+        return self._rtg
+
+    def state_stats(self, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of observations (std + eps, as DT), float32, each (obs_dim,)."""
+        obs = self.observations.astype(np.float64)
+        return obs.mean(axis=0).astype(np.float32), (obs.std(axis=0) + eps).astype(np.float32)
+
+    def summary(self) -> str:
+        ret = self.episode_returns()
+        text = (
+            f"{self.num_episodes} episodes, {self.num_transitions:,} transitions, "
+            f"return {ret.mean():.1f} ± {ret.std():.1f}"
+        )
+        if self.info.ref_min_score is not None and self.info.ref_max_score is not None:
+            text += f" (normalized {self.info.normalized_score(ret).mean():.1f})"
+        return text

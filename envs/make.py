@@ -1,0 +1,37 @@
+"""The Gymnasium env that matches a dataset."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import EnvSpec
+
+from seqrl.datasets.trajectories import DatasetInfo
+from seqrl.errors import SeqRLError
+
+
+def make_env(info: DatasetInfo) -> gym.Env:
+    """Minari data: the env spec in its metadata; D4RL data: the task's env (see ``tasks.py``)."""
+    try:
+        if info.env_spec_json:
+            return gym.make(EnvSpec.from_json(info.env_spec_json))
+        if info.env_id:
+            return gym.make(info.env_id)
+    except Exception as e:  # gymnasium raises several kinds for a missing env or dependency
+        raise SeqRLError(
+            f"Cannot create the evaluation env {info.env_id!r} for dataset {info.name!r} "
+            f"({type(e).__name__}: {e}). MuJoCo envs need `pip install gymnasium[mujoco]`."
+        ) from None
+    raise SeqRLError(f"Dataset {info.name!r} names no env to evaluate in (no env spec in its metadata).")
+
+
+def check_dims(env: gym.Env, obs_dim: int, act_dim: int, dataset_name: str) -> None:
+    """The dataset's observation and action sizes must be the env's."""
+    env_obs = int(np.prod(env.observation_space.shape or (0,)))
+    env_act = int(np.prod(env.action_space.shape or (0,)))
+    if (env_obs, env_act) != (obs_dim, act_dim):
+        raise SeqRLError(
+            f"Dataset {dataset_name!r} has observations of size {obs_dim} and actions of size {act_dim}, "
+            f"but the env {env.spec.id if env.spec else env} has {env_obs} and {env_act}. "
+            "The dataset belongs to another env: pass the matching --env."
+        )

@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode.
+
+    python evaluate.py runs/<run> [--episodes 10] [--targets 3600 1800] [--json results.json]
+
+The model is rebuilt from the checkpoint alone (no dataset needed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
+from seqrl.agents.evaluate import evaluate_agent, format_table
+from seqrl.config import Rollout
+from seqrl.errors import SeqRLError
+from seqrl.runtime import resolve_device
+
+
+@dataclass
+class EvalArgs:
+    run: Annotated[Path, tyro.conf.Positional]
+    """Run directory written by train_offline.py, or a checkpoint file."""
+    checkpoint: str = "last"
+    """Which checkpoint of the run: last or best."""
+    episodes: int = 10
+    """Episodes per target return and rollout mode."""
+    targets: list[float] | None = None
+    """Target returns R^_0 (default: the run's)."""
+    rollouts: list[Rollout] = field(default_factory=lambda: ["window"])
+    """Rollout modes: window and/or recurrent."""
+    seed: int = 0
+    """Episode i is reset with seed + i."""
+    device: str = "auto"
+    """auto (CUDA when available), cpu, cuda or cuda:N."""
+    json: Path | None = None
+    """Also write the results to this JSON file."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.cli(EvalArgs, args=argv, description=__doc__)
+    try:
+        device = resolve_device(args.device)
+        path = find_checkpoint(args.run, args.checkpoint)
+        agent, _ = load_checkpoint(path, device)
+        targets = args.targets or agent.targets
+        print(
+            f"[seqrl] {path} (step {agent.step}): backbone {agent.model.cfg.backbone}, dataset "
+            f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
+        )
+        results = evaluate_agent(agent, targets, args.rollouts, args.episodes, args.seed, device)
+    except SeqRLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(results))
+    if args.json:
+        out = {
+            "env": agent.dataset.env_id,
+            "dataset": agent.dataset.name,
+            "backbone": agent.model.cfg.backbone,
+            "checkpoint": str(path),
+            "step": agent.step,
+            "results": [r.to_dict() for r in results],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+        print(f"[seqrl] wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Typed run configuration: dataclass defaults, then a YAML file, then command-line flags.
+
+``TrainConfig``'s defaults are the paper protocol (Chen et al. 2021, DT on D4RL).
+``configs/<protocol>/<task>.yaml`` files override some fields; any field can be
+overridden again on the command line (``--width 256``). The resolved config is
+saved with every run and checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence, TypeVar
+
+import yaml
+
+from seqrl.errors import SeqRLError
+
+Rollout = Literal["window", "recurrent"]
+
+
+@dataclass
+class TrainConfig:
+    """Train a Decision-style agent offline. Defaults are the paper protocol; see configs/ for others."""
+
+    config: Path | None = None
+    """YAML file whose values replace these defaults (flags given here still win)."""
+
+    # ---- data ----
+    env: str | None = "hopper"
+    """Task: hopper, halfcheetah or walker2d (also used to pick the D4RL file and DT's targets)."""
+    dataset: str = "medium"
+    """A level (medium, medium-replay, medium-expert, expert, random) with --env, a D4RL name
+    (hopper-medium-v2), a Minari id (local/hopper/medium-v0), or a path to a D4RL-layout hdf5."""
+    d4rl_cache: Path | None = None
+    """Where D4RL files are cached (default $SEQRL_D4RL_CACHE or ~/.cache/seqrl/d4rl)."""
+    download: bool = True
+    """Download a dataset that is not found locally (needs a network)."""
+
+    # ---- model ----
+    backbone: str = "transformer"
+    """Sequence backbone, by registry name (transformer, mingru, ...; an unknown name lists them all)."""
+    context_len: int = 20
+    """K: timesteps per training window (3K tokens)."""
+    n_layers: int = 3
+    width: int = 128
+    n_heads: int = 1
+    dropout: float = 0.1
+    max_ep_len: int = 1000
+    """Size of the timestep embedding (longest episode)."""
+    rtg_scale: float = 1000.0
+    """Returns-to-go are divided by this before embedding."""
+
+    # ---- optimization ----
+    steps: int = 100_000
+    """Gradient updates."""
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 10_000
+    """Linear learning-rate warm-up from 0 over this many updates."""
+    grad_clip: float = 0.25
+    """Clip the global gradient norm to this."""
+
+    # ---- evaluation ----
+    eval_every: int = 10_000
+    """Evaluate every this many updates (and always after the last)."""
+    eval_episodes: int = 10
+    """Episodes per target return at each evaluation."""
+    eval_targets: list[float] | None = None
+    """Target returns R^_0 (default: DT's for the task, e.g. hopper 3600 1800)."""
+    rollouts: list[Rollout] = field(default_factory=lambda: ["window"])
+    """Rollout modes to evaluate: window (DT's re-run of the last K steps) and/or recurrent."""
+
+    # ---- run ----
+    seed: int = 0
+    device: str = "auto"
+    """auto (CUDA when available), cpu, cuda or cuda:N."""
+    run_dir: Path | None = None
+    """Run directory (default runs/<env>__<dataset>__<backbone>__<seed>__<unix time>)."""
+    log_every: int = 100
+    """Log training scalars every this many updates."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+T = TypeVar("T")
+
+
+def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
+    """Build ``cls`` from ``values``, refusing keys that are not fields (with a suggestion)."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, names, n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SeqRLError(
+            f"{source}: unknown config key(s) {', '.join(hints)}. Valid keys: {', '.join(names)}."
+        )
+    kwargs = {k: (Path(v) if isinstance(v, str) and k in ("config", "run_dir", "d4rl_cache") else v) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: ignore[assignment]
+    if not path.is_file():
+        raise SeqRLError(f"Config file {str(path)!r} does not exist. The configs shipped are under configs/.")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SeqRLError(f"Config file {str(path)!r} is not valid YAML: {e}") from None
+    if not isinstance(values, dict):
+        raise SeqRLError(f"Config file {str(path)!r} must hold a mapping of field: value.")
+    values.setdefault("config", str(path))
+    return config_from_dict(cls, values, str(path))
+
+
+def parse_train_args(argv: Sequence[str] | None = None, description: str | None = None) -> TrainConfig:
+    """defaults <- --config YAML <- flags. ``--help`` lists every field with its help text."""
+    import tyro
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path, default=None)
+    known, _ = pre.parse_known_args(argv)
+    default = load_yaml_config(known.config) if known.config else TrainConfig()
+    return tyro.cli(TrainConfig, default=default, args=argv, description=description)
