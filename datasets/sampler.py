@@ -58,8 +58,11 @@ class WindowSampler:
         self.rng = np.random.default_rng(seed)
 
     def sample_indices(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """-> (rows (B, K) clipped into the episode, timesteps (B, K), mask (B, K))."""
-        first = self.rng.integers(0, self.n, size=batch_size)
+        """Windows starting at uniformly drawn transitions (see the module docstring)."""
+        return self.windows(self.rng.integers(0, self.n, size=batch_size))
+
+    def windows(self, first: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """first: (B,) start rows -> (rows (B, K) clipped into the episode, timesteps (B, K), mask (B, K))."""
         ep = self.episode_of[first]
         rows = first[:, None] + np.arange(self.k)[None, :]
         mask = rows < self.ep_end[ep][:, None]
