@@ -33,7 +33,7 @@ class EvalArgs:
     """Episodes per target return and rollout mode."""
     targets: list[float] | None = None
     """Target returns R^_0 (default: the run's)."""
-    rollouts: list[Rollout] = field(default_factory=lambda: ["window"])
+    rollout: list[Rollout] = field(default_factory=lambda: ["window"])
     """Rollout modes: window and/or recurrent."""
     seed: int = 0
     """Episode i is reset with seed + i."""
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[seqrl] {path} (step {agent.step}): backbone {agent.model.cfg.backbone}, dataset "
             f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
         )
-        results = evaluate_agent(agent, targets, args.rollouts, args.episodes, args.seed, device)
+        results = evaluate_agent(agent, targets, args.rollout, args.episodes, args.seed, device)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

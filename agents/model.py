@@ -31,6 +31,8 @@ class ModelConfig:
     n_heads: int = 1
     dropout: float = 0.1
     context_len: int = 20  # K timesteps per training window
+    gate: str = "default"  # minGRU / minLSTM gate option
+    d_state: int = 16  # SSM state size
     max_ep_len: int = 1000  # size of the timestep embedding
 
     def backbone_config(self) -> BackboneConfig:
@@ -41,6 +43,8 @@ class ModelConfig:
             dropout=self.dropout,
             n_heads=self.n_heads,
             max_tokens=TOKENS_PER_STEP * self.context_len - 1,
+            gate=self.gate,
+            d_state=self.d_state,
         )
 
     def to_dict(self) -> dict:

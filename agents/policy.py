@@ -11,16 +11,17 @@ env step R^ <- R^ - r (Chen et al. 2021).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import torch
 
+from seqrl.config import Rollout
+
 from .backbones import State
 from .model import DecisionModel
 
-Rollout = Literal["window", "recurrent"]
-ROLLOUTS: tuple[Rollout, ...] = ("window", "recurrent")
+ROLLOUTS: tuple[Rollout, ...] = get_args(Rollout)
 
 
 class SequencePolicy:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from seqrl.errors import SeqRLError
 
 from .checkpoint import AgentBundle, save_checkpoint
 from .evaluate import EvalResult, evaluate_agent, format_table
-from .model import DecisionModel, ModelConfig, masked_action_mse
+from .model import TOKENS_PER_STEP, DecisionModel, ModelConfig, masked_action_mse
 
 
 def run_name(cfg: TrainConfig, dataset_name: str) -> str:
@@ -67,13 +67,7 @@ class Trainer:
         mcfg = ModelConfig(
             obs_dim=data.obs_dim,
             act_dim=data.act_dim,
-            backbone=cfg.backbone,
-            width=cfg.width,
-            n_layers=cfg.n_layers,
-            n_heads=cfg.n_heads,
-            dropout=cfg.dropout,
-            context_len=cfg.context_len,
-            max_ep_len=cfg.max_ep_len,
+            **{f.name: getattr(cfg, f.name) for f in fields(ModelConfig) if f.name not in ("obs_dim", "act_dim")},
         )
         self.model = DecisionModel(mcfg).to(device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -81,6 +75,7 @@ class Trainer:
         self.step = 0
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None
+        self.diag_batch = None
 
     @property
     def num_params(self) -> int:
@@ -112,7 +107,7 @@ class Trainer:
 
     def evaluate(self) -> EvalRecord:
         results = evaluate_agent(
-            self.bundle(), self.targets, self.cfg.rollouts, self.cfg.eval_episodes, seed=0, device=self.device
+            self.bundle(), self.targets, self.cfg.rollout, self.cfg.eval_episodes, seed=0, device=self.device
         )
         rec = EvalRecord(self.step, results)
         self.history.append(rec)
@@ -122,12 +117,33 @@ class Trainer:
             self.writer.add_scalar(f"eval/normalized_score_{tag}", r.normalized_mean, self.step)
             self.writer.add_scalar(f"eval/return_{tag}", float(np.mean(r.returns)), self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
+        self.log_gate_histograms()
         with open(self.run_dir / "evals.jsonl", "a") as f:
             f.write(json.dumps(rec.to_dict()) + "\n")
         save_checkpoint(self.run_dir / "last.pt", self.bundle(), self.optimizer_state())
         if rec.score >= max(h.score for h in self.history):
             save_checkpoint(self.run_dir / "best.pt", self.bundle(), self.optimizer_state())
         return rec
+
+    @torch.no_grad()
+    def log_gate_histograms(self) -> None:
+        """Forget / effective gate activations on a fixed batch of windows (UR paper, fig. 4)."""
+        assert self.writer is not None
+        gate_fn = getattr(self.model.backbone, "gate_activations", None)
+        if gate_fn is None:
+            return
+        if self.diag_batch is None:
+            rng_state = self.sampler.rng.bit_generator.state
+            self.diag_batch = self.sampler.sample(min(self.cfg.batch_size, 64))
+            self.sampler.rng.bit_generator.state = rng_state  # diagnostics do not change the training stream
+        b = self.diag_batch.to(self.device)
+        was_training = self.model.training
+        self.model.eval()
+        tokens = self.model.interleave(b.rtg, b.states, b.actions, b.timesteps)
+        mask = b.mask.repeat_interleave(TOKENS_PER_STEP, dim=1)  # (B, 3K): real tokens only
+        for name, act in gate_fn(tokens).items():
+            self.writer.add_histogram(f"gates/{name}", act[mask].float().cpu(), self.step)
+        self.model.train(was_training)
 
     def optimizer_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}

@@ -49,6 +49,10 @@ class TrainConfig:
     width: int = 128
     n_heads: int = 1
     dropout: float = 0.1
+    gate: str = "default"
+    """Gate option for minGRU/minLSTM: default, ugi (uniform gate init) or ur (UGI + refine gate)."""
+    d_state: int = 16
+    """State size per channel of the SSM backbones (s4d: complex modes; mamba: N)."""
     max_ep_len: int = 1000
     """Size of the timestep embedding (longest episode)."""
     rtg_scale: float = 1000.0
@@ -72,7 +76,7 @@ class TrainConfig:
     """Episodes per target return at each evaluation."""
     eval_targets: list[float] | None = None
     """Target returns R^_0 (default: DT's for the task, e.g. hopper 3600 1800)."""
-    rollouts: list[Rollout] = field(default_factory=lambda: ["window"])
+    rollout: list[Rollout] = field(default_factory=lambda: ["window"])
     """Rollout modes to evaluate: window (DT's re-run of the last K steps) and/or recurrent."""
 
     # ---- run ----

@@ -35,6 +35,8 @@ class BackboneConfig:
     dropout: float = 0.1
     n_heads: int = 1  # attention backbones only
     max_tokens: int = 59  # attention span in tokens (attention backbones only)
+    gate: str = "default"  # gated scan backbones: "default", "ugi" or "ur" (see gates.py)
+    d_state: int = 16  # state size per channel (SSM backbones)
 
 
 class Backbone(nn.Module, ABC):

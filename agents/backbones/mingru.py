@@ -1,13 +1,17 @@
 """minGRU (Feng et al. 2024, "Were RNNs All We Needed?"), trained with a log-space parallel scan.
 
-    z_t = sigmoid(W_z x_t),  h~_t = g(W_h x_t),  h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
+Paper: z_t = sigmoid(W_z x_t), h~_t = W_h x_t, h_t = (1 - z_t) * h_{t-1} + z_t * h~_t.
+Written here with the forget gate f_t = 1 - z_t (so the UR-paper gate options apply to it):
+
+    h_t = f_t * h_{t-1} + (1 - f_t) * g(W_h x_t)
 
 with g(v) = v + 0.5 if v >= 0 else sigmoid(v), which keeps h~ > 0 so that the
-whole recurrence lives in log space (the paper's numerically stable form):
+recurrence lives in log space (the paper's numerically stable form):
 
-    log z = -softplus(-k),  log(1 - z) = -softplus(k),  k = W_z x
-    log h = scan(log a = log(1 - z), log b = log z + log g(W_h x), log h_0)
+    log f = -softplus(-k), log(1 - f) = -softplus(k),  k = W_f x
+    log h = scan(log a = log f, log b = log(1 - f) + log g(W_h x), log h_0)
 
+``--gate ugi`` / ``ur`` initialize f uniformly and/or refine it (see gates.py).
 The state carried between calls is h itself (B, D); it enters the scan as log h.
 """
 
@@ -18,13 +22,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import BackboneConfig
+from .gates import ForgetGate
 from .registry import register_backbone
 from .scan import log_space_scan, safe_log
 from .stack import Mixer, ResidualStack
 
 
 def g(v: Tensor) -> Tensor:
-    """Positive activation of the candidate state (paper, appendix: log-space minGRU)."""
+    """Positive activation of the candidate state (paper, log-space minGRU)."""
     return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
 
 
@@ -34,28 +39,30 @@ def log_g(v: Tensor) -> Tensor:
 
 
 class MinGRULayer(Mixer):
-    def __init__(self, d_model: int) -> None:
+    def __init__(self, d_model: int, gate: str = "default") -> None:
         super().__init__()
         self.d_model = d_model
-        self.to_gate_hidden = nn.Linear(d_model, 2 * d_model)  # [k | W_h x]
+        self.forget = ForgetGate(d_model, d_model, gate)
+        self.to_hidden = nn.Linear(d_model, d_model)
         self.to_out = nn.Linear(d_model, d_model)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         return torch.zeros(batch, self.d_model, device=device, dtype=dtype)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        k, v = self.to_gate_hidden(x).chunk(2, dim=-1)  # (B, T, D) each
-        log_a = -F.softplus(k)  # log(1 - z)
-        log_b = -F.softplus(-k) + log_g(v)  # log z + log h~
+        log_f, log_1mf = self.forget.log_pair(x)  # (B, T, D) each
+        log_b = log_1mf + log_g(self.to_hidden(x))
         log_h0 = None if state is None else safe_log(state)
-        h = log_space_scan(log_a, log_b, log_h0).exp()  # (B, T, D)
+        h = log_space_scan(log_f, log_b, log_h0).exp()  # (B, T, D)
         return self.to_out(h), h[:, -1]
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        k, v = self.to_gate_hidden(x_t).chunk(2, dim=-1)  # (B, D) each
-        z = torch.sigmoid(k)
-        h = (1 - z) * state + z * g(v)
+        f = self.forget.value(x_t)  # (B, D)
+        h = f * state + (1 - f) * g(self.to_hidden(x_t))
         return self.to_out(h), h
+
+    def activations(self, x: Tensor) -> dict[str, Tensor]:
+        return self.forget.activations(x)
 
 
 @register_backbone("mingru")
@@ -63,4 +70,4 @@ class MinGRU(ResidualStack):
     """Stacked minGRU layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return MinGRULayer(cfg.d_model)
+        return MinGRULayer(cfg.d_model, cfg.gate)

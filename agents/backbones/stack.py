@@ -88,6 +88,18 @@ class ResidualStack(Backbone):
             new_states.append(s)
         return self.norm_f(x), tuple(new_states)
 
+    @torch.no_grad()
+    def gate_activations(self, x: Tensor) -> dict[str, Tensor]:
+        """Gate activations per layer, ``{"layer0/forget": ...}``, for mixers that define
+        ``activations(x)`` (diagnostics, UR paper fig. 4); empty for the others."""
+        out: dict[str, Tensor] = {}
+        for i, blk in enumerate(self.blocks):
+            acts = getattr(blk.mixer, "activations", None)
+            if acts is not None:
+                out.update({f"layer{i}/{k}": v for k, v in acts(blk.norm1(x)).items()})
+            x, _ = blk(x)
+        return out
+
     def step(self, x_t: Tensor, state: tuple[State, ...]) -> tuple[Tensor, tuple[State, ...]]:
         new_states = []
         for blk, s in zip(self.blocks, state):

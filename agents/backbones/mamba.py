@@ -1,0 +1,86 @@
+"""A selective SSM (Mamba, Gu & Dao 2023) in plain PyTorch, on the same log-space scan as minGRU.
+
+    x, z = in_proj(u);  x = SiLU(causal depthwise conv(x))
+    Delta_t = softplus(W_dt (W_r x_t)),  B_t = W_B x_t,  C_t = W_C x_t        (input-dependent)
+    h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t,  A = -exp(A_log) real diagonal (E, N)
+    y_t = C_t . h_t + D x_t;   out = out_proj(y * SiLU(z))
+
+exp(Delta A) is in (0, 1) and log a = Delta A exactly; B_t x_t has either sign, so
+the scan runs on its positive and negative parts (``signed_log_space_scan``).
+Runs on a CPU, no CUDA kernel. State: (conv buffer (B, E, d_conv - 1), h (B, E, N)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import BackboneConfig
+from .registry import register_backbone
+from .scan import signed_log_space_scan
+from .stack import Mixer, ResidualStack
+
+
+class SelectiveSSMLayer(Mixer):
+    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4) -> None:
+        super().__init__()
+        e, n, r = expand * d_model, d_state, math.ceil(d_model / 16)
+        self.e, self.n, self.r, self.d_conv = e, n, r, d_conv
+        self.in_proj = nn.Linear(d_model, 2 * e)
+        self.conv = nn.Conv1d(e, e, d_conv, groups=e)  # applied to [buffer | x], no padding: causal
+        self.x_proj = nn.Linear(e, r + 2 * n, bias=False)
+        self.dt_proj = nn.Linear(r, e)
+        with torch.no_grad():  # Mamba's init: softplus(bias) = Delta ~ logU[1e-3, 1e-1]
+            dt = torch.exp(torch.rand(e) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(e, 1))  # S4D-Real
+        self.D = nn.Parameter(torch.ones(e))
+        self.out_proj = nn.Linear(e, d_model)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        return (
+            torch.zeros(batch, self.e, self.d_conv - 1, device=device, dtype=dtype),
+            torch.zeros(batch, self.e, self.n, device=device, dtype=dtype),
+        )
+
+    def _selective(self, xc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """xc (..., E) -> Delta (..., E), B (..., N), C (..., N)."""
+        dt, B, C = self.x_proj(xc).split([self.r, self.n, self.n], dim=-1)
+        return F.softplus(self.dt_proj(dt)), B, C
+
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
+        b, t, _ = x.shape
+        conv_buf, h0 = state if state is not None else (None, None)
+        xi, z = self.in_proj(x).chunk(2, dim=-1)  # (B, T, E) each
+        xi = xi.transpose(1, 2)  # (B, E, T)
+        if conv_buf is None:
+            conv_buf = xi.new_zeros(b, self.e, self.d_conv - 1)
+        padded = torch.cat([conv_buf, xi], dim=-1)  # (B, E, T + d_conv - 1)
+        xc = F.silu(self.conv(padded)).transpose(1, 2)  # (B, T, E)
+        dt, B, C = self._selective(xc)
+        log_a = dt[..., None] * -self.A_log.exp()  # (B, T, E, N)
+        bx = (dt * xc)[..., None] * B[:, :, None, :]  # (B, T, E, N)
+        h = signed_log_space_scan(log_a, bx, h0)  # (B, T, E, N)
+        y = (h * C[:, :, None, :]).sum(-1) + self.D * xc
+        return self.out_proj(y * F.silu(z)), (padded[..., -(self.d_conv - 1) :], h[:, -1])
+
+    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]):
+        conv_buf, h = state
+        xi, z = self.in_proj(x_t).chunk(2, dim=-1)  # (B, E)
+        window = torch.cat([conv_buf, xi[..., None]], dim=-1)  # (B, E, d_conv)
+        xc = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)
+        dt, B, C = self._selective(xc)
+        h = (dt[..., None] * -self.A_log.exp()).exp() * h + (dt * xc)[..., None] * B[:, None, :]
+        y = (h * C[:, None, :]).sum(-1) + self.D * xc
+        return self.out_proj(y * F.silu(z)), (window[..., 1:], h)
+
+
+@register_backbone("mamba")
+class Mamba(ResidualStack):
+    """Stacked selective-SSM layers in the shared residual block."""
+
+    def make_mixer(self, cfg: BackboneConfig) -> Mixer:
+        return SelectiveSSMLayer(cfg.d_model, cfg.d_state)

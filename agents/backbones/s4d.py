@@ -1,0 +1,89 @@
+"""S4D: a diagonal state space layer (Gu et al. 2022, "On the Parameterization and Initialization
+of Diagonal State Space Models"), trained as a causal FFT convolution, stepped as a recurrence.
+
+Per channel (H = width), N complex modes:
+    A_n = -exp(log_A_re_n) + i A_im_n, S4D-Lin init: A_n = -1/2 + i pi n
+    zero-order hold with learned step Delta = exp(log_dt):  A^ = exp(Delta A),  B^ = (A^ - 1) / A * B  (B = 1)
+    recurrence  s_t = A^ s_{t-1} + B^ u_t,   y_t = 2 Re(C s_t) + D u_t
+    convolution y = K * u + D u,  K_l = 2 Re(sum_n C_n B^_n A^_n^l)
+The output goes through GELU and a linear layer. State: s (B, H, N) complex.
+A carried state adds 2 Re(C A^^(t+1) s_0) to y_t, and the final state is
+A^^T s_0 + sum_k A^^(T-1-k) B^ u_k, so chunked calls equal one long call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import BackboneConfig
+from .registry import register_backbone
+from .stack import Mixer, ResidualStack
+
+
+def complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+class S4DLayer(Mixer):
+    def __init__(self, d_model: int, n_modes: int = 16, dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+        super().__init__()
+        h, n = d_model, n_modes
+        self.h, self.n = h, n
+        self.log_dt = nn.Parameter(torch.rand(h) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        self.log_A_re = nn.Parameter(torch.full((h, n), math.log(0.5)))
+        self.A_im = nn.Parameter(math.pi * torch.arange(n, dtype=torch.float32).repeat(h, 1))
+        self.C = nn.Parameter(torch.randn(h, n, 2) * math.sqrt(0.5))  # complex as (re, im)
+        self.D = nn.Parameter(torch.randn(h))
+        self.out = nn.Linear(h, h)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        return torch.zeros(batch, self.h, self.n, device=device, dtype=complex_dtype(dtype))
+
+    def _ssm(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(Delta A, B^, C), each (H, N) complex."""
+        A = torch.complex(-self.log_A_re.exp(), self.A_im)
+        dtA = A * self.log_dt.exp()[:, None]
+        C = torch.view_as_complex(self.C.contiguous())
+        return dtA, (dtA.exp() - 1) / A, C
+
+    def _powers(self, dtA: Tensor, t: int) -> Tensor:
+        """A^^l for l = 0..t, (H, N, t + 1)."""
+        return (dtA[..., None] * torch.arange(t + 1, device=dtA.device, dtype=dtA.real.dtype)).exp()
+
+    def kernel(self, t: int) -> Tensor:
+        """The convolution kernel K_l = 2 Re(sum_n C_n B^_n A^_n^l), l < t: (H, t)."""
+        dtA, dB, C = self._ssm()
+        return 2 * torch.einsum("hn,hnl->hl", C * dB, self._powers(dtA, t - 1)).real
+
+    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        b, t, _ = x.shape
+        u = x.transpose(1, 2)  # (B, H, T)
+        dtA, dB, C = self._ssm()
+        powers = self._powers(dtA, t)
+        k = 2 * torch.einsum("hn,hnl->hl", C * dB, powers[..., :t]).real  # the kernel, (H, T)
+        y = torch.fft.irfft(torch.fft.rfft(u, n=2 * t) * torch.fft.rfft(k, n=2 * t), n=2 * t)[..., :t]
+        uc = u.to(powers.dtype)
+        s = torch.einsum("bht,hnt->bhn", uc, dB[..., None] * powers[..., :t].flip(-1))  # (B, H, N)
+        if state is not None:
+            y = y + 2 * torch.einsum("hn,bhn,hnt->bht", C, state, powers[..., 1:]).real
+            s = s + powers[..., t] * state
+        y = y + self.D[:, None] * u
+        return self.out(F.gelu(y.transpose(1, 2))), s
+
+    def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        dtA, dB, C = self._ssm()
+        s = dtA.exp() * state + dB * x_t[..., None]  # (B, H, N)
+        y = 2 * (C * s).sum(-1).real + self.D * x_t
+        return self.out(F.gelu(y)), s
+
+
+@register_backbone("s4d")
+class S4D(ResidualStack):
+    """Stacked S4D layers in the shared residual block."""
+
+    def make_mixer(self, cfg: BackboneConfig) -> Mixer:
+        return S4DLayer(cfg.d_model, cfg.d_state)

@@ -1,0 +1,114 @@
+"""Scans against plain loops (long and saturated), the UR-paper gate tools, and S4D's kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqrl.agents.backbones import BackboneConfig, build_backbone
+from seqrl.agents.backbones.gates import ForgetGate, log_refine, refine, uniform_gate_bias
+from seqrl.agents.backbones.s4d import S4DLayer
+from seqrl.agents.backbones.scan import log_space_scan, sequential_scan, signed_log_space_scan
+from seqrl.errors import SeqRLError
+
+f64 = torch.float64
+
+
+def rand(*shape, seed=0, lo=0.0, hi=1.0):
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed), dtype=f64) * (hi - lo) + lo
+
+
+def test_signed_scan_matches_loop_for_inputs_of_both_signs():
+    a, b, h0 = rand(2, 40, 3, 5, lo=0.05, hi=0.99), rand(2, 40, 3, 5, seed=1, lo=-1, hi=1), rand(2, 3, 5, seed=2, lo=-1, hi=1)
+    torch.testing.assert_close(signed_log_space_scan(a.log(), b), sequential_scan(a, b), atol=1e-10, rtol=0)
+    torch.testing.assert_close(signed_log_space_scan(a.log(), b, h0), sequential_scan(a, b, h0), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("regime", ["mixed", "saturated_near_1", "saturated_near_0"])
+def test_log_space_scan_long_and_saturated(regime):
+    t = 100_000
+    if regime == "mixed":
+        a = rand(1, t, 4, lo=0.01, hi=0.999)
+    elif regime == "saturated_near_1":
+        a = 1 - rand(1, t, 4, lo=1e-9, hi=1e-6)  # forget gates ~ 1: memory over the whole sequence
+    else:
+        a = rand(1, t, 4, lo=1e-12, hi=1e-8)  # forget gates ~ 0: h_t ~ b_t
+    b = rand(1, t, 4, seed=1, lo=1e-3, hi=1.0)
+    ref = sequential_scan(a, b)
+    got = log_space_scan(a.log(), b.log()).exp()
+    assert torch.isfinite(got).all()
+    assert ((got - ref).abs() / ref.abs()).max().item() < 1e-6
+
+
+def test_refine_gate_lies_in_its_band_and_log_form_agrees():
+    f, r = torch.meshgrid(torch.linspace(0, 1, 101, dtype=f64), torch.linspace(0, 1, 101, dtype=f64), indexing="ij")
+    g = refine(f, r)
+    assert (g >= f**2 - 1e-12).all() and (g <= 1 - (1 - f) ** 2 + 1e-12).all()
+    torch.testing.assert_close(refine(f, torch.zeros_like(r)), f**2)
+    torch.testing.assert_close(refine(f, torch.ones_like(r)), 1 - (1 - f) ** 2)
+    k_f, k_r = rand(1000, lo=-30, hi=30), rand(1000, seed=1, lo=-30, hi=30)
+    log_g, log_1mg = log_refine(k_f, k_r)
+    g = refine(torch.sigmoid(k_f), torch.sigmoid(k_r))
+    torch.testing.assert_close(log_g.exp(), g)
+    torch.testing.assert_close(log_1mg.exp(), 1 - g)
+    assert torch.isfinite(log_g).all() and torch.isfinite(log_1mg).all()
+
+
+def test_ugi_makes_initial_forget_activations_uniform():
+    d = 4000
+    torch.manual_seed(0)
+    u = np.sort(torch.sigmoid(uniform_gate_bias(d)).numpy())
+    ks = np.max(np.abs(u - (np.arange(1, d + 1) - 0.5) / d))  # Kolmogorov-Smirnov distance to U(0, 1)
+    assert ks < 1.36 / np.sqrt(d) + 1 / d  # 95% critical value (+ the 1/D clipping)
+    gate = ForgetGate(16, d, "ugi")
+    acts = torch.sigmoid(gate.lin.bias.detach()).numpy()
+    assert 0.2 < acts.mean() < 0.8 and np.quantile(acts, 0.1) < 0.15 and np.quantile(acts, 0.9) > 0.85
+    default = torch.sigmoid(ForgetGate(16, d, "default").lin.bias.detach()).numpy()
+    assert np.quantile(default, 0.9) - np.quantile(default, 0.1) < 0.2  # default init: all near 1/2
+
+
+def test_ur_refine_bias_is_minus_forget_bias():
+    gate = ForgetGate(8, 32, "ur")
+    torch.testing.assert_close(gate.refine_lin.bias, -gate.lin.bias)
+
+
+def test_unknown_gate_is_refused():
+    with pytest.raises(SeqRLError, match="Unknown gate 'uu'"):
+        build_backbone("mingru", BackboneConfig(d_model=8, gate="uu"))
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+@pytest.mark.parametrize("gate", ["ugi", "ur"])
+@torch.no_grad()
+def test_gate_options_keep_the_parity_contract(name, gate):
+    torch.manual_seed(0)
+    m = build_backbone(name, BackboneConfig(d_model=12, n_layers=2, dropout=0.0, gate=gate)).double().eval()
+    x = torch.randn(2, 15, 12, dtype=f64)
+    y, _ = m(x)
+    state, ys = m.initial_state(2), []
+    for t in range(15):
+        y_t, state = m.step(x[:, t], state)
+        ys.append(y_t)
+    assert (torch.stack(ys, 1) - y).abs().max() <= 1e-6
+    y1, s = m(x[:, :4])
+    y2, _ = m(x[:, 4:], s)
+    assert (torch.cat([y1, y2], 1) - y).abs().max() <= 1e-6
+    acts = m.gate_activations(x)
+    assert {"layer0/forget", "layer1/forget"} <= set(acts)
+    if gate == "ur":
+        assert "layer0/effective" in acts
+
+
+@torch.no_grad()
+def test_s4d_kernel_equals_its_recurrence():
+    torch.manual_seed(0)
+    layer = S4DLayer(6, n_modes=8).double()
+    t = 50
+    k = layer.kernel(t)  # (H, T)
+    dtA, dB, C = layer._ssm()
+    s, rec = dB.clone(), []  # impulse response: s_0 = B^ * 1
+    for _ in range(t):
+        rec.append(2 * (C * s).sum(-1).real)
+        s = dtA.exp() * s
+    torch.testing.assert_close(k, torch.stack(rec, -1), atol=1e-12, rtol=0)
