@@ -33,6 +33,7 @@ class ModelConfig:
     context_len: int = 20  # K timesteps per training window
     gate: str = "default"  # minGRU / minLSTM gate option
     d_state: int = 16  # SSM state size
+    scan: str = "auto"  # scan implementation (same function either way)
     max_ep_len: int = 1000  # size of the timestep embedding
 
     def backbone_config(self) -> BackboneConfig:
@@ -45,6 +46,7 @@ class ModelConfig:
             max_tokens=TOKENS_PER_STEP * self.context_len - 1,
             gate=self.gate,
             d_state=self.d_state,
+            scan=self.scan,
         )
 
     def to_dict(self) -> dict:

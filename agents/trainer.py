@@ -8,6 +8,7 @@ TensorBoard (CleanRL conventions): ``losses/action_mse``, ``charts/learning_rate
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -37,8 +38,18 @@ def hparams_markdown(cfg: dict) -> str:
     return "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in cfg.items())
 
 
-def warmup_lambda(warmup_steps: int):
-    return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
+def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
+    """Linear warm-up from 0 over ``warmup_steps``, then constant or cosine decay to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "cosine":
+            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
 
 
 @dataclass
@@ -71,7 +82,9 @@ class Trainer:
         )
         self.model = DecisionModel(mcfg).to(device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_lambda(cfg.warmup_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps, cfg.lr_schedule)
+        )
         self.step = 0
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None

@@ -29,7 +29,6 @@ class TrainConfig:
     config: Path | None = None
     """YAML file whose values replace these defaults (flags given here still win)."""
 
-    # ---- data ----
     env: str | None = "hopper"
     """Task: hopper, halfcheetah or walker2d (also used to pick the D4RL file and DT's targets)."""
     dataset: str = "medium"
@@ -40,36 +39,44 @@ class TrainConfig:
     download: bool = True
     """Download a dataset that is not found locally (needs a network)."""
 
-    # ---- model ----
     backbone: str = "transformer"
     """Sequence backbone, by registry name (transformer, mingru, ...; an unknown name lists them all)."""
     context_len: int = 20
     """K: timesteps per training window (3K tokens)."""
     n_layers: int = 3
+    """Blocks in the backbone."""
     width: int = 128
+    """Embedding / model width D."""
     n_heads: int = 1
+    """Attention heads (transformer)."""
     dropout: float = 0.1
+    """Dropout on embeddings, residual branches and attention."""
     gate: str = "default"
     """Gate option for minGRU/minLSTM: default, ugi (uniform gate init) or ur (UGI + refine gate)."""
     d_state: int = 16
     """State size per channel of the SSM backbones (s4d: complex modes; mamba: N)."""
+    scan: str = "auto"
+    """Scan for minGRU/minLSTM/mamba: auto (native C loop on CPU, log-space on CUDA), native or log."""
     max_ep_len: int = 1000
     """Size of the timestep embedding (longest episode)."""
     rtg_scale: float = 1000.0
     """Returns-to-go are divided by this before embedding."""
 
-    # ---- optimization ----
     steps: int = 100_000
     """Gradient updates."""
     batch_size: int = 64
+    """Windows per update."""
     lr: float = 1e-4
+    """AdamW learning rate after warm-up."""
     weight_decay: float = 1e-4
+    """AdamW weight decay."""
     warmup_steps: int = 10_000
     """Linear learning-rate warm-up from 0 over this many updates."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """After warm-up: constant (DT) or cosine decay to 0 at the last update."""
     grad_clip: float = 0.25
     """Clip the global gradient norm to this."""
 
-    # ---- evaluation ----
     eval_every: int = 10_000
     """Evaluate every this many updates (and always after the last)."""
     eval_episodes: int = 10
@@ -79,8 +86,8 @@ class TrainConfig:
     rollout: list[Rollout] = field(default_factory=lambda: ["window"])
     """Rollout modes to evaluate: window (DT's re-run of the last K steps) and/or recurrent."""
 
-    # ---- run ----
     seed: int = 0
+    """Seed for torch, numpy and the window sampler."""
     device: str = "auto"
     """auto (CUDA when available), cpu, cuda or cuda:N."""
     run_dir: Path | None = None

@@ -14,9 +14,13 @@ T, B, D = 24, 3, 16
 TOL = 1e-6
 
 
+SCAN_BACKBONES = ("mingru", "minlstm", "mamba")  # run once per scan implementation
+
+
 def make(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = BackboneConfig(d_model=D, n_layers=2, dropout=0.0, n_heads=2, max_tokens=64)
+    name, _, scan = name.partition(":")
+    cfg = BackboneConfig(d_model=D, n_layers=2, dropout=0.0, n_heads=2, max_tokens=64, scan=scan or "auto")
     return build_backbone(name, cfg).double().eval()
 
 
@@ -24,7 +28,7 @@ def inputs(seed: int = 1) -> torch.Tensor:
     return torch.randn(B, T, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-@pytest.fixture(params=available_backbones())
+@pytest.fixture(params=available_backbones() + [f"{n}:log" for n in SCAN_BACKBONES])
 def name(request) -> str:
     return request.param
 

@@ -5,8 +5,9 @@
     h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t,  A = -exp(A_log) real diagonal (E, N)
     y_t = C_t . h_t + D x_t;   out = out_proj(y * SiLU(z))
 
-exp(Delta A) is in (0, 1) and log a = Delta A exactly; B_t x_t has either sign, so
-the scan runs on its positive and negative parts (``signed_log_space_scan``).
+On the CPU the whole SSM runs in a fused C loop (``scan.selective_scan``); elsewhere
+the log-space scan serves: exp(Delta A) is in (0, 1) and log a = Delta A exactly,
+and B_t x_t, of either sign, is scanned as its positive and negative parts.
 Runs on a CPU, no CUDA kernel. State: (conv buffer (B, E, d_conv - 1), h (B, E, N)).
 """
 
@@ -20,13 +21,14 @@ from torch import Tensor, nn
 
 from .base import BackboneConfig
 from .registry import register_backbone
-from .scan import signed_log_space_scan
+from .scan import selective_scan
 from .stack import Mixer, ResidualStack
 
 
 class SelectiveSSMLayer(Mixer):
-    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4) -> None:
+    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, scan: str = "auto") -> None:
         super().__init__()
+        self.scan = scan
         e, n, r = expand * d_model, d_state, math.ceil(d_model / 16)
         self.e, self.n, self.r, self.d_conv = e, n, r, d_conv
         self.in_proj = nn.Linear(d_model, 2 * e)
@@ -61,11 +63,9 @@ class SelectiveSSMLayer(Mixer):
         padded = torch.cat([conv_buf, xi], dim=-1)  # (B, E, T + d_conv - 1)
         xc = F.silu(self.conv(padded)).transpose(1, 2)  # (B, T, E)
         dt, B, C = self._selective(xc)
-        log_a = dt[..., None] * -self.A_log.exp()  # (B, T, E, N)
-        bx = (dt * xc)[..., None] * B[:, :, None, :]  # (B, T, E, N)
-        h = signed_log_space_scan(log_a, bx, h0)  # (B, T, E, N)
-        y = (h * C[:, :, None, :]).sum(-1) + self.D * xc
-        return self.out_proj(y * F.silu(z)), (padded[..., -(self.d_conv - 1) :], h[:, -1])
+        y, h_last = selective_scan(xc, dt, -self.A_log.exp(), B, C, h0, self.scan)  # (B, T, E), (B, E, N)
+        y = y + self.D * xc
+        return self.out_proj(y * F.silu(z)), (padded[..., -(self.d_conv - 1) :], h_last)
 
     def step(self, x_t: Tensor, state: tuple[Tensor, Tensor]):
         conv_buf, h = state
@@ -83,4 +83,4 @@ class Mamba(ResidualStack):
     """Stacked selective-SSM layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return SelectiveSSMLayer(cfg.d_model, cfg.d_state)
+        return SelectiveSSMLayer(cfg.d_model, cfg.d_state, scan=cfg.scan)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from .base import BackboneConfig
 from .gates import ForgetGate
 from .registry import register_backbone
-from .scan import log_space_scan, safe_log
+from .scan import scan_positive
 from .stack import Mixer, ResidualStack
 
 
@@ -39,9 +39,9 @@ def log_g(v: Tensor) -> Tensor:
 
 
 class MinGRULayer(Mixer):
-    def __init__(self, d_model: int, gate: str = "default") -> None:
+    def __init__(self, d_model: int, gate: str = "default", scan: str = "auto") -> None:
         super().__init__()
-        self.d_model = d_model
+        self.d_model, self.scan = d_model, scan
         self.forget = ForgetGate(d_model, d_model, gate)
         self.to_hidden = nn.Linear(d_model, d_model)
         self.to_out = nn.Linear(d_model, d_model)
@@ -52,8 +52,7 @@ class MinGRULayer(Mixer):
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_f, log_1mf = self.forget.log_pair(x)  # (B, T, D) each
         log_b = log_1mf + log_g(self.to_hidden(x))
-        log_h0 = None if state is None else safe_log(state)
-        h = log_space_scan(log_f, log_b, log_h0).exp()  # (B, T, D)
+        h = scan_positive(log_f, log_b, state, self.scan)  # (B, T, D)
         return self.to_out(h), h[:, -1]
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
@@ -70,4 +69,4 @@ class MinGRU(ResidualStack):
     """Stacked minGRU layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return MinGRULayer(cfg.d_model, cfg.gate)
+        return MinGRULayer(cfg.d_model, cfg.gate, cfg.scan)

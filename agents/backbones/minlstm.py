@@ -20,14 +20,14 @@ from .base import BackboneConfig
 from .gates import ForgetGate
 from .mingru import g, log_g
 from .registry import register_backbone
-from .scan import log_space_scan, safe_log
+from .scan import scan_positive
 from .stack import Mixer, ResidualStack
 
 
 class MinLSTMLayer(Mixer):
-    def __init__(self, d_model: int, gate: str = "default") -> None:
+    def __init__(self, d_model: int, gate: str = "default", scan: str = "auto") -> None:
         super().__init__()
-        self.d_model = d_model
+        self.d_model, self.scan = d_model, scan
         self.forget = ForgetGate(d_model, d_model, gate)
         self.to_input_hidden = nn.Linear(d_model, 2 * d_model)  # [k_i | W_h x]
         self.to_out = nn.Linear(d_model, d_model)
@@ -40,8 +40,7 @@ class MinLSTMLayer(Mixer):
         k_i, v = self.to_input_hidden(x).chunk(2, dim=-1)
         d = -F.softplus(-k_i) - log_f  # log i - log f
         log_b = -F.softplus(-d) + log_g(v)  # log i' + log h~
-        log_h0 = None if state is None else safe_log(state)
-        h = log_space_scan(-F.softplus(d), log_b, log_h0).exp()  # log a = log f'
+        h = scan_positive(-F.softplus(d), log_b, state, self.scan)  # log a = log f'
         return self.to_out(h), h[:, -1]
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
@@ -63,4 +62,4 @@ class MinLSTM(ResidualStack):
     """Stacked minLSTM layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return MinLSTMLayer(cfg.d_model, cfg.gate)
+        return MinLSTMLayer(cfg.d_model, cfg.gate, cfg.scan)

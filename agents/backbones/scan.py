@@ -1,13 +1,30 @@
-"""Parallel scans for first-order linear recurrences h_t = a_t * h_{t-1} + b_t.
+"""Scans for first-order linear recurrences h_t = a_t * h_{t-1} + b_t.
 
-minGRU and minLSTM ("Were RNNs All We Needed?", Feng et al. 2024) reduce to this
-recurrence with a_t, b_t depending on x_t only, so a whole sequence is one scan.
+minGRU and minLSTM ("Were RNNs All We Needed?", Feng et al. 2024) and the selective
+SSM reduce to this recurrence with a_t, b_t depending on x_t only, so a whole
+sequence is one scan. Two implementations compute the same function:
+
+- ``log``: the Heinsen (2023) parallel scan in log space, pure PyTorch (any device);
+- ``native``: the sequential loop in C with its backward (``native_scan.py``), CPU only,
+  much faster there.
+
+``scan_positive`` / ``scan_signed`` pick one: backend ``auto`` means native for CPU
+tensors when the kernel is available, log space otherwise (CUDA).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
+
+from seqrl.errors import SeqRLError
+
+from . import native_scan
+
+ScanBackend = Literal["auto", "native", "log"]
+SCAN_BACKENDS = ("auto", "native", "log")
 
 
 def log_space_scan(log_a: Tensor, log_b: Tensor, log_h0: Tensor | None = None) -> Tensor:
@@ -50,3 +67,46 @@ def signed_log_space_scan(log_a: Tensor, b: Tensor, h0: Tensor | None = None) ->
     pos = log_space_scan(log_a, safe_log(b.clamp_min(0)), None if h0 is None else safe_log(h0.clamp_min(0)))
     neg = log_space_scan(log_a, safe_log((-b).clamp_min(0)), None if h0 is None else safe_log((-h0).clamp_min(0)))
     return pos.exp() - neg.exp()
+
+
+def _use_native(x: Tensor, backend: str) -> bool:
+    if backend == "log":
+        return False
+    if backend == "auto":
+        return x.device.type == "cpu" and native_scan.available()
+    if backend == "native":
+        if x.device.type != "cpu" or not native_scan.available():
+            raise SeqRLError("--scan native needs CPU tensors and a C compiler (cc/gcc); use --scan auto or log.")
+        return True
+    raise SeqRLError(f"Unknown scan backend {backend!r}: use one of {', '.join(SCAN_BACKENDS)} (--scan).")
+
+
+def scan_positive(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, backend: str = "auto") -> Tensor:
+    """h for a_t = exp(log_a) in (0, 1], b_t = exp(log_b) > 0, h_0 >= 0 (None: zeros). Returns h (B, T, ...)."""
+    if _use_native(log_a, backend):
+        return native_scan.native_scan(log_a.exp(), log_b.exp(), h0)
+    return log_space_scan(log_a, log_b, None if h0 is None else safe_log(h0)).exp()
+
+
+def scan_signed(log_a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str = "auto") -> Tensor:
+    """h for a_t = exp(log_a) in (0, 1] and b_t, h_0 of any sign. Returns h (B, T, ...)."""
+    if _use_native(log_a, backend):
+        return native_scan.native_scan(log_a.exp(), b, h0)
+    return signed_log_space_scan(log_a, b, h0)
+
+
+def selective_scan(
+    x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor | None = None, backend: str = "auto"
+) -> tuple[Tensor, Tensor]:
+    """Mamba's SSM: h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t, y_t = C_t . h_t.
+
+    x, dt: (B, T, E); A: (E, N) negative; Bm, Cm: (B, T, N); h0: (B, E, N) or None.
+    Returns y (B, T, E) and the last state (B, E, N). The native path is fused (no (B, T, E, N)
+    inputs); the log-space path builds them and runs ``scan_signed``.
+    """
+    if _use_native(x, backend):
+        return native_scan.native_selective_scan(x, dt, A, Bm, Cm, h0)
+    log_a = dt[..., None] * A  # (B, T, E, N)
+    bx = (dt * x)[..., None] * Bm[:, :, None, :]
+    h = signed_log_space_scan(log_a, bx, h0)
+    return (h * Cm[:, :, None, :]).sum(-1), h[:, -1]

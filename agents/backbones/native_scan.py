@@ -1,0 +1,172 @@
+"""A fast CPU scan: the sequential first-order recurrence in C (``native_scan.c``), with autograd.
+
+On a CPU the sequential loop beats the log-space parallel scan by a wide margin
+(``torch.logcumsumexp`` and its backward are slow there; see bench/). The C file is
+compiled once, at first use, with the system C compiler (``cc``/``gcc``, OpenMP if
+available) into ``$SEQRL_CACHE_DIR`` (default ~/.cache/seqrl/kernels) and loaded with
+ctypes: no torch headers, so it builds in about a second. Without a compiler,
+``available()`` is False and the pure-PyTorch log-space scan is used instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+_SRC = Path(__file__).with_name("native_scan.c")
+_lib: ctypes.CDLL | None = None
+_tried = False
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("SEQRL_CACHE_DIR", Path.home() / ".cache" / "seqrl")) / "kernels"
+
+
+def _compile(dest: Path) -> None:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("no C compiler (cc/gcc) found")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=dest.parent)
+    os.close(fd)
+    # -ffast-math lets gcc call glibc's vector exp (libmvec) in the simd loops
+    base = [cc, "-O3", "-ffast-math", "-shared", "-fPIC", str(_SRC), "-o", tmp, "-lm"]
+    try:
+        r = subprocess.run([*base, "-fopenmp"], capture_output=True, text=True)
+        if r.returncode != 0:  # no OpenMP: single-threaded build (the pragmas are ignored)
+            r = subprocess.run(base, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip()[-2000:])
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _load() -> ctypes.CDLL | None:
+    global _lib, _tried
+    if _tried:
+        return _lib
+    _tried = True
+    if os.environ.get("SEQRL_NATIVE_SCAN", "1") == "0":
+        return None
+    tag = hashlib.sha256(_SRC.read_bytes()).hexdigest()[:16]
+    path = _cache_dir() / f"native_scan_{tag}.so"
+    try:
+        if not path.is_file():
+            _compile(path)
+        lib = ctypes.CDLL(str(path))
+    except (OSError, RuntimeError) as e:
+        warnings.warn(f"seqrl: the native CPU scan is unavailable ({e}); using the log-space scan.", stacklevel=3)
+        return None
+    ptr, long_, int_ = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+    for suf in ("f32", "f64"):
+        getattr(lib, f"scan_fwd_{suf}").argtypes = [ptr] * 4 + [long_] * 3 + [int_]
+        getattr(lib, f"scan_bwd_{suf}").argtypes = [ptr] * 7 + [long_] * 3 + [int_]
+        getattr(lib, f"sel_fwd_{suf}").argtypes = [ptr] * 8 + [long_] * 4 + [int_]
+        getattr(lib, f"sel_bwd_{suf}").argtypes = [ptr] * 15 + [long_] * 4 + [int_]
+    _lib = lib
+    return lib
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def _suffix(t: Tensor) -> str:
+    if t.dtype == torch.float32:
+        return "f32"
+    if t.dtype == torch.float64:
+        return "f64"
+    raise TypeError(f"native scan supports float32/float64, got {t.dtype}")
+
+
+def _p(t: Tensor) -> int:
+    return t.data_ptr()
+
+
+class _NativeScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a: Tensor, x: Tensor, h0: Tensor) -> Tensor:  # a, x: (B, T, C); h0: (B, C)
+        lib = _load()
+        assert lib is not None
+        b, t, c = x.shape
+        h = torch.empty_like(x)
+        getattr(lib, f"scan_fwd_{_suffix(x)}")(_p(a), _p(x), _p(h0), _p(h), b, t, c, torch.get_num_threads())
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh: Tensor):
+        a, h, h0 = ctx.saved_tensors
+        lib = _load()
+        gh = gh.contiguous()
+        b, t, c = h.shape
+        da, dx, dh0 = torch.empty_like(a), torch.empty_like(h), torch.empty_like(h0)
+        getattr(lib, f"scan_bwd_{_suffix(h)}")(
+            _p(a), _p(h), _p(h0), _p(gh), _p(da), _p(dx), _p(dh0), b, t, c, torch.get_num_threads()
+        )
+        return da, dx, dh0
+
+
+def native_scan(a: Tensor, x: Tensor, h0: Tensor | None = None) -> Tensor:
+    """h_t = a_t h_{t-1} + x_t over dim 1. a, x: (B, T, ...) on the CPU; h0: (B, ...) or None (zeros)."""
+    shape = x.shape
+    b, t = shape[:2]
+    a3 = a.expand_as(x).reshape(b, t, -1).contiguous()
+    x3 = x.reshape(b, t, -1).contiguous()
+    h03 = torch.zeros_like(x3[:, 0]) if h0 is None else h0.reshape(b, -1).contiguous()
+    return _NativeScan.apply(a3, x3, h03).view(shape)
+
+
+class _NativeSelectiveScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor):
+        lib = _load()
+        assert lib is not None
+        b, t, e = x.shape
+        n = A.shape[1]
+        y = torch.empty_like(x)
+        hs = x.new_empty(b, t, e, n)
+        getattr(lib, f"sel_fwd_{_suffix(x)}")(
+            _p(x), _p(dt), _p(A), _p(Bm), _p(Cm), _p(h0), _p(y), _p(hs), b, t, e, n, torch.get_num_threads()
+        )
+        ctx.save_for_backward(x, dt, A, Bm, Cm, h0, hs)
+        return y, hs[:, -1]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy: Tensor, ghT: Tensor):
+        x, dt, A, Bm, Cm, h0, hs = ctx.saved_tensors
+        lib = _load()
+        b, t, e, n = hs.shape
+        gy = gy.contiguous()
+        ghT = torch.zeros_like(h0) if ghT is None else ghT.contiguous()
+        gx, gdt = torch.empty_like(x), torch.empty_like(dt)
+        gB, gC = torch.empty_like(Bm), torch.empty_like(Cm)
+        gA_part, gh0 = torch.empty_like(h0), torch.empty_like(h0)
+        getattr(lib, f"sel_bwd_{_suffix(x)}")(
+            _p(x), _p(dt), _p(A), _p(Bm), _p(Cm), _p(h0), _p(hs), _p(gy), _p(ghT), _p(gx), _p(gdt), _p(gB), _p(gC),
+            _p(gA_part), _p(gh0), b, t, e, n, torch.get_num_threads(),
+        )
+        return gx, gdt, gA_part.sum(0), gB, gC, gh0
+
+
+def native_selective_scan(
+    x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Mamba's SSM on the CPU. x, dt: (B, T, E); A: (E, N); Bm, Cm: (B, T, N); h0: (B, E, N) or None.
+
+    Returns y (B, T, E) with y_t = sum_n C_t h_t (no D skip) and the last state (B, E, N)."""
+    h0 = x.new_zeros(x.shape[0], A.shape[0], A.shape[1]) if h0 is None else h0
+    c = [v.contiguous() for v in (x, dt, A, Bm, Cm, h0)]
+    return _NativeSelectiveScan.apply(*c)

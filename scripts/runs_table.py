@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Summarize run directories as a Markdown table (the README tables are made with this).
+
+    python scripts/runs_table.py runs/* [--eval-json eval.json]
+
+Per run: backbone, parameters, median training updates/s (TensorBoard
+``charts/updates_per_s``), wall time of training, and per target return the
+last and best evaluation during training (normalized, mean ± std over episodes).
+With ``--eval-json NAME``, also the results of ``evaluate.py --json RUN/NAME``
+(one column per rollout mode and target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def scalars(run: Path, tag: str) -> list[tuple[float, int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
+    if tag not in acc.Tags()["scalars"]:
+        return []
+    return [(e.wall_time, e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def fmt(results: dict, target: float, rollout: str) -> str:
+    for r in results:
+        if r["target"] == target and r["rollout"] == rollout:
+            return f"{r['normalized_mean']:.1f} ± {r['normalized_std']:.1f}"
+    return "-"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path, help="run directories written by train_offline.py")
+    ap.add_argument("--eval-json", default=None, help="file name, inside each run dir, of evaluate.py --json output")
+    args = ap.parse_args()
+    import torch
+    import yaml
+
+    rows = []
+    for run in args.runs:
+        evals_path = run / "evals.jsonl"
+        if not evals_path.is_file():
+            continue
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        evals = [json.loads(line) for line in evals_path.read_text().splitlines()]
+        ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+        params = sum(v.numel() for v in ckpt["model"].values())
+        ups = scalars(run, "charts/updates_per_s")
+        loss = scalars(run, "losses/action_mse")
+        wall = (loss[-1][0] - loss[0][0]) if len(loss) > 1 else float("nan")
+        row = {
+            "backbone": cfg["backbone"] + ("" if cfg.get("gate", "default") == "default" else f" ({cfg['gate']})"),
+            "params": f"{params:,}",
+            "updates/s": f"{np.median([v for _, _, v in ups]):.2f}" if ups else "-",
+            "updates": str(evals[-1]["step"]),
+            "train wall (min)": f"{wall / 60:.0f}",
+        }
+        rollout = cfg.get("rollout", ["window"])[0]
+        targets = [r["target"] for r in evals[-1]["results"] if r["rollout"] == rollout]
+        for t in targets:
+            best = max(evals, key=lambda e: next(r["normalized_mean"] for r in e["results"] if r["target"] == t and r["rollout"] == rollout))
+            row[f"last R={t:g}"] = fmt(evals[-1]["results"], t, rollout)
+            row[f"best R={t:g}"] = fmt(best["results"], t, rollout) + f" (@{best['step']})"
+        if args.eval_json and (run / args.eval_json).is_file():
+            final = json.loads((run / args.eval_json).read_text())["results"]
+            for r in final:
+                row[f"{r['rollout']} R={r['target']:g}"] = fmt(final, r["target"], r["rollout"])
+        rows.append(row)
+    cols: list[str] = []
+    for row in rows:
+        cols += [c for c in row if c not in cols]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "|".join("---" for _ in cols) + "|")
+    for row in rows:
+        print("| " + " | ".join(row.get(c, "-") for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
