@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from seqrl.envs import check_dims, make_env, run_episodes
+from seqrl.envs import check_dims, make_env, run_episodes, run_episodes_vectorized
 
 from .checkpoint import AgentBundle
 from .policy import Rollout, SequencePolicy
@@ -41,7 +41,9 @@ def evaluate_agent(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    vectorized: bool = True,
 ) -> list[EvalResult]:
+    """Every (rollout, target): ``episodes`` episodes, seeds seed, seed + 1, ... (vectorized by default)."""
     env = make_env(agent.dataset)
     check_dims(env, agent.model.cfg.obs_dim, agent.model.cfg.act_dim, agent.dataset.name)
     was_training = agent.model.training
@@ -51,7 +53,11 @@ def evaluate_agent(
             policy = SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
             for target in targets:
                 desc = f"eval {rollout} R={target:g}" if progress else None
-                returns = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
+                if vectorized:
+                    env_fn = lambda: make_env(agent.dataset)  # noqa: E731
+                    returns = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
+                else:
+                    returns = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
                 norm = agent.dataset.normalized_score(returns).tolist()
                 results.append(EvalResult(float(target), rollout, returns, norm))
     finally:

@@ -52,6 +52,8 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     assert {"losses/action_mse", "charts/learning_rate", "charts/updates_per_s",
             "eval/normalized_score_window_3600", "eval/normalized_score_window_1800"} <= tags
     assert "hyperparameters/text_summary" in acc.Tags()["tensors"]
+    if backbone == "mingru":  # gated backbones: forget-gate histograms at each evaluation
+        assert "gates/layer0/forget" in acc.Tags()["histograms"]
 
     out = tmp_path / "eval.json"
     p = run(["evaluate.py", str(run_dir), "--episodes", "2", "--targets", "500", "--json", str(out), "--device", "cpu"])

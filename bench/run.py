@@ -1,0 +1,316 @@
+#!/usr/bin/env python
+"""Benchmark suite: every figure measured side by side in one run on this machine.
+
+    python bench/run.py                      # all sections, JSON + Markdown into bench/results/
+    python bench/run.py --only update scan   # some sections
+    python bench/run.py --quick              # tiny sizes: checks the script runs (used by the tests)
+
+Sections
+  update  update time (forward + backward + AdamW) of the Decision model per backbone at
+          B=64, K=20, width 128, 3 layers; the Transformer against its FLOP floor
+          (counted FLOPs / measured matmul rate); per-token update time at K=1000 (3,000 tokens)
+  scan    one minGRU layer trained through its parallel path vs its step loop, T = 512, 4096
+  memory  peak resident memory of one update per backbone (each in a fresh process)
+  policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
+  eval    wall time of a 10-episode Hopper evaluation, vectorized vs one-env, and the simulator's share
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+BACKBONES = ["transformer", "mingru", "minlstm", "urlstm", "s4d", "mamba", "gru", "lstm"]
+
+
+def timeit(fn: Callable[[], object], reps: int, warmup: int = 2) -> float:
+    """Median seconds per call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def make_model(backbone: str, k: int, width: int = 128, layers: int = 3):
+    from seqrl.agents import DecisionModel, ModelConfig
+
+    torch.manual_seed(0)
+    return DecisionModel(ModelConfig(obs_dim=11, act_dim=3, backbone=backbone, width=width, n_layers=layers,
+                                     context_len=k, max_ep_len=max(1000, k)))
+
+
+def update_fn(backbone: str, b: int, k: int):
+    from seqrl.agents.model import masked_action_mse
+
+    m = make_model(backbone, k)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(0)
+    r, s, a = torch.randn(b, k, 1, generator=g), torch.randn(b, k, 11, generator=g), torch.rand(b, k, 3, generator=g) * 2 - 1
+    ts = torch.arange(k).repeat(b, 1) % 1000
+    mask = torch.ones(b, k, dtype=torch.bool)
+
+    def step():
+        loss = masked_action_mse(m(r, s, a, ts), a, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 0.25)
+        opt.step()
+
+    return m, step, (r, s, a, ts)
+
+
+def matmul_gflops(reps: int) -> float:
+    x, w = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    return 2 * 2048**3 / timeit(lambda: x @ w, reps) / 1e9
+
+
+def update_flops(backbone: str, b: int, k: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    _, step, _ = update_fn(backbone, b, k)
+    with FlopCounterMode(display=False) as fc:
+        step()
+    return float(fc.get_total_flops())
+
+
+def section_update(q: bool) -> dict:
+    b, k, reps = (8, 5, 2) if q else (64, 20, 15)
+    out: dict = {"B": b, "K": k, "ms_per_update": {}}
+    for name in BACKBONES:
+        _, step, _ = update_fn(name, b, k)
+        out["ms_per_update"][name] = 1000 * timeit(step, reps)
+        print(f"  update {name}: {out['ms_per_update'][name]:.1f} ms", flush=True)
+    rate = matmul_gflops(3 if q else 10)
+    flops = update_flops("transformer", b, k)
+    out["matmul_gflops"] = rate
+    out["transformer_gflop_per_update"] = flops / 1e9
+    out["transformer_flop_floor_ms"] = 1000 * flops / (rate * 1e9)
+    t = out["ms_per_update"]["transformer"]
+    out["ratios"] = {f"{n}/transformer": v / t for n, v in out["ms_per_update"].items()}
+    out["ratios"]["transformer/flop_floor"] = t / out["transformer_flop_floor_ms"]
+    # long context: per-token update time at K=1000 (3,000 tokens)
+    kl, bl, reps_l = (50, 1, 1) if q else (1000, 2, 3)
+    out["long"] = {"K": kl, "B": bl, "us_per_token": {}}
+    for name in ["transformer", "mingru", "minlstm", "s4d", "mamba"]:
+        _, step, _ = update_fn(name, bl, kl)
+        out["long"]["us_per_token"][name] = 1e6 * timeit(step, reps_l, warmup=1) / (bl * 3 * kl)
+        print(f"  long {name}: {out['long']['us_per_token'][name]:.1f} us/token", flush=True)
+    lt = out["long"]["us_per_token"]
+    out["ratios"]["long transformer/mingru per token"] = lt["transformer"] / lt["mingru"]
+    return out
+
+
+def section_scan(q: bool) -> dict:
+    from seqrl.agents.backbones.mingru import MinGRULayer
+
+    torch.manual_seed(0)
+    b, d = (2, 16) if q else (16, 128)
+    out: dict = {"B": b, "D": d, "ms": {}}
+    for t in ([64] if q else [512, 4096]):
+        layer = MinGRULayer(d)
+        x = torch.randn(b, t, d, requires_grad=True)
+
+        def parallel():
+            layer(x)[0].sum().backward()
+
+        def loop():
+            h, ys = layer.initial_state(b, x.device, x.dtype), []
+            for i in range(t):
+                y, h = layer.step(x[:, i], h)
+                ys.append(y)
+            torch.stack(ys, 1).sum().backward()
+
+        par = timeit(parallel, 3 if q else 10)
+        seq = timeit(loop, 1 if q else 3, warmup=1)
+        out["ms"][t] = {"parallel": 1000 * par, "step_loop": 1000 * seq, "speedup": seq / par}
+        print(f"  scan T={t}: parallel {1000 * par:.2f} ms, loop {1000 * seq:.1f} ms, x{seq / par:.0f}", flush=True)
+    return out
+
+
+def _peak_child(backbone: str, b: int, k: int) -> float:
+    code = (
+        "import resource, sys; sys.path.insert(0, %r); import torch; torch.set_num_threads(%d);"
+        "from run import update_fn; _, step, _ = update_fn(%r, %d, %d); "
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); step(); "
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)"
+    ) % (str(HERE), torch.get_num_threads(), backbone, b, k)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def section_memory(q: bool) -> dict:
+    sizes = [(8, 5)] if q else [(64, 20), (2, 1000)]
+    out: dict = {"note": "peak RSS growth (MiB) over two updates, each backbone in a fresh process", "MiB": {}}
+    for b, k in sizes:
+        key = f"B={b},K={k}"
+        out["MiB"][key] = {}
+        for name in BACKBONES if not q else ["transformer", "mingru"]:
+            out["MiB"][key][name] = _peak_child(name, b, k)
+            print(f"  memory {key} {name}: {out['MiB'][key][name]:.0f} MiB", flush=True)
+    return out
+
+
+def section_policy(q: bool) -> dict:
+    from seqrl.agents import SequencePolicy
+
+    steps = 60 if q else 1000
+    buckets = [0, 10, 19, 50, 100, 500, 999] if not q else [0, 10, 59]
+    out: dict = {"episode_steps": steps, "us_per_step": {}}
+    obs = np.random.default_rng(0).normal(size=(steps, 1, 11)).astype(np.float32)
+    for name in ["transformer", "mingru", "minlstm", "s4d", "mamba", "urlstm"]:
+        m = make_model(name, 20)
+        for mode in ("window", "recurrent"):
+            pol = SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, mode)
+            pol.reset(np.array([3600.0]))
+            per = []
+            with torch.inference_mode():
+                for t in range(steps):
+                    t0 = time.perf_counter()
+                    pol.act(obs[t])
+                    per.append(time.perf_counter() - t0)
+                    pol.observe(np.array([1.0]))
+            out["us_per_step"][f"{name}/{mode}"] = {
+                "mean": 1e6 * float(np.mean(per)),
+                "by_t": {t: 1e6 * float(np.median(per[max(0, t - 5) : t + 5])) for t in buckets},
+            }
+        w, r = out["us_per_step"][f"{name}/window"]["mean"], out["us_per_step"][f"{name}/recurrent"]["mean"]
+        print(f"  policy {name}: window {w:.0f} us, recurrent {r:.0f} us per step (x{w / r:.1f})", flush=True)
+    return out
+
+
+class TimedEnv:
+    """Wraps an env to count the seconds spent inside ``step``."""
+
+    total = 0.0
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, k):
+        return getattr(self.env, k)
+
+    def step(self, a):
+        t0 = time.perf_counter()
+        out = self.env.step(a)
+        TimedEnv.total += time.perf_counter() - t0
+        return out
+
+
+def section_eval(q: bool) -> dict:
+    import gymnasium as gym
+
+    from seqrl.agents import SequencePolicy
+    from seqrl.envs import run_episodes, run_episodes_vectorized
+
+    episodes = 2 if q else 10
+    max_steps = 50 if q else 1000
+    out: dict = {"episodes": episodes, "max_steps": max_steps, "s": {}}
+    m = make_model("mingru", 20)
+    # an untrained policy falls early, so episodes are made full length by ignoring termination
+    env_fn = lambda: TimedEnv(gym.make("Hopper-v5", max_episode_steps=max_steps, terminate_when_unhealthy=False))  # noqa: E731
+    for mode in ("window", "recurrent"):
+        pol = SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, mode)
+        with torch.inference_mode():  # warm-up (first calls allocate and compile)
+            run_episodes_vectorized(lambda: gym.make("Hopper-v5", max_episode_steps=5), pol, 3600.0, 2)
+        TimedEnv.total = 0.0
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            run_episodes(env_fn(), pol, 3600.0, episodes)
+        one, sim_one = time.perf_counter() - t0, TimedEnv.total
+        TimedEnv.total = 0.0
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            run_episodes_vectorized(env_fn, pol, 3600.0, episodes)
+        vec, sim_vec = time.perf_counter() - t0, TimedEnv.total
+        out["s"][mode] = {"one_env": one, "vectorized": vec, "speedup": one / vec,
+                          "sim_share_one_env": sim_one / one, "sim_share_vectorized": sim_vec / vec}
+        print(f"  eval {mode}: one-env {one:.1f}s, vectorized {vec:.1f}s (x{one / vec:.1f}); "
+              f"simulator share {sim_one / one:.0%} / {sim_vec / vec:.0%}", flush=True)
+    return out
+
+
+SECTIONS = {"update": section_update, "scan": section_scan, "memory": section_memory,
+            "policy": section_policy, "eval": section_eval}
+
+
+def markdown(res: dict) -> str:
+    lines = [f"Machine: {res['machine']}, torch {res['torch']}, {res['threads']} threads.", ""]
+    if "update" in res:
+        u = res["update"]
+        lines += [f"**Update time**, B={u['B']}, K={u['K']} (ms, median), and per token at K={u['long']['K']} (µs):", "",
+                  "| backbone | ms / update | ÷ transformer | µs / token at K=%d |" % u["long"]["K"], "|---|---:|---:|---:|"]
+        for n, v in u["ms_per_update"].items():
+            lt = u["long"]["us_per_token"].get(n)
+            lines.append(f"| {n} | {v:.1f} | {u['ratios'][f'{n}/transformer']:.2f} | {'-' if lt is None else f'{lt:.1f}'} |")
+        lines += ["", f"Transformer FLOP floor: {u['transformer_gflop_per_update']:.2f} GFLOP at {u['matmul_gflops']:.0f} GFLOP/s "
+                  f"= {u['transformer_flop_floor_ms']:.1f} ms; measured ÷ floor = {u['ratios']['transformer/flop_floor']:.2f}. "
+                  f"Per-token transformer ÷ minGRU at K={u['long']['K']}: {u['ratios']['long transformer/mingru per token']:.1f}.", ""]
+    if "scan" in res:
+        lines += ["**minGRU layer, parallel path vs step loop** (forward + backward):", "", "| T | parallel ms | step loop ms | speed-up |", "|---:|---:|---:|---:|"]
+        lines += [f"| {t} | {v['parallel']:.2f} | {v['step_loop']:.1f} | {v['speedup']:.0f}× |" for t, v in res["scan"]["ms"].items()] + [""]
+    if "memory" in res:
+        mem = res["memory"]["MiB"]
+        keys = list(mem)
+        lines += ["**Peak memory of an update** (MiB, RSS growth):", "", "| backbone | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+        for n in mem[keys[0]]:
+            lines.append(f"| {n} | " + " | ".join(f"{mem[k][n]:.0f}" for k in keys) + " |")
+        lines.append("")
+    if "policy" in res:
+        p = res["policy"]["us_per_step"]
+        names = sorted({k.split("/")[0] for k in p}, key=lambda n: BACKBONES.index(n))
+        ts = list(next(iter(p.values()))["by_t"])
+        lines += ["**Policy cost per env step** (µs; window ÷ recurrent), and recurrent cost at step t:", "",
+                  "| backbone | window | recurrent | ratio | " + " | ".join(f"t={t}" for t in ts) + " |", "|---|---:|---:|---:|" + "---:|" * len(ts)]
+        for n in names:
+            w, r = p[f"{n}/window"], p[f"{n}/recurrent"]
+            lines.append(f"| {n} | {w['mean']:.0f} | {r['mean']:.0f} | {w['mean'] / r['mean']:.1f} | " + " | ".join(f"{r['by_t'][t]:.0f}" for t in ts) + " |")
+        lines.append("")
+    if "eval" in res:
+        e = res["eval"]
+        lines += [f"**{e['episodes']}-episode Hopper evaluation** ({e['max_steps']} steps each), seconds:", "",
+                  "| rollout | one-env loop | vectorized | speed-up | simulator share (one-env / vectorized) |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {m} | {v['one_env']:.1f} | {v['vectorized']:.1f} | {v['speedup']:.1f}× | {v['sim_share_one_env']:.0%} / {v['sim_share_vectorized']:.0%} |" for m, v in e["s"].items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=list(SECTIONS), help="sections to run (default: all)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
+    ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json and latest.md")
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res: dict = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "torch": torch.__version__,
+                 "threads": torch.get_num_threads(), "quick": args.quick}
+    for name in args.only or list(SECTIONS):
+        print(f"[bench] {name}", flush=True)
+        res[name] = SECTIONS[name](args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(res, indent=2))
+    md = markdown(res)
+    (args.out / "latest.md").write_text(md + "\n")
+    print(md)
+    _ = resource  # used in the memory child
+
+
+if __name__ == "__main__":
+    main()
