@@ -94,7 +94,13 @@ class SequencePolicy:
         self.h_actions[:, -1] = action
         return action
 
-    def observe(self, rewards: np.ndarray) -> None:
-        """After the env step: R^ <- R^ - r, t <- t + 1."""
+    def observe(self, rewards: np.ndarray, actions: np.ndarray | None = None) -> None:
+        """After the env step: R^ <- R^ - r, t <- t + 1. ``actions`` (N, act_dim), if given, replace the
+        actions the policy returned as the ones taken (e.g. clipped by the env, or teacher forcing)."""
+        if actions is not None:
+            taken = torch.as_tensor(actions, dtype=self.dtype, device=self.device)
+            self.prev_action = taken
+            if self.rollout == "window":
+                self.h_actions[:, -1] = taken
         self.rtg = self.rtg - torch.as_tensor(rewards, dtype=self.dtype, device=self.device)
         self.t += 1

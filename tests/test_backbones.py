@@ -100,3 +100,24 @@ def test_log_space_scan_matches_loop_with_and_without_h0():
     assert torch.allclose(log_space_scan(a.log(), b.log()).exp(), ref, atol=1e-10)
     ref0 = sequential_scan(a, b, h0)
     assert torch.allclose(log_space_scan(a.log(), b.log(), h0.log()).exp(), ref0, atol=1e-10)
+
+
+@torch.no_grad()
+def test_transformer_forward_with_state_equals_step_loop_beyond_its_span():
+    """DT's evaluation re-runs the last ``max_tokens`` tokens at every step; chunked calls with the
+    carried buffer must give exactly that, even when buffer + chunk exceed the span."""
+    torch.manual_seed(0)
+    cfg = BackboneConfig(d_model=D, n_layers=3, dropout=0.0, n_heads=2, max_tokens=8)
+    m = build_backbone("transformer", cfg).double().eval()
+    x = inputs()
+    state, ys = m.initial_state(B), []
+    for t in range(T):
+        y_t, state = m.step(x[:, t], state)
+        ys.append(y_t)
+        # the step is a fresh pass over the last 8 tokens
+        assert (y_t - m(x[:, max(0, t - 7) : t + 1])[0][:, -1]).abs().max().item() <= TOL
+    state, chunks = m.initial_state(B), []
+    for lo, hi in [(0, 3), (3, 6), (6, 15), (15, T)]:
+        y, state = m(x[:, lo:hi], state)
+        chunks.append(y)
+    assert (torch.cat(chunks, 1) - torch.stack(ys, 1)).abs().max().item() <= TOL

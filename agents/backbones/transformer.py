@@ -3,8 +3,10 @@
 Attention spans at most ``max_tokens`` tokens (the current one included). The
 state is the buffer of the last ``max_tokens - 1`` block inputs; ``step`` re-runs
 attention over buffer + new token, which is exactly DT's evaluation (a sliding
-KV cache is not equivalent once there is more than one layer). So ``forward``
-with a state equals the step loop while buffer + new tokens fit in the span.
+KV cache is not equivalent once there is more than one layer). ``forward`` with
+a state equals that step loop for any number of new tokens; ``forward`` without
+a state equals it while the sequence fits in the span (beyond, each token still
+attends to at most ``max_tokens`` tokens, but deeper layers see further back).
 """
 
 from __future__ import annotations
@@ -65,10 +67,27 @@ class Transformer(ResidualStack):
         return torch.zeros(batch, 0, self.cfg.d_model, device=device or p.device, dtype=dtype or p.dtype)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        t = x.shape[1]
-        ctx = x if state is None or state.shape[1] == 0 else torch.cat([state, x], dim=1)
-        y, _ = super().forward(ctx)
-        return y[:, -t:], ctx[:, -(self.cfg.max_tokens - 1) :] if self.cfg.max_tokens > 1 else ctx[:, :0]
+        """Without a state: one causal pass, each token attending to at most ``max_tokens``.
+        With a state: exactly the step loop, i.e. each new token's output is a fresh pass over
+        the last ``max_tokens`` tokens ending at it (one batched pass when they all fit)."""
+        b, t, d = x.shape
+        span = self.cfg.max_tokens
+        if state is None or state.shape[1] == 0:
+            ctx = x
+            y, _ = super().forward(ctx)  # (B, T, D)
+        else:
+            ctx = torch.cat([state, x], dim=1)  # (B, n, D), the last T are new
+            n, first = ctx.shape[1], ctx.shape[1] - t
+            parts = []
+            if first < span:  # new tokens at positions < span: their windows start at 0, one causal pass
+                parts.append(super().forward(ctx[:, : min(n, span)])[0][:, first:])
+            rest = max(first, span)
+            if rest < n:  # the others: a window of ``span`` tokens ending at each, batched (B * m, span, D)
+                win = ctx[:, rest - span + 1 :].unfold(1, span, 1).transpose(2, 3)  # (B, m, span, D)
+                m = win.shape[1]
+                parts.append(super().forward(win.reshape(b * m, span, d))[0][:, -1].reshape(b, m, d))
+            y = torch.cat(parts, dim=1)
+        return y[:, -t:], ctx[:, -(span - 1) :] if span > 1 else ctx[:, :0]
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         y, state = self.forward(x_t[:, None], state)
