@@ -16,7 +16,24 @@ from seqrl.errors import SeqRLError
 
 from .model import DecisionModel, ModelConfig
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: minGRU/minLSTM input projections fused into one ``in_proj``
+
+
+def _migrate_v1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Format 1 kept minGRU/minLSTM's forget gate (``forget.lin``, ``forget.refine_lin``) and the rest of the
+    input projection (``to_hidden`` / ``to_input_hidden``) as separate layers; format 2 stacks them, in that
+    order, into ``in_proj``."""
+    out = dict(state)
+    for key in [k for k in state if k.endswith(".forget.lin.weight")]:
+        prefix = key[: -len("forget.lin.weight")]
+        for kind in ("weight", "bias"):
+            parts = [f"{prefix}forget.lin.{kind}", f"{prefix}forget.refine_lin.{kind}",
+                     f"{prefix}to_hidden.{kind}", f"{prefix}to_input_hidden.{kind}"]
+            present = [p for p in parts if p in state]
+            out[f"{prefix}in_proj.{kind}"] = torch.cat([state[p] for p in present], dim=0)
+            for p in present:
+                del out[p]
+    return out
 
 
 @dataclass
@@ -81,8 +98,10 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         payload = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:
         raise SeqRLError(f"Cannot read checkpoint {str(path)!r} ({type(e).__name__}: {e}); it may be corrupt.") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint (format {CHECKPOINT_FORMAT}).")
+    if not isinstance(payload, dict) or payload.get("format") not in (1, CHECKPOINT_FORMAT):
+        raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint (formats 1-{CHECKPOINT_FORMAT}).")
+    if payload["format"] == 1:
+        payload["model"] = _migrate_v1(payload["model"])
     model = DecisionModel(ModelConfig(**payload["model_config"])).to(device)
     model.load_state_dict(payload["model"])
     bundle = AgentBundle(

@@ -68,29 +68,31 @@ class DecisionModel(nn.Module):
         self.action_head = nn.Sequential(nn.Linear(d, cfg.act_dim), nn.Tanh())
 
     # ---- tokens -----------------------------------------------------------------------------
-    def _finish(self, tok: Tensor, timesteps: Tensor) -> Tensor:
-        t = timesteps.clamp(0, self.cfg.max_ep_len - 1)
-        return self.embed_drop(self.embed_norm(tok + self.embed_timestep(t)))
+    def _finish(self, tok: Tensor, time_emb: Tensor) -> Tensor:
+        return self.embed_drop(self.embed_norm(tok + time_emb))
+
+    def time_embedding(self, timesteps: Tensor) -> Tensor:
+        """timesteps: (B, T) episode steps -> (B, T, D)."""
+        return self.embed_timestep(timesteps.clamp(0, self.cfg.max_ep_len - 1))
 
     def return_tokens(self, rtg: Tensor, timesteps: Tensor) -> Tensor:
         """rtg: (B, T, 1) already scaled; timesteps: (B, T) -> (B, T, D)."""
-        return self._finish(self.embed_return(rtg), timesteps)
+        return self._finish(self.embed_return(rtg), self.time_embedding(timesteps))
 
     def state_tokens(self, states: Tensor, timesteps: Tensor) -> Tensor:
         """states: (B, T, obs_dim) already normalized -> (B, T, D)."""
-        return self._finish(self.embed_state(states), timesteps)
+        return self._finish(self.embed_state(states), self.time_embedding(timesteps))
 
     def action_tokens(self, actions: Tensor, timesteps: Tensor) -> Tensor:
         """actions: (B, T, act_dim) -> (B, T, D)."""
-        return self._finish(self.embed_action(actions), timesteps)
+        return self._finish(self.embed_action(actions), self.time_embedding(timesteps))
 
     def interleave(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
         """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ..."""
-        r = self.return_tokens(rtg, timesteps)
-        s = self.state_tokens(states, timesteps)
-        a = self.action_tokens(actions, timesteps)
-        b, t, d = s.shape
-        return torch.stack([r, s, a], dim=2).reshape(b, TOKENS_PER_STEP * t, d)
+        te = self.time_embedding(timesteps)  # shared by the three tokens of a step
+        tok = torch.stack([self.embed_return(rtg), self.embed_state(states), self.embed_action(actions)], dim=2)
+        b, t, _, d = tok.shape
+        return self._finish(tok, te[:, :, None]).reshape(b, TOKENS_PER_STEP * t, d)
 
     # ---- training ---------------------------------------------------------------------------
     def forward(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ def run_episodes(
 ) -> list[float]:
     """``episodes`` episodes with reset seeds seed, seed + 1, ...; returns their undiscounted returns."""
     returns = []
-    for i in tqdm(range(episodes), desc=desc, leave=False, disable=desc is None):
+    for i in tqdm(range(episodes), desc=desc, leave=False, disable=None if desc else True):
         obs, _ = env.reset(seed=seed + i)
         policy.reset(np.array([target]))
         total, done = 0.0, False
@@ -62,7 +62,7 @@ def run_episodes_vectorized(
         policy.reset(np.full(episodes, float(target)))
         returns = np.zeros(episodes)
         done = np.zeros(episodes, dtype=bool)
-        with tqdm(desc=desc, leave=False, disable=desc is None, unit="step") as bar:
+        with tqdm(desc=desc, leave=False, disable=None if desc else True, unit="step") as bar:  # None: off without a TTY
             while not done.all():
                 actions = policy.act(np.asarray(obs, np.float32))
                 obs, rewards, terminated, truncated, _ = venv.step(actions)

@@ -117,3 +117,31 @@ def test_window_policy_sees_exactly_the_training_windows(backbone):
                 pred = m(b.rtg.double(), b.states.double(), b.actions.double(), b.timesteps)[0, t - first].numpy()
             np.testing.assert_allclose(act, pred, atol=1e-6, err_msg=f"{mode} t={t}")
             pol.observe(np.array([ds.rewards[t]]), actions=ds.actions[t][None])  # teacher forcing
+
+
+@pytest.mark.parametrize("backbone, gate", [("mingru", "default"), ("mingru", "ur"), ("minlstm", "default")])
+def test_format_1_checkpoints_load(tmp_path, backbone, gate):
+    """Format 1 stored minGRU/minLSTM's forget gate and the rest of the input projection as separate
+    layers; loading one must give the same model."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=8, n_layers=1, dropout=0.0, context_len=K,
+                      gate=gate)
+    m = DecisionModel(cfg).eval()
+    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+    save_checkpoint(tmp_path / "v2.pt", AgentBundle(m, np.zeros(5), np.ones(5), 1.0, [1.0], info, 0, {}))
+    payload = torch.load(tmp_path / "v2.pt", weights_only=False)
+    old, names = {}, ["forget.lin"] + (["forget.refine_lin"] if gate == "ur" else []) + [
+        "to_hidden" if backbone == "mingru" else "to_input_hidden"]
+    for k, v in payload["model"].items():
+        if ".in_proj." not in k:
+            old[k] = v
+            continue
+        prefix, kind = k.split(".in_proj.")
+        sizes = [8] * (len(names) - 1) + [v.shape[0] - 8 * (len(names) - 1)]
+        for name, part in zip(names, v.split(sizes)):
+            old[f"{prefix}.{name}.{kind}"] = part
+    payload.update(format=1, model=old)
+    torch.save(payload, tmp_path / "v1.pt")
+    loaded, _ = load_checkpoint(tmp_path / "v1.pt")
+    x = [torch.randn(2, K, n) for n in (1, 5, 2)] + [torch.arange(K).repeat(2, 1)]
+    assert torch.equal(m(*x), loaded.model.eval()(*x))

@@ -61,16 +61,22 @@ def test_ugi_makes_initial_forget_activations_uniform():
     u = np.sort(torch.sigmoid(uniform_gate_bias(d)).numpy())
     ks = np.max(np.abs(u - (np.arange(1, d + 1) - 0.5) / d))  # Kolmogorov-Smirnov distance to U(0, 1)
     assert ks < 1.36 / np.sqrt(d) + 1 / d  # 95% critical value (+ the 1/D clipping)
-    gate = ForgetGate(16, d, "ugi")
-    acts = torch.sigmoid(gate.lin.bias.detach()).numpy()
-    assert 0.2 < acts.mean() < 0.8 and np.quantile(acts, 0.1) < 0.15 and np.quantile(acts, 0.9) > 0.85
-    default = torch.sigmoid(ForgetGate(16, d, "default").lin.bias.detach()).numpy()
+    for name in ("mingru", "minlstm", "urlstm"):  # the layers' forget biases get it (urlstm always)
+        cfg = BackboneConfig(d_model=512, n_layers=1, gate="default" if name == "urlstm" else "ugi")
+        bias = build_backbone(name, cfg).blocks[0].mixer.state_dict()
+        b_f = next(v for k, v in bias.items() if k.endswith("bias") and ("in_proj" in k or "input" in k))[:512]
+        acts = torch.sigmoid(b_f).numpy()
+        assert 0.3 < acts.mean() < 0.7 and np.quantile(acts, 0.1) < 0.2 and np.quantile(acts, 0.9) > 0.8, name
+    default = build_backbone("mingru", BackboneConfig(d_model=512, n_layers=1)).blocks[0].mixer.in_proj.bias[:512]
+    default = torch.sigmoid(default.detach()).numpy()
     assert np.quantile(default, 0.9) - np.quantile(default, 0.1) < 0.2  # default init: all near 1/2
 
 
 def test_ur_refine_bias_is_minus_forget_bias():
-    gate = ForgetGate(8, 32, "ur")
-    torch.testing.assert_close(gate.refine_lin.bias, -gate.lin.bias)
+    bias = torch.zeros(3 * 32)
+    ForgetGate("ur").init_(bias, 32)
+    torch.testing.assert_close(bias[32:64], -bias[:32])
+    assert (bias[64:] == 0).all()
 
 
 def test_unknown_gate_is_refused():

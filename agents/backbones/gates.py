@@ -19,7 +19,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from seqrl.errors import SeqRLError
 
@@ -37,16 +37,6 @@ def uniform_gate_bias(n: int, generator: torch.Generator | None = None) -> Tenso
     """sigma^-1(u), u ~ U[1/n, 1 - 1/n] (eq. 9 / Listing 2)."""
     u = torch.rand(n, generator=generator) * (1 - 2 / n) + 1 / n
     return torch.log(u) - torch.log1p(-u)
-
-
-def init_ugi_(forget: nn.Linear, refine: nn.Linear | None = None, sl: slice = slice(None)) -> None:
-    """UGI on the forget-gate rows ``sl`` of ``forget``'s bias (and b_r = -b_f on ``refine``)."""
-    with torch.no_grad():
-        bias = forget.bias[sl]
-        b = uniform_gate_bias(bias.numel()).to(bias)
-        bias.copy_(b)
-        if refine is not None:
-            refine.bias.copy_(-b)
 
 
 def refine(f: Tensor, r: Tensor) -> Tensor:
@@ -68,32 +58,38 @@ def log_refine(k_f: Tensor, k_r: Tensor) -> tuple[Tensor, Tensor]:
     return log_g, log_1mg
 
 
-class ForgetGate(nn.Module):
-    """The forget gate of a scan backbone, f = sigma(W_f x), with the options ``default``, ``ugi``, ``ur``.
+class ForgetGate:
+    """The forget gate of a scan backbone, f = sigma(k_f), with the options ``default``, ``ugi``, ``ur``.
 
-    ``log_pair(x)`` -> (log f_eff, log(1 - f_eff)) over a sequence (the scan path);
-    ``value(x)`` -> f_eff (the step path); ``activations(x)`` -> what diagnostics plot.
+    It owns no weights: the mixer's input projection produces its logits, ``n_logits`` of
+    them per channel (k_f, and k_r for ``ur``), and ``init_`` applies UGI to their biases.
+    ``log_pair`` -> (log f_eff, log(1 - f_eff)) (the log-space scan); ``value`` -> f_eff
+    (linear space: the native scan and the step); ``activations`` -> what diagnostics plot.
     """
 
-    def __init__(self, d_in: int, d_out: int, gate: str = "default") -> None:
-        super().__init__()
+    def __init__(self, gate: str = "default") -> None:
         self.gate = check_gate(gate)
-        self.lin = nn.Linear(d_in, d_out)
-        self.refine_lin = nn.Linear(d_in, d_out) if gate == "ur" else None
-        if gate in ("ugi", "ur"):
-            init_ugi_(self.lin, self.refine_lin)
+        self.n_logits = 2 if gate == "ur" else 1
 
-    def log_pair(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.refine_lin is None:
-            return log_sigmoid_pair(self.lin(x))
-        return log_refine(self.lin(x), self.refine_lin(x))
+    def init_(self, bias: Tensor, d: int) -> None:
+        """``bias``: the projection bias whose first ``n_logits * d`` entries are [b_f | b_r]."""
+        if self.gate == "default":
+            return
+        with torch.no_grad():
+            b_f = uniform_gate_bias(d).to(bias)
+            bias[:d].copy_(b_f)
+            if self.gate == "ur":
+                bias[d : 2 * d].copy_(-b_f)  # Listing 2: b_r = -b_f
 
-    def value(self, x: Tensor) -> Tensor:
-        f = torch.sigmoid(self.lin(x))
-        return f if self.refine_lin is None else refine(f, torch.sigmoid(self.refine_lin(x)))
+    def log_pair(self, k: list[Tensor]) -> tuple[Tensor, Tensor]:
+        return log_sigmoid_pair(k[0]) if self.gate != "ur" else log_refine(k[0], k[1])
 
-    def activations(self, x: Tensor) -> dict[str, Tensor]:
-        out = {"forget": torch.sigmoid(self.lin(x))}
-        if self.refine_lin is not None:
-            out["effective"] = self.value(x)
+    def value(self, k: list[Tensor]) -> Tensor:
+        f = torch.sigmoid(k[0])
+        return f if self.gate != "ur" else refine(f, torch.sigmoid(k[1]))
+
+    def activations(self, k: list[Tensor]) -> dict[str, Tensor]:
+        out = {"forget": torch.sigmoid(k[0])}
+        if self.gate == "ur":
+            out["effective"] = self.value(k)
         return out

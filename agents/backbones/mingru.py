@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from .base import BackboneConfig
 from .gates import ForgetGate
 from .registry import register_backbone
-from .scan import scan_positive
+from .scan import log_space_scan, native_scan, safe_log, use_native
 from .stack import Mixer, ResidualStack
 
 
@@ -42,26 +42,36 @@ class MinGRULayer(Mixer):
     def __init__(self, d_model: int, gate: str = "default", scan: str = "auto") -> None:
         super().__init__()
         self.d_model, self.scan = d_model, scan
-        self.forget = ForgetGate(d_model, d_model, gate)
-        self.to_hidden = nn.Linear(d_model, d_model)
+        self.gate = ForgetGate(gate)
+        self.in_proj = nn.Linear(d_model, (self.gate.n_logits + 1) * d_model)  # [k_f | (k_r) | W_h x]
+        self.gate.init_(self.in_proj.bias, d_model)
         self.to_out = nn.Linear(d_model, d_model)
+
+    def _split(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        *k, v = self.in_proj(x).chunk(self.gate.n_logits + 1, dim=-1)
+        return k, v
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         return torch.zeros(batch, self.d_model, device=device, dtype=dtype)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        log_f, log_1mf = self.forget.log_pair(x)  # (B, T, D) each
-        log_b = log_1mf + log_g(self.to_hidden(x))
-        h = scan_positive(log_f, log_b, state, self.scan)  # (B, T, D)
-        return self.to_out(h), h[:, -1]
+        k, v = self._split(x)  # (B, T, D) each
+        if use_native(x, self.scan):  # the same recurrence in linear space, sequential C loop
+            f = self.gate.value(k)
+            h = native_scan(f, (1 - f) * g(v), state)
+        else:  # the paper's log-space parallel scan
+            log_f, log_1mf = self.gate.log_pair(k)
+            h = log_space_scan(log_f, log_1mf + log_g(v), None if state is None else safe_log(state)).exp()
+        return self.to_out(h), h[:, -1]  # h: (B, T, D)
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        f = self.forget.value(x_t)  # (B, D)
-        h = f * state + (1 - f) * g(self.to_hidden(x_t))
+        k, v = self._split(x_t)  # (B, D) each
+        f = self.gate.value(k)
+        h = f * state + (1 - f) * g(v)
         return self.to_out(h), h
 
     def activations(self, x: Tensor) -> dict[str, Tensor]:
-        return self.forget.activations(x)
+        return self.gate.activations(self._split(x)[0])
 
 
 @register_backbone("mingru")

@@ -20,7 +20,7 @@ from .base import BackboneConfig
 from .gates import ForgetGate
 from .mingru import g, log_g
 from .registry import register_backbone
-from .scan import scan_positive
+from .scan import log_space_scan, native_scan, safe_log, use_native
 from .stack import Mixer, ResidualStack
 
 
@@ -28,33 +28,37 @@ class MinLSTMLayer(Mixer):
     def __init__(self, d_model: int, gate: str = "default", scan: str = "auto") -> None:
         super().__init__()
         self.d_model, self.scan = d_model, scan
-        self.forget = ForgetGate(d_model, d_model, gate)
-        self.to_input_hidden = nn.Linear(d_model, 2 * d_model)  # [k_i | W_h x]
+        self.gate = ForgetGate(gate)
+        self.in_proj = nn.Linear(d_model, (self.gate.n_logits + 2) * d_model)  # [k_f | (k_r) | k_i | W_h x]
+        self.gate.init_(self.in_proj.bias, d_model)
         self.to_out = nn.Linear(d_model, d_model)
+
+    def _gates(self, x: Tensor) -> tuple[list[Tensor], Tensor, Tensor]:
+        """-> forget logits, d = log i - log f_eff, and W_h x."""
+        *k, k_i, v = self.in_proj(x).chunk(self.gate.n_logits + 2, dim=-1)
+        log_f, _ = self.gate.log_pair(k)
+        return k, -F.softplus(-k_i) - log_f, v
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         return torch.zeros(batch, self.d_model, device=device, dtype=dtype)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        log_f, _ = self.forget.log_pair(x)
-        k_i, v = self.to_input_hidden(x).chunk(2, dim=-1)
-        d = -F.softplus(-k_i) - log_f  # log i - log f
-        log_b = -F.softplus(-d) + log_g(v)  # log i' + log h~
-        h = scan_positive(-F.softplus(d), log_b, state, self.scan)  # log a = log f'
+        _, d, v = self._gates(x)  # (B, T, D) each
+        if use_native(x, self.scan):  # f' = sigma(-d), i' = sigma(d), in linear space
+            h = native_scan(torch.sigmoid(-d), torch.sigmoid(d) * g(v), state)
+        else:  # log f' = -softplus(d), log i' = -softplus(-d)
+            log_h0 = None if state is None else safe_log(state)
+            h = log_space_scan(-F.softplus(d), -F.softplus(-d) + log_g(v), log_h0).exp()
         return self.to_out(h), h[:, -1]
 
     def step(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        f = self.forget.value(x_t)
-        k_i, v = self.to_input_hidden(x_t).chunk(2, dim=-1)
-        i = torch.sigmoid(k_i)
-        h = (f * state + i * g(v)) / (f + i)
+        _, d, v = self._gates(x_t)
+        h = torch.sigmoid(-d) * state + torch.sigmoid(d) * g(v)
         return self.to_out(h), h
 
     def activations(self, x: Tensor) -> dict[str, Tensor]:
-        acts = self.forget.activations(x)
-        f = self.forget.value(x)
-        acts["normalized"] = f / (f + torch.sigmoid(self.to_input_hidden(x).chunk(2, dim=-1)[0]))
-        return acts
+        k, d, _ = self._gates(x)
+        return {**self.gate.activations(k), "normalized": torch.sigmoid(-d)}
 
 
 @register_backbone("minlstm")

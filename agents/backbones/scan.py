@@ -21,7 +21,8 @@ from torch import Tensor
 
 from seqrl.errors import SeqRLError
 
-from . import native_scan
+from . import native_scan as _native
+from .native_scan import native_scan, native_selective_scan
 
 ScanBackend = Literal["auto", "native", "log"]
 SCAN_BACKENDS = ("auto", "native", "log")
@@ -69,13 +70,14 @@ def signed_log_space_scan(log_a: Tensor, b: Tensor, h0: Tensor | None = None) ->
     return pos.exp() - neg.exp()
 
 
-def _use_native(x: Tensor, backend: str) -> bool:
+def use_native(x: Tensor, backend: str) -> bool:
+    """Whether ``backend`` means the native C scan for tensors like ``x`` (see the module docstring)."""
     if backend == "log":
         return False
     if backend == "auto":
-        return x.device.type == "cpu" and native_scan.available()
+        return x.device.type == "cpu" and _native.available()
     if backend == "native":
-        if x.device.type != "cpu" or not native_scan.available():
+        if x.device.type != "cpu" or not _native.available():
             raise SeqRLError("--scan native needs CPU tensors and a C compiler (cc/gcc); use --scan auto or log.")
         return True
     raise SeqRLError(f"Unknown scan backend {backend!r}: use one of {', '.join(SCAN_BACKENDS)} (--scan).")
@@ -83,15 +85,15 @@ def _use_native(x: Tensor, backend: str) -> bool:
 
 def scan_positive(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, backend: str = "auto") -> Tensor:
     """h for a_t = exp(log_a) in (0, 1], b_t = exp(log_b) > 0, h_0 >= 0 (None: zeros). Returns h (B, T, ...)."""
-    if _use_native(log_a, backend):
-        return native_scan.native_scan(log_a.exp(), log_b.exp(), h0)
+    if use_native(log_a, backend):
+        return native_scan(log_a.exp(), log_b.exp(), h0)
     return log_space_scan(log_a, log_b, None if h0 is None else safe_log(h0)).exp()
 
 
 def scan_signed(log_a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str = "auto") -> Tensor:
     """h for a_t = exp(log_a) in (0, 1] and b_t, h_0 of any sign. Returns h (B, T, ...)."""
-    if _use_native(log_a, backend):
-        return native_scan.native_scan(log_a.exp(), b, h0)
+    if use_native(log_a, backend):
+        return native_scan(log_a.exp(), b, h0)
     return signed_log_space_scan(log_a, b, h0)
 
 
@@ -104,8 +106,8 @@ def selective_scan(
     Returns y (B, T, E) and the last state (B, E, N). The native path is fused (no (B, T, E, N)
     inputs); the log-space path builds them and runs ``scan_signed``.
     """
-    if _use_native(x, backend):
-        return native_scan.native_selective_scan(x, dt, A, Bm, Cm, h0)
+    if use_native(x, backend):
+        return native_selective_scan(x, dt, A, Bm, Cm, h0)
     log_a = dt[..., None] * A  # (B, T, E, N)
     bx = (dt * x)[..., None] * Bm[:, :, None, :]
     h = signed_log_space_scan(log_a, bx, h0)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import BackboneConfig
-from .gates import init_ugi_
+from .gates import ForgetGate
 from .registry import register_backbone
 from .stack import Mixer, ResidualStack
 
@@ -50,10 +50,7 @@ class URLSTMLayer(Mixer):
         self.d_model = d_model
         self.input = nn.Linear(d_model, 4 * d_model)  # L_{f,r,u,o}(x_t, .) and their biases
         self.recurrent = nn.Linear(d_model, 4 * d_model, bias=False)  # L_{f,r,u,o}(., h_{t-1})
-        with torch.no_grad():  # UGI on f, and b_r = -b_f (eq. 9, Listing 2)
-            b_f = self.input.bias[:d_model]
-            init_ugi_(self.input, sl=slice(0, d_model))
-            self.input.bias[d_model : 2 * d_model].copy_(-b_f)
+        ForgetGate("ur").init_(self.input.bias, d_model)  # UGI on f, and b_r = -b_f (eq. 9, Listing 2)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         z = torch.zeros(batch, self.d_model, device=device, dtype=dtype)
