@@ -39,6 +39,8 @@ def run(cfg: TrainConfig) -> Path:
     data = resolved.data
     print(f"[seqrl] dataset: {resolved.how}")
     print(f"[seqrl]          {data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
+    data.info.require_reference()
+    data.check_context(cfg.context_len)
     env = make_env(data.info)
     check_dims(env, data.obs_dim, data.act_dim, data.info.name)
     env.close()

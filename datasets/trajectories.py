@@ -26,13 +26,18 @@ class DatasetInfo:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def normalized_score(self, returns: Sequence[float] | np.ndarray) -> np.ndarray:
-        """D4RL normalization: 100 * (R - min) / (max - min)."""
+    def require_reference(self) -> None:
+        """Fail early (before training) when scores could not be normalized."""
         if self.ref_min_score is None or self.ref_max_score is None:
             raise SeqRLError(
                 f"Dataset {self.name!r} has no reference scores (ref_min_score/ref_max_score), so its "
-                "returns cannot be normalized. Add them to the dataset's metadata."
+                "returns cannot be normalized. Add them to the dataset's metadata (Minari: pass "
+                "ref_min_score/ref_max_score when creating it)."
             )
+
+    def normalized_score(self, returns: Sequence[float] | np.ndarray) -> np.ndarray:
+        """D4RL normalization: 100 * (R - min) / (max - min)."""
+        self.require_reference()
         r = np.asarray(returns, dtype=np.float64)
         return 100.0 * (r - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
 
@@ -130,6 +135,15 @@ class TrajectoryDataset:
                     f"Dataset {self.info.name!r} ({self.info.location}): {int(bad.sum())} NaN/inf values in "
                     f"{key}, in {len(rows)} transitions (first at transition {rows[0]}). Clean or regenerate it."
                 )
+
+    def check_context(self, context_len: int) -> None:
+        """A training window of K steps must fit in at least one episode."""
+        longest = int(self.lengths.max())
+        if context_len > longest:
+            raise SeqRLError(
+                f"--context-len {context_len} is longer than every episode of {self.info.name!r} (the longest "
+                f"has {longest} steps): every window would be mostly padding. Use --context-len {longest} or less."
+            )
 
     @property
     def obs_dim(self) -> int:

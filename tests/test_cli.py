@@ -124,3 +124,34 @@ def test_help_explains_every_field():
     assert p.returncode == 0
     for f in fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in p.stdout, f.name
+
+
+def test_context_longer_than_every_episode(tmp_path, capsys):
+    from seqrl.datasets import write_d4rl_file
+
+    path = tmp_path / "hopper-short-v2.hdf5"
+    write_d4rl_file(path, **random_hopper_arrays(3, max_steps=8))
+    err = error_of(capsys, "train_offline", ["--dataset", str(path), "--env", "hopper", "--context-len", "20"])
+    assert "--context-len 20 is longer than every episode" in err and "Use --context-len 8 or less" in err
+
+
+def test_dataset_without_reference_scores(tmp_path, capsys, monkeypatch):
+    """A Minari dataset created without ref_min_score/ref_max_score cannot be normalized: refused before training."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    env = gym.make("Hopper-v5")
+    obs, _ = env.reset(seed=0)
+    o, a, r = [obs], [], []
+    for _ in range(30):
+        a.append(env.action_space.sample())
+        obs, rew, *_ = env.step(a[-1])
+        o.append(obs), r.append(rew)
+    buf = EpisodeBuffer(id=0, observations=np.array(o), actions=np.array(a), rewards=r,
+                        terminations=[False] * 30, truncations=[False] * 29 + [True])
+    minari.create_dataset_from_buffers("noref/hopper/medium-v0", [buf], env=env, algorithm_name="random",
+                                       author="t", author_email="t@t.invalid", code_permalink="tests")
+    err = error_of(capsys, "train_offline", ["--dataset", "noref/hopper/medium-v0", "--context-len", "5"])
+    assert "has no reference scores" in err
