@@ -33,6 +33,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SEQRL_D4RL_CACHE", Path.home() / ".cache" / "seqrl" / "d4rl"))
 
 
+def d4rl_names() -> list[str]:
+    """Every D4RL v2 locomotion name this loader knows (3 tasks x 5 levels)."""
+    return [f"{t}-{lv}-v2" for t in ("hopper", "halfcheetah", "walker2d") for lv in LEVELS]
+
+
 def d4rl_name(task: str, level: str) -> str:
     return f"{task}-{level}-v2"
 
@@ -80,6 +85,8 @@ def load_d4rl_file(path: str | Path, task: Task | None = None, name: str | None 
         ref_max_score=task.ref_max_score,
     )
     obs = arrays["observations"]
+    if len(obs) == 0:
+        raise SeqRLError(f"Dataset {info.name!r} ({path}) holds no transitions.")
     return TrajectoryDataset.from_flat(
         obs.reshape(len(obs), -1),
         arrays["actions"].reshape(len(obs), -1),
@@ -97,10 +104,14 @@ def download(url: str, dest: Path) -> None:
     try:
         with urllib.request.urlopen(url, timeout=30) as resp, os.fdopen(fd, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
+            got = 0
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
                 while chunk := resp.read(1 << 20):
                     out.write(chunk)
+                    got += len(chunk)
                     bar.update(len(chunk))
+        if total is not None and got != total:
+            raise OSError(f"download cut short: {got} of {total} bytes")
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ precede each action. Local datasets live under MINARI_DATASETS_PATH (default
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from pathlib import Path
@@ -45,7 +46,9 @@ def load_minari(dataset_id: str, allow_download: bool = True) -> TrajectoryDatas
         ds = minari.load_dataset(dataset_id, download=not local)
     except Exception as e:  # minari raises many kinds on a failed download / bad id
         local_ids = local_minari_ids()
-        have = f" Datasets found there: {', '.join(local_ids)}." if local_ids else " No datasets were found there."
+        close = difflib.get_close_matches(dataset_id, local_ids, n=1)
+        have = f" Did you mean {close[0]!r}?" if close else ""
+        have += f" Datasets found there: {', '.join(local_ids)}." if local_ids else " No datasets were found there."
         raise SeqRLError(
             f"Minari dataset {dataset_id!r} could not be loaded: it is not under {root} (MINARI_DATASETS_PATH)"
             f" and downloading it failed ({type(e).__name__}: {e}).{have} Check the id, go online once "

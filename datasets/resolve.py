@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 from seqrl.envs.tasks import get_task
 from seqrl.errors import SeqRLError
 
-from .d4rl import D4RL_NAME, LEVELS, d4rl_name, load_d4rl_file, load_d4rl_name
+from .d4rl import D4RL_NAME, LEVELS, d4rl_name, d4rl_names, load_d4rl_file, load_d4rl_name
 from .minari_data import load_minari, local_minari_ids, minari_root
 from .trajectories import TrajectoryDataset
 
@@ -72,8 +73,10 @@ def resolve_dataset(
             )
         data = load_d4rl_name(name, cache_dir, allow_download)
         return Resolved(data, f"{task.name}/{dataset} -> D4RL {name} from {data.info.location}")
+    close = difflib.get_close_matches(dataset, d4rl_names() + list(LEVELS) + local_minari_ids(), n=1, cutoff=0.75)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise SeqRLError(
-        f"Unknown dataset {dataset!r}. --dataset takes a path to a D4RL hdf5 file, a D4RL name "
+        f"Unknown dataset {dataset!r}.{hint} --dataset takes a path to a D4RL hdf5 file, a D4RL name "
         f"(e.g. hopper-medium-v2), a Minari id (e.g. mujoco/hopper/medium-v0), or a level "
         f"({', '.join(LEVELS)}) together with --env."
     )

@@ -160,9 +160,18 @@ def test_nan_in_dataset_is_reported_with_count_and_place(tmp_path):
 
 
 def test_unknown_names_give_clear_errors(data_root):
-    with pytest.raises(SeqRLError, match="Unknown dataset 'mediun'"):
+    with pytest.raises(SeqRLError, match="Unknown dataset 'mediun'. Did you mean 'medium'"):
         resolve_dataset("mediun", "hopper", data_root / "d4rl")
     with pytest.raises(SeqRLError, match="Unknown env 'hoper'. Did you mean 'hopper'"):
         resolve_dataset("medium", "hoper", data_root / "d4rl")
-    with pytest.raises(SeqRLError, match=r"'nope/hopper/medium-v0' could not be loaded.*test/hopper/medium-v0"):
-        resolve_dataset("nope/hopper/medium-v0", None, data_root / "d4rl", allow_download=True)
+    with pytest.raises(SeqRLError, match=r"'tset/hopper/medium-v0' could not be loaded.*Did you mean 'test/hopper/medium-v0'"):
+        resolve_dataset("tset/hopper/medium-v0", None, data_root / "d4rl", allow_download=True)
+    with pytest.raises(SeqRLError, match="Unknown dataset 'hopper-medium-v3'. Did you mean 'hopper-medium-v2'"):
+        resolve_dataset("hopper-medium-v3", None, data_root / "d4rl")
+
+
+def test_empty_dataset_is_refused(tmp_path):
+    path = tmp_path / "hopper-empty-v2.hdf5"
+    write_d4rl_file(path, np.zeros((0, 11)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
+    with pytest.raises(SeqRLError, match="holds no transitions"):
+        load_d4rl_file(path)
