@@ -10,6 +10,7 @@ config.yaml, TensorBoard events, evals.jsonl and checkpoints (last.pt, best.pt).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,9 @@ def run(cfg: TrainConfig) -> Path:
     data = resolved.data
     print(f"[seqrl] dataset: {resolved.how}")
     print(f"[seqrl]          {data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
+    if cfg.eval_env:
+        data.info = dataclasses.replace(data.info, env_id=cfg.eval_env, env_spec_json="")
+        print(f"[seqrl] evaluating in {cfg.eval_env} (--eval-env) instead of the dataset's env")
     data.info.require_reference()
     data.check_context(cfg.context_len)
     env = make_env(data.info)

@@ -36,6 +36,8 @@ class TrainConfig:
     (hopper-medium-v2), a Minari id (local/hopper/medium-v0), or a path to a D4RL-layout hdf5."""
     d4rl_cache: Path | None = None
     """Where D4RL files are cached (default $SEQRL_D4RL_CACHE or ~/.cache/seqrl/d4rl)."""
+    eval_env: str | None = None
+    """Gymnasium id to evaluate in instead of the dataset's (e.g. Hopper-v4 for D4RL hopper data)."""
     download: bool = True
     """Download a dataset that is not found locally (needs a network)."""
 

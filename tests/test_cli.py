@@ -126,6 +126,17 @@ def test_help_explains_every_field():
         assert "--" + f.name.replace("_", "-") in p.stdout, f.name
 
 
+def test_eval_env_override_and_unknown_env_id(d4rl_file, tmp_path, capsys):
+    err = error_of(capsys, "train_offline", ["--dataset", str(d4rl_file), "--eval-env", "Hopper-v99", "--context-len", "5"])
+    assert "Cannot create the evaluation env 'Hopper-v99'" in err
+    p = run(["train_offline.py", "--dataset", str(d4rl_file), "--eval-env", "Hopper-v4", "--run-dir", str(tmp_path / "r"),
+             *TINY, "--steps", "2", "--eval-every", "2"])
+    assert p.returncode == 0, p.stderr
+    assert "evaluating in Hopper-v4" in p.stdout
+    res = json.loads((tmp_path / "r" / "evals.jsonl").read_text().splitlines()[-1])
+    assert len(res["results"]) == 2
+
+
 def test_context_longer_than_every_episode(tmp_path, capsys):
     from seqrl.datasets import write_d4rl_file
 
