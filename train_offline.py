@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from seqrl.agents.backbones import get_backbone_class
+from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.trainer import Trainer, check_targets, run_name
 from seqrl.config import TrainConfig, parse_train_args
 from seqrl.datasets import resolve_dataset
@@ -52,6 +53,10 @@ def run(cfg: TrainConfig) -> Path:
 
     run_dir = cfg.run_dir or Path("runs") / run_name(cfg, data.info.name)
     trainer = Trainer(cfg, data, targets, device, run_dir)
+    if cfg.resume:
+        _, payload = load_checkpoint(find_checkpoint(cfg.resume, "last"), device)
+        trainer.restore(payload)
+        print(f"[seqrl] resuming {run_dir} at update {trainer.step}")
     print(
         f"[seqrl] backbone {cfg.backbone}: {trainer.num_params:,} parameters on {device}; env {data.info.env_id}; "
         f"targets {targets}; {cfg.steps} updates; run dir {run_dir}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -136,9 +137,9 @@ class Trainer:
         self.log_gate_histograms()
         with open(self.run_dir / "evals.jsonl", "a") as f:
             f.write(json.dumps(rec.to_dict()) + "\n")
-        save_checkpoint(self.run_dir / "last.pt", self.bundle(), self.optimizer_state())
+        self.save("last.pt")
         if rec.score >= max(h.score for h in self.history):
-            save_checkpoint(self.run_dir / "best.pt", self.bundle(), self.optimizer_state())
+            self.save("best.pt")
         return rec
 
     @torch.no_grad()
@@ -161,20 +162,56 @@ class Trainer:
             self.writer.add_histogram(f"gates/{name}", act[mask].float().cpu(), self.step)
         self.model.train(was_training)
 
-    def optimizer_state(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+    def training_state(self) -> dict:
+        """Everything beyond the model that an exact resume needs: optimizer, schedule, every RNG."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+                "sampler": self.sampler.rng.bit_generator.state,
+            },
+            "diag_batch": self.diag_batch,
+        }
+
+    def save(self, name: str) -> None:
+        save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())
+
+    def restore(self, payload: dict) -> None:
+        """Continue from a checkpoint written by ``save`` (model weights are loaded by the caller's bundle)."""
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        rng = payload["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.sampler.rng.bit_generator.state = rng["sampler"]
+        self.diag_batch = payload.get("diag_batch")
+        self.step = int(payload["step"])
+        evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
+        kept = [line for line in evals.read_text().splitlines() if json.loads(line)["step"] <= self.step] if evals.is_file() else []
+        evals.write_text("".join(line + "\n" for line in kept))
+        self.history = [EvalRecord(d["step"], [EvalResult(**{k: r[k] for k in ("target", "rollout", "returns", "normalized")})
+                                               for r in d["results"]]) for d in map(json.loads, kept)]
 
     def train(self) -> list[EvalRecord]:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        self.writer = SummaryWriter(str(self.run_dir))
+        # purge_step: after a resume, TensorBoard hides what the interrupted run logged past the checkpoint
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1 if self.step else None)
         self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))
         self.model.train()
         losses: list[float] = []
         busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
         bar = tqdm(  # redrawn at most every 30 s when stderr is not a terminal (log files)
-            total=cfg.steps, desc=f"train {cfg.backbone}", unit="upd", dynamic_ncols=True,
+            total=cfg.steps, initial=self.step, desc=f"train {cfg.backbone}", unit="upd", dynamic_ncols=True,
             mininterval=0.1 if sys.stderr.isatty() else 30,
         )
         try:
@@ -194,6 +231,8 @@ class Trainer:
                 if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                     rec = self.evaluate()
                     bar.write(f"step {self.step}: normalized {rec.score:.1f}\n{format_table(rec.results)}")
+                elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save("last.pt")
         finally:
             bar.close()
             self.writer.close()

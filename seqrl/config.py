@@ -94,6 +94,10 @@ class TrainConfig:
     """auto (CUDA when available), cpu, cuda or cuda:N."""
     run_dir: Path | None = None
     """Run directory (default runs/<env>__<dataset>__<backbone>__<seed>__<unix time>)."""
+    checkpoint_every: int = 1000
+    """Also write last.pt every this many updates (0: only at evaluations)."""
+    resume: Path | None = None
+    """Continue the run in this directory from its last.pt, exactly (same batches and RNG streams)."""
     log_every: int = 100
     """Log training scalars every this many updates."""
     threads: int = 0
@@ -119,7 +123,8 @@ def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
         raise SeqRLError(
             f"{source}: unknown config key(s) {', '.join(hints)}. Valid keys: {', '.join(names)}."
         )
-    kwargs = {k: (Path(v) if isinstance(v, str) and k in ("config", "run_dir", "d4rl_cache") else v) for k, v in values.items()}
+    paths = ("config", "run_dir", "d4rl_cache", "resume")
+    kwargs = {k: (Path(v) if isinstance(v, str) and k in paths else v) for k, v in values.items()}
     return cls(**kwargs)
 
 
@@ -142,6 +147,14 @@ def parse_train_args(argv: Sequence[str] | None = None, description: str | None 
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path, default=None)
+    pre.add_argument("--resume", type=Path, default=None)
     known, _ = pre.parse_known_args(argv)
-    default = load_yaml_config(known.config) if known.config else TrainConfig()
+    if known.resume:  # the run's own resolved config is the default; flags (e.g. --steps) still win
+        saved = known.resume / "config.yaml"
+        if not saved.is_file():
+            raise SeqRLError(f"--resume {str(known.resume)!r}: no config.yaml there; is it a run directory?")
+        default = load_yaml_config(saved)
+        default.run_dir, default.resume = known.resume, known.resume
+    else:
+        default = load_yaml_config(known.config) if known.config else TrainConfig()
     return tyro.cli(TrainConfig, default=default, args=argv, description=description)

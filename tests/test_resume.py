@@ -1,0 +1,86 @@
+"""Exact resume after SIGKILL, and atomic checkpoint writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import REPO
+
+ARGS = ["--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--steps", "600", "--checkpoint-every", "50",
+        "--eval-every", "100000", "--eval-episodes", "1", "--context-len", "5", "--width", "16", "--n-layers", "1",
+        "--batch-size", "8", "--log-every", "1", "--warmup-steps", "20", "--lr", "1e-3", "--device", "cpu"]
+
+
+def losses(run_dir) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()  # honours purge_step
+    out: dict[int, float] = {}
+    for e in acc.Scalars("losses/action_mse"):
+        out[e.step] = e.value  # later files win
+    return out
+
+
+def train(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "train_offline.py", *args], cwd=REPO, env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_run(data_root, tmp_path):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    p = train([*ARGS, "--run-dir", str(full)])
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+
+    p = train([*ARGS, "--run-dir", str(cut)])
+    deadline = time.time() + 300
+    while not (cut / "last.pt").is_file():  # kill -9 as soon as the first checkpoint exists
+        assert p.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    killed_at = torch.load(cut / "last.pt", weights_only=False)["step"]
+    assert killed_at < 600
+
+    p = train(["--resume", str(cut)])
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    assert f"resuming {cut} at update {killed_at}" in out
+
+    a, b = losses(full), losses(cut)
+    assert sorted(a) == sorted(b) == list(range(1, 601))
+    np.testing.assert_array_equal([a[s] for s in range(1, 601)], [b[s] for s in range(1, 601)])
+    wa = torch.load(full / "last.pt", weights_only=False)["model"]
+    wb = torch.load(cut / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    from seqrl.agents import AgentBundle, DecisionModel, ModelConfig, save_checkpoint
+    from seqrl.agents import checkpoint as ckpt
+    from seqrl.datasets import DatasetInfo
+
+    m = DecisionModel(ModelConfig(obs_dim=3, act_dim=1, width=8, n_layers=1))
+    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5")
+    bundle = AgentBundle(m, np.zeros(3), np.ones(3), 1.0, [1.0], info, step=1, config={})
+    save_checkpoint(tmp_path / "last.pt", bundle)
+    before = (tmp_path / "last.pt").read_bytes()
+
+    def dies_midway(obj, path, *a, **k):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise KeyboardInterrupt  # as if killed while writing
+
+    monkeypatch.setattr(ckpt.torch, "save", dies_midway)
+    bundle.step = 2
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path / "last.pt", bundle)
+    assert (tmp_path / "last.pt").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
