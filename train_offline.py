@@ -11,6 +11,7 @@ config.yaml, TensorBoard events, evals.jsonl and checkpoints (last.pt, best.pt).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ def run(cfg: TrainConfig) -> Path:
     env.close()
     targets = check_targets(cfg.eval_targets, task.targets if task else None)
 
-    run_dir = cfg.run_dir or Path("runs") / run_name(cfg, data.info.name)
+    run_dir = cfg.run_dir or Path("runs") / run_name(cfg)
     trainer = Trainer(cfg, data, targets, device, run_dir)
     if cfg.resume:
         _, payload = load_checkpoint(find_checkpoint(cfg.resume, "last"), device)
@@ -65,6 +66,8 @@ def run(cfg: TrainConfig) -> Path:
     history = trainer.train()
     wall = time.perf_counter() - start
     last, best = history[-1], max(history, key=lambda h: h.score)
+    done = {"dataset": data.info.name, "updates": trainer.step, "wall_s": wall, "last": last.to_dict(), "best": best.to_dict()}
+    (run_dir / "done.json").write_text(json.dumps(done, indent=1))
     print(
         f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {last.score:.1f}; "
         f"best (step {best.step}): {best.score:.1f} normalized. Evaluate again with: python evaluate.py {run_dir}"

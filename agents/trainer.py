@@ -30,10 +30,10 @@ from .evaluate import EvalResult, evaluate_agent, format_table
 from .model import TOKENS_PER_STEP, DecisionModel, ModelConfig, masked_action_mse
 
 
-def run_name(cfg: TrainConfig, dataset_name: str) -> str:
-    """CleanRL-style: env__dataset__backbone__seed__time."""
-    ds = dataset_name.replace("/", "-")
-    return f"{cfg.env or 'env'}__{ds}__{cfg.backbone}__{cfg.seed}__{int(time.time())}"
+def run_name(cfg: TrainConfig) -> str:
+    """CleanRL-style: env__dataset__backbone__seed__time (dataset as given; a gate option joins the backbone)."""
+    backbone = cfg.backbone + ("" if cfg.gate == "default" else f"+{cfg.gate}")
+    return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{backbone}__{cfg.seed}__{int(time.time() * 1000)}"
 
 
 def hparams_markdown(cfg: dict) -> str:

@@ -1,0 +1,166 @@
+"""Aggregate run directories into tables and plots.
+
+    python -m seqrl.results runs/* --out results/
+
+Writes ``results.md`` and ``results.csv`` (backbone x dataset -> normalized score, mean ± std
+over seeds, for the last and the best evaluation, per target return and rollout mode),
+``curves.png`` (normalized score vs updates, mean with a ± std band over seeds) and
+``bars.png`` (last evaluation per backbone). Runs are grouped by (env, dataset, backbone,
+gate); a run counts once its ``evals.jsonl`` has at least one evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+@dataclass
+class Run:
+    path: Path
+    env: str
+    dataset: str
+    backbone: str
+    seed: int
+    evals: list[dict]  # evals.jsonl records: {"step", "results": [{"target", "rollout", "normalized_mean", ...}]}
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.env, self.dataset, self.backbone
+
+    def curve(self, target: float, rollout: str) -> dict[int, float]:
+        return {e["step"]: r["normalized_mean"] for e in self.evals for r in e["results"]
+                if r["target"] == target and r["rollout"] == rollout}
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    runs = []
+    for p in paths:
+        evals_file, cfg_file = p / "evals.jsonl", p / "config.yaml"
+        if not (evals_file.is_file() and cfg_file.is_file()):
+            continue
+        evals = [json.loads(line) for line in evals_file.read_text().splitlines() if line.strip()]
+        if not evals:
+            continue
+        cfg = yaml.safe_load(cfg_file.read_text())
+        gate = cfg.get("gate", "default")
+        backbone = cfg["backbone"] + ("" if gate == "default" else f"+{gate}")
+        dataset = json.loads((p / "done.json").read_text())["dataset"] if (p / "done.json").is_file() else cfg["dataset"]
+        runs.append(Run(p, cfg.get("env") or "", dataset, backbone, int(cfg.get("seed", 0)), evals))
+    return runs
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.1f} ± {np.std(values):.1f}" if values else "-"
+
+
+def aggregate(runs: list[Run]) -> list[dict]:
+    """One row per (env, dataset, backbone, target, rollout): last and best over seeds."""
+    groups: dict[tuple, list[Run]] = defaultdict(list)
+    for r in runs:
+        groups[r.key].append(r)
+    rows = []
+    for (env, dataset, backbone), group in sorted(groups.items()):
+        combos = sorted({(res["target"], res["rollout"]) for r in group for res in r.evals[-1]["results"]})
+        for target, rollout in combos:
+            curves = [r.curve(target, rollout) for r in group]
+            curves = [c for c in curves if c]
+            last = [c[max(c)] for c in curves]
+            best = [max(c.values()) for c in curves]
+            rows.append({
+                "env": env, "dataset": dataset, "backbone": backbone, "target": target, "rollout": rollout,
+                "seeds": len(curves), "updates": max(max(c) for c in curves),
+                "last_mean": float(np.mean(last)), "last_std": float(np.std(last)),
+                "best_mean": float(np.mean(best)), "best_std": float(np.std(best)),
+            })
+    return rows
+
+
+def write_tables(rows: list[dict], out: Path) -> None:
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| env | dataset | backbone | target | rollout | seeds | updates | last | best |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['env']} | {r['dataset']} | {r['backbone']} | {r['target']:g} | {r['rollout']} | {r['seeds']} | "
+                     f"{r['updates']} | {r['last_mean']:.1f} ± {r['last_std']:.1f} | {r['best_mean']:.1f} ± {r['best_std']:.1f} |")
+    (out / "results.md").write_text("Normalized score, mean ± std over seeds (each seed: mean over its evaluation "
+                                    "episodes); last = final evaluation, best = best evaluation of the run.\n\n"
+                                    + "\n".join(lines) + "\n")
+
+
+def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["env"], r["dataset"], r["target"], r["rollout"]) for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (env, dataset, target, rollout) in zip(axes[0], panels):
+        for backbone in sorted({r.backbone for r in runs if (r.env, r.dataset) == (env, dataset)}):
+            curves = [r.curve(target, rollout) for r in runs if r.key == (env, dataset, backbone)]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            steps = sorted(set.intersection(*(set(c) for c in curves)))
+            vals = np.array([[c[s] for s in steps] for c in curves])
+            m, sd = vals.mean(0), vals.std(0)
+            ax.plot(steps, m, marker="o", ms=3, label=f"{backbone} (n={len(curves)})")
+            ax.fill_between(steps, m - sd, m + sd, alpha=0.2)
+        ax.set(title=f"{env} {dataset}\nR={target:g}, {rollout}", xlabel="updates", ylabel="normalized score")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (env, dataset, target, rollout) in zip(axes[0], panels):
+        sel = [r for r in rows if (r["env"], r["dataset"], r["target"], r["rollout"]) == (env, dataset, target, rollout)]
+        x = np.arange(len(sel))
+        ax.bar(x, [r["last_mean"] for r in sel], yerr=[r["last_std"] for r in sel], capsize=4, color="tab:blue", alpha=0.8)
+        ax.set_xticks(x, [f"{r['backbone']}\n(n={r['seeds']})" for r in sel], fontsize=8)
+        ax.set(title=f"{env} {dataset}: last evaluation\nR={target:g}, {rollout}", ylabel="normalized score")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "bars.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path, help="run directories (or folders holding them)")
+    ap.add_argument("--out", type=Path, default=Path("results"), help="folder for results.md/.csv, curves.png, bars.png")
+    ap.add_argument("--no-plots", action="store_true", help="tables only")
+    args = ap.parse_args(argv)
+    paths = []
+    for p in args.runs:
+        paths += [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []
+    runs = load_runs(paths)
+    if not runs:
+        print(f"error: no evaluated runs among {', '.join(map(str, args.runs))} (each needs config.yaml and evals.jsonl).",
+              file=sys.stderr)
+        return 2
+    rows = aggregate(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_tables(rows, args.out)
+    if not args.no_plots:
+        plot(runs, rows, args.out)
+    print((args.out / "results.md").read_text())
+    print(f"[seqrl] {len(runs)} runs -> {args.out}/results.md, results.csv" + ("" if args.no_plots else ", curves.png, bars.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

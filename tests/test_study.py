@@ -1,0 +1,68 @@
+"""The study workflow: a grid of runs (skipping finished ones) and the results tables and plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from helpers import REPO
+
+from seqrl.results import main as results_main
+
+
+def fake_run(root, backbone, seed, scores_by_step, gate="default"):
+    d = root / f"hopper__medium__{backbone}__{seed}__{seed}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium", "backbone": backbone,
+                                                   "seed": seed, "gate": gate}))
+    with open(d / "evals.jsonl", "w") as f:
+        for step, score in scores_by_step.items():
+            f.write(json.dumps({"step": step, "results": [
+                {"target": 3600.0, "rollout": "window", "normalized_mean": score, "normalized_std": 1.0},
+            ]}) + "\n")
+    return d
+
+
+def test_results_tables_and_plots_by_hand(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "mingru", 0, {1000: 40.0, 2000: 60.0})
+    fake_run(runs, "mingru", 1, {1000: 50.0, 2000: 40.0})
+    fake_run(runs, "transformer", 0, {1000: 30.0, 2000: 70.0})
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--out", str(out)]) == 0
+    rows = {r["backbone"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    m = rows["mingru"]
+    assert m["seeds"] == "2" and m["updates"] == "2000"
+    assert float(m["last_mean"]) == pytest.approx(50.0) and float(m["last_std"]) == pytest.approx(10.0)  # 60, 40
+    assert float(m["best_mean"]) == pytest.approx(55.0) and float(m["best_std"]) == pytest.approx(5.0)  # 60, 50
+    assert float(rows["transformer"]["last_mean"]) == 70.0 and rows["transformer"]["seeds"] == "1"
+    assert "| hopper | medium | mingru | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 55.0 ± 5.0 |" in (out / "results.md").read_text()
+    for png in ("curves.png", "bars.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
+    assert results_main([str(tmp_path)]) == 2
+    assert "no evaluated runs" in capsys.readouterr().err
+
+
+def test_grid_runs_each_cell_once_and_skips_finished(data_root, tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1,
+                                   "context_len": 5, "width": 16, "n_layers": 1, "batch_size": 8, "warmup_steps": 2,
+                                   "log_every": 2, "device": "cpu"}))
+    cmd = [sys.executable, "-m", "seqrl.grid", "--configs", str(cfg), "--backbones", "transformer", "mingru",
+           "--seeds", "0", "--jobs", "2", "--runs-root", str(tmp_path / "runs")]
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    dirs = sorted(d.name for d in (tmp_path / "runs").iterdir() if d.is_dir())
+    assert [d.rsplit("__", 1)[0] for d in dirs] == ["hopper__medium__mingru__0", "hopper__medium__transformer__0"]
+    assert all((tmp_path / "runs" / d / "done.json").is_file() for d in dirs)
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert p.returncode == 0 and p.stdout.count("[grid] skip") == 2
