@@ -10,6 +10,7 @@ config.yaml, TensorBoard events, evals.jsonl and checkpoints (last.pt, best.pt).
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import sys
@@ -25,17 +26,20 @@ from seqrl.config import TrainConfig, parse_train_args
 from seqrl.datasets import resolve_dataset
 from seqrl.datasets.d4rl import default_cache_dir
 from seqrl.envs import check_dims, get_task, make_env
+from seqrl.distributed import init_distributed, max_param_difference, shutdown
 from seqrl.errors import SeqRLError
-from seqrl.runtime import resolve_device, seed_everything
+from seqrl.runtime import seed_everything
 
 
 def run(cfg: TrainConfig) -> Path:
+    """Train; under ``torchrun --nproc_per_node N`` every rank trains (DDP), rank 0 logs and saves."""
     get_backbone_class(cfg.backbone)  # fail on an unknown name before loading any data
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+    dist_info, device = init_distributed(cfg.device)
+    seed_everything(cfg.seed)  # the same initial weights on every rank
     task = get_task(cfg.env) if cfg.env else None
+    print = builtins.print if dist_info.is_main else (lambda *a, **k: None)  # noqa: A001 (rank 0 speaks)
 
     t0 = time.perf_counter()
     resolved = resolve_dataset(cfg.dataset, cfg.env, cfg.d4rl_cache or default_cache_dir(), cfg.download)
@@ -53,7 +57,7 @@ def run(cfg: TrainConfig) -> Path:
     targets = check_targets(cfg.eval_targets, task.targets if task else None)
 
     run_dir = cfg.run_dir or Path("runs") / run_name(cfg)
-    trainer = Trainer(cfg, data, targets, device, run_dir)
+    trainer = Trainer(cfg, data, targets, device, run_dir, dist_info)
     if cfg.resume:
         _, payload = load_checkpoint(find_checkpoint(cfg.resume, "last"), device)
         trainer.restore(payload)
@@ -65,6 +69,13 @@ def run(cfg: TrainConfig) -> Path:
     start = time.perf_counter()
     history = trainer.train()
     wall = time.perf_counter() - start
+    if dist_info.enabled:
+        diff = max_param_difference(trainer.model)
+        if diff != 0.0:
+            raise SeqRLError(f"DDP ranks diverged: parameters differ by up to {diff:g} after training.")
+        print(f"[seqrl] {dist_info.world_size} ranks: parameters identical after {trainer.step} updates")
+        if not dist_info.is_main:
+            return run_dir
     last, best = history[-1], max(history, key=lambda h: h.score)
     done = {"dataset": data.info.name, "updates": trainer.step, "wall_s": wall, "last": last.to_dict(), "best": best.to_dict()}
     (run_dir / "done.json").write_text(json.dumps(done, indent=1))
@@ -79,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_train_args(argv, description=__doc__)
         run(cfg)
+        shutdown()
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from seqrl.config import TrainConfig
 from seqrl.datasets import TrajectoryDataset, WindowSampler
+from seqrl.distributed import DistInfo
 from seqrl.errors import SeqRLError
 
 from .checkpoint import AgentBundle, save_checkpoint
@@ -70,12 +71,20 @@ class EvalRecord:
 
 class Trainer:
     def __init__(
-        self, cfg: TrainConfig, data: TrajectoryDataset, targets: list[float], device: torch.device, run_dir: Path
+        self,
+        cfg: TrainConfig,
+        data: TrajectoryDataset,
+        targets: list[float],
+        device: torch.device,
+        run_dir: Path,
+        dist_info: DistInfo = DistInfo(),
     ) -> None:
         self.cfg, self.data, self.targets, self.device, self.run_dir = cfg, data, targets, device, run_dir
+        self.dist = dist_info
         self.obs_mean, self.obs_std = data.state_stats()
-        self.sampler = WindowSampler(
-            data, cfg.context_len, self.obs_mean, self.obs_std, cfg.rtg_scale, cfg.max_ep_len, seed=cfg.seed
+        self.sampler = WindowSampler(  # each rank draws its own windows
+            data, cfg.context_len, self.obs_mean, self.obs_std, cfg.rtg_scale, cfg.max_ep_len,
+            seed=cfg.seed + 1000 * dist_info.rank,
         )
         mcfg = ModelConfig(
             obs_dim=data.obs_dim,
@@ -83,6 +92,11 @@ class Trainer:
             **{f.name: getattr(cfg, f.name) for f in fields(ModelConfig) if f.name not in ("obs_dim", "act_dim")},
         )
         self.model = DecisionModel(mcfg).to(device)
+        self.train_model: torch.nn.Module = self.model  # what the update runs: DDP-wrapped under torchrun
+        if dist_info.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda")
         )  # fused: one kernel for all parameters (measured 3.7x faster than the default step on CPU)
@@ -112,8 +126,9 @@ class Trainer:
 
     def update(self) -> float:
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
-        pred = self.model(batch.rtg, batch.states, batch.actions, batch.timesteps)
-        loss = masked_action_mse(pred, batch.actions, batch.mask)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            pred = self.train_model(batch.rtg, batch.states, batch.actions, batch.timesteps)
+            loss = masked_action_mse(pred.float(), batch.actions, batch.mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -201,18 +216,20 @@ class Trainer:
                                                for r in d["results"]]) for d in map(json.loads, kept)]
 
     def train(self) -> list[EvalRecord]:
-        cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        # purge_step: after a resume, TensorBoard hides what the interrupted run logged past the checkpoint
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1 if self.step else None)
-        self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))
+        """The update loop. Under torchrun every rank updates; rank 0 alone logs, evaluates and checkpoints."""
+        cfg, main = self.cfg, self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            # purge_step: after a resume, TensorBoard hides what the interrupted run logged past the checkpoint
+            self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1 if self.step else None)
+            self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))
         self.model.train()
         losses: list[float] = []
         busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
         bar = tqdm(  # redrawn at most every 30 s when stderr is not a terminal (log files)
             total=cfg.steps, initial=self.step, desc=f"train {cfg.backbone}", unit="upd", dynamic_ncols=True,
-            mininterval=0.1 if sys.stderr.isatty() else 30,
+            mininterval=0.1 if sys.stderr.isatty() else 30, disable=not main,
         )
         try:
             while self.step < cfg.steps:
@@ -220,6 +237,8 @@ class Trainer:
                 losses.append(self.update())
                 busy += time.perf_counter() - t0
                 bar.update(1)
+                if not main:
+                    continue
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     ups = len(losses) / max(busy, 1e-9)
                     self.writer.add_scalar("losses/action_mse", float(np.mean(losses)), self.step)
@@ -233,10 +252,21 @@ class Trainer:
                     bar.write(f"step {self.step}: normalized {rec.score:.1f}\n{format_table(rec.results)}")
                 elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save("last.pt")
+            if main:
+                self.log_hparams()
         finally:
             bar.close()
-            self.writer.close()
+            if self.writer is not None:
+                self.writer.close()
         return self.history
+
+    def log_hparams(self) -> None:
+        """Hyperparameters with the final metrics, for TensorBoard's HParams tab."""
+        assert self.writer is not None
+        hp = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in self.cfg.to_dict().items()}
+        last, best = self.history[-1], max(self.history, key=lambda h: h.score)
+        metrics = {"hparams/last_normalized_score": last.score, "hparams/best_normalized_score": best.score}
+        self.writer.add_hparams(hp, metrics, run_name=".", global_step=self.step)
 
 
 def check_targets(cfg_targets: list[float] | None, task_targets: tuple[float, ...] | None) -> list[float]:

@@ -76,6 +76,8 @@ class TrainConfig:
     """Linear learning-rate warm-up from 0 over this many updates."""
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """After warm-up: constant (DT) or cosine decay to 0 at the last update."""
+    bf16: bool = False
+    """bfloat16 autocast for the forward pass (for GPUs with bf16; works on CPU too)."""
     grad_clip: float = 0.25
     """Clip the global gradient norm to this."""
 

@@ -106,7 +106,7 @@ def test_dataset_that_does_not_match_the_env(tmp_path, capsys):
     arrays["observations"] = np.concatenate([arrays["observations"]] * 2, axis=1)  # 22 dims, Hopper has 11
     path = tmp_path / "hopper-odd-v2.hdf5"
     write_d4rl_file(path, **arrays)
-    err = error_of(capsys, "train_offline", ["--dataset", str(path), "--env", "hopper"])
+    err = error_of(capsys, "train_offline", ["--dataset", str(path), "--env", "hopper", "--context-len", "5"])
     assert "observations of size 22" in err and "has 11 and 3" in err
 
 
@@ -166,3 +166,22 @@ def test_dataset_without_reference_scores(tmp_path, capsys, monkeypatch):
                                        author="t", author_email="t@t.invalid", code_permalink="tests")
     err = error_of(capsys, "train_offline", ["--dataset", "noref/hopper/medium-v0", "--context-len", "5"])
     assert "has no reference scores" in err
+
+
+def test_torchrun_two_gloo_ranks_stay_in_sync(data_root, tmp_path):
+    run_dir = tmp_path / "ddp"
+    p = run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "train_offline.py",
+             "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--run-dir", str(run_dir), *TINY,
+             "--threads", "1"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "2 ranks: parameters identical after 6 updates" in p.stdout
+    assert p.stdout.count("[seqrl] dataset:") == 1  # rank 0 alone speaks
+    assert {"last.pt", "done.json"} <= {f.name for f in run_dir.iterdir()}
+
+
+def test_bf16_autocast_trains(data_root, tmp_path):
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--bf16",
+             "--run-dir", str(tmp_path / "bf16"), *TINY])
+    assert p.returncode == 0, p.stderr
+    evals = [json.loads(line) for line in (tmp_path / "bf16" / "evals.jsonl").read_text().splitlines()]
+    assert np.isfinite(evals[-1]["score"])

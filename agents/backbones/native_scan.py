@@ -120,12 +120,14 @@ class _NativeScan(torch.autograd.Function):
 
 def native_scan(a: Tensor, x: Tensor, h0: Tensor | None = None) -> Tensor:
     """h_t = a_t h_{t-1} + x_t over dim 1. a, x: (B, T, ...) on the CPU; h0: (B, ...) or None (zeros)."""
-    shape = x.shape
+    shape, dtype = x.shape, x.dtype
+    if dtype not in (torch.float32, torch.float64):  # bf16 / fp16 (autocast): scan in float32
+        a, x, h0 = a.float(), x.float(), None if h0 is None else h0.float()
     b, t = shape[:2]
     a3 = a.expand_as(x).reshape(b, t, -1).contiguous()
     x3 = x.reshape(b, t, -1).contiguous()
     h03 = torch.zeros_like(x3[:, 0]) if h0 is None else h0.reshape(b, -1).contiguous()
-    return _NativeScan.apply(a3, x3, h03).view(shape)
+    return _NativeScan.apply(a3, x3, h03).view(shape).to(dtype)
 
 
 class _NativeSelectiveScan(torch.autograd.Function):
@@ -168,5 +170,7 @@ def native_selective_scan(
 
     Returns y (B, T, E) with y_t = sum_n C_t h_t (no D skip) and the last state (B, E, N)."""
     h0 = x.new_zeros(x.shape[0], A.shape[0], A.shape[1]) if h0 is None else h0
-    c = [v.contiguous() for v in (x, dt, A, Bm, Cm, h0)]
-    return _NativeSelectiveScan.apply(*c)
+    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32  # bf16 / fp16: in float32
+    c = [v.to(dtype).contiguous() for v in (x, dt, A, Bm, Cm, h0)]
+    y, h_last = _NativeSelectiveScan.apply(*c)
+    return y.to(x.dtype), h_last
