@@ -9,10 +9,13 @@ The model is rebuilt from the checkpoint alone (no dataset needed).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering for --video; read when mujoco is imported
 
 import tyro
 
@@ -41,6 +44,29 @@ class EvalArgs:
     """auto (CUDA when available), cpu, cuda or cuda:N."""
     json: Path | None = None
     """Also write the results to this JSON file."""
+    video: Path | None = None
+    """Also record one episode per target and rollout into this folder (MuJoCo offscreen rendering)."""
+    video_format: Literal["mp4", "gif"] = "mp4"
+    """Video container: mp4 (needs imageio-ffmpeg; GIF if missing) or gif."""
+
+
+def record_videos(agent, targets: list[float], args: EvalArgs) -> None:
+    """One rendered episode per (rollout, target); skipped with a message where nothing can render."""
+    from seqrl.agents.policy import SequencePolicy
+    from seqrl.envs.make import make_env
+    from seqrl.envs.video import record_episode, renderer_problem
+
+    make = lambda: make_env(agent.dataset, render_mode="rgb_array")  # noqa: E731
+    problem = renderer_problem(make)
+    if problem:
+        print(f"[seqrl] video skipped: {problem}", file=sys.stderr)
+        return
+    for rollout in args.rollout:
+        policy = SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, next(agent.model.parameters()).device)
+        for target in targets:
+            path = args.video / f"{rollout}_R{target:g}_seed{args.seed}.{args.video_format}"
+            path, ret = record_episode(make, policy, target, args.seed, path)
+            print(f"[seqrl] video {path} (return {ret:.1f})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(results))
+    if args.video:
+        record_videos(agent, targets, args)
     if args.json:
         out = {
             "env": agent.dataset.env_id,

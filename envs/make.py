@@ -10,13 +10,15 @@ from seqrl.datasets.trajectories import DatasetInfo
 from seqrl.errors import SeqRLError
 
 
-def make_env(info: DatasetInfo) -> gym.Env:
-    """Minari data: the env spec in its metadata; D4RL data: the task's env (see ``tasks.py``)."""
+def make_env(info: DatasetInfo, **kwargs) -> gym.Env:
+    """Minari data: the env spec in its metadata; D4RL data: the task's env (see ``tasks.py``).
+
+    ``kwargs`` go to ``gym.make`` (e.g. ``render_mode="rgb_array"``)."""
     try:
         if info.env_spec_json:
-            return gym.make(EnvSpec.from_json(info.env_spec_json))
+            return gym.make(EnvSpec.from_json(info.env_spec_json), **kwargs)
         if info.env_id:
-            return gym.make(info.env_id)
+            return gym.make(info.env_id, **kwargs)
     except Exception as e:  # gymnasium raises several kinds for a missing env or dependency
         raise SeqRLError(
             f"Cannot create the evaluation env {info.env_id!r} for dataset {info.name!r} "

@@ -185,3 +185,24 @@ def test_bf16_autocast_trains(data_root, tmp_path):
     assert p.returncode == 0, p.stderr
     evals = [json.loads(line) for line in (tmp_path / "bf16" / "evals.jsonl").read_text().splitlines()]
     assert np.isfinite(evals[-1]["score"])
+
+
+def test_evaluate_records_video_or_says_why_not(data_root, tmp_path):
+    from seqrl.envs.video import renderer_problem
+
+    import gymnasium as gym
+
+    run_dir = tmp_path / "run"
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--run-dir", str(run_dir),
+             *TINY, "--steps", "2", "--eval-every", "2"])
+    assert p.returncode == 0, p.stderr
+    p = run(["evaluate.py", str(run_dir), "--episodes", "1", "--targets", "500", "--video", str(tmp_path / "vid"),
+             "--video-format", "gif", "--device", "cpu"])
+    assert p.returncode == 0, p.stderr
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    problem = renderer_problem(lambda: gym.make("Hopper-v5", render_mode="rgb_array", width=32, height=32))
+    if problem:  # no GL here: a clear message, no crash
+        assert "video skipped: no offscreen OpenGL renderer" in p.stderr
+    else:
+        (gif,) = (tmp_path / "vid").iterdir()
+        assert gif.name == "window_R500_seed0.gif" and gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
