@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Summarize run directories as a Markdown table (the README tables are made with this).
+"""One row per run directory: throughput, wall time, last and best evaluation during training.
+(Aggregation over seeds, CSV and plots: ``python -m seqrl.results``.)
 
     python scripts/runs_table.py runs/* [--eval-json eval.json]
 
@@ -19,15 +20,6 @@ from pathlib import Path
 import numpy as np
 
 
-def scalars(run: Path, tag: str) -> list[tuple[float, int, float]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
-    if tag not in acc.Tags()["scalars"]:
-        return []
-    return [(e.wall_time, e.step, e.value) for e in acc.Scalars(tag)]
-
-
 def fmt(results: dict, target: float, rollout: str) -> str:
     for r in results:
         if r["target"] == target and r["rollout"] == rollout:
@@ -40,8 +32,10 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path, help="run directories written by train_offline.py")
     ap.add_argument("--eval-json", default=None, help="file name, inside each run dir, of evaluate.py --json output")
     args = ap.parse_args()
-    import torch
     import yaml
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from seqrl.results import _median_updates_per_s, _params
 
     rows = []
     for run in args.runs:
@@ -50,15 +44,13 @@ def main() -> None:
             continue
         cfg = yaml.safe_load((run / "config.yaml").read_text())
         evals = [json.loads(line) for line in evals_path.read_text().splitlines()]
-        ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
-        params = sum(v.numel() for v in ckpt["model"].values())
-        ups = scalars(run, "charts/updates_per_s")
-        loss = scalars(run, "losses/action_mse")
-        wall = (loss[-1][0] - loss[0][0]) if len(loss) > 1 else float("nan")
+        params, ups = _params(run), _median_updates_per_s(run)
+        loss = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload().Scalars("losses/action_mse")
+        wall = (loss[-1].wall_time - loss[0].wall_time) if len(loss) > 1 else float("nan")
         row = {
             "backbone": cfg["backbone"] + ("" if cfg.get("gate", "default") == "default" else f" ({cfg['gate']})"),
             "params": f"{params:,}",
-            "updates/s": f"{np.median([v for _, _, v in ups]):.2f}" if ups else "-",
+            "updates/s": f"{ups:.2f}" if ups else "-",
             "updates": str(evals[-1]["step"]),
             "train wall (min)": f"{wall / 60:.0f}",
         }

@@ -6,7 +6,10 @@ Writes ``results.md`` and ``results.csv`` (backbone x dataset -> normalized scor
 over seeds, for the last and the best evaluation, per target return and rollout mode),
 ``curves.png`` (normalized score vs updates, mean with a ± std band over seeds) and
 ``bars.png`` (last evaluation per backbone). Runs are grouped by (env, dataset, backbone,
-gate); a run counts once its ``evals.jsonl`` has at least one evaluation.
+gate); a run counts once its ``evals.jsonl`` has at least one evaluation. A run directory's
+``final_eval.json`` (``evaluate.py RUN --json RUN/final_eval.json``, e.g. with both rollout
+modes) counts as its last evaluation. Columns ``params`` and ``updates/s`` (median of
+``charts/updates_per_s``) describe the model and its training throughput.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Run:
     backbone: str
     seed: int
     evals: list[dict]  # evals.jsonl records: {"step", "results": [{"target", "rollout", "normalized_mean", ...}]}
+    params: int | None = None
+    updates_per_s: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -54,8 +59,32 @@ def load_runs(paths: list[Path]) -> list[Run]:
         gate = cfg.get("gate", "default")
         backbone = cfg["backbone"] + ("" if gate == "default" else f"+{gate}")
         dataset = json.loads((p / "done.json").read_text())["dataset"] if (p / "done.json").is_file() else cfg["dataset"]
-        runs.append(Run(p, cfg.get("env") or "", dataset, backbone, int(cfg.get("seed", 0)), evals))
+        if (p / "final_eval.json").is_file():  # evaluate.py's results replace/extend the last evaluation
+            final = json.loads((p / "final_eval.json").read_text())["results"]
+            keys = {(r["target"], r["rollout"]) for r in final}
+            last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
+            evals[-1] = {**evals[-1], "results": last + final}
+        runs.append(Run(p, cfg.get("env") or "", dataset, backbone, int(cfg.get("seed", 0)), evals,
+                        _params(p), _median_updates_per_s(p)))
     return runs
+
+
+def _params(run: Path) -> int | None:
+    import torch
+
+    ckpt = run / "last.pt"
+    if not ckpt.is_file():
+        return None
+    return sum(v.numel() for v in torch.load(ckpt, map_location="cpu", weights_only=False)["model"].values())
+
+
+def _median_updates_per_s(run: Path) -> float | None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
+    if "charts/updates_per_s" not in acc.Tags()["scalars"]:
+        return None
+    return float(np.median([e.value for e in acc.Scalars("charts/updates_per_s")]))
 
 
 def mean_std(values: list[float]) -> str:
@@ -74,11 +103,17 @@ def aggregate(runs: list[Run]) -> list[dict]:
             curves = [r.curve(target, rollout) for r in group]
             curves = [c for c in curves if c]
             last = [c[max(c)] for c in curves]
+            ep_std = [res["normalized_std"] for r in group for res in r.evals[-1]["results"]
+                      if (res["target"], res["rollout"]) == (target, rollout) and "normalized_std" in res]
             best = [max(c.values()) for c in curves]
+            params = [r.params for r in group if r.params is not None]
+            ups = [r.updates_per_s for r in group if r.updates_per_s is not None]
             rows.append({
                 "env": env, "dataset": dataset, "backbone": backbone, "target": target, "rollout": rollout,
                 "seeds": len(curves), "updates": max(max(c) for c in curves),
+                "params": params[0] if params else "", "updates_per_s": round(float(np.mean(ups)), 2) if ups else "",
                 "last_mean": float(np.mean(last)), "last_std": float(np.std(last)),
+                "last_episode_std": round(float(np.mean(ep_std)), 2) if ep_std else "",
                 "best_mean": float(np.mean(best)), "best_std": float(np.std(best)),
             })
     return rows
@@ -89,13 +124,17 @@ def write_tables(rows: list[dict], out: Path) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = ["| env | dataset | backbone | target | rollout | seeds | updates | last | best |",
-             "|---|---|---|---:|---|---:|---:|---:|---:|"]
+    lines = ["| env | dataset | backbone | params | updates/s | target | rollout | seeds | updates | last | "
+             "last: std over episodes | best |", "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['env']} | {r['dataset']} | {r['backbone']} | {r['target']:g} | {r['rollout']} | {r['seeds']} | "
-                     f"{r['updates']} | {r['last_mean']:.1f} ± {r['last_std']:.1f} | {r['best_mean']:.1f} ± {r['best_std']:.1f} |")
+        params = f"{r['params']:,}" if r["params"] != "" else "-"
+        lines.append(f"| {r['env']} | {r['dataset']} | {r['backbone']} | {params} | {r['updates_per_s'] or '-'} | "
+                     f"{r['target']:g} | {r['rollout']} | {r['seeds']} | {r['updates']} | "
+                     f"{r['last_mean']:.1f} ± {r['last_std']:.1f} | {r['last_episode_std'] or '-'} | "
+                     f"{r['best_mean']:.1f} ± {r['best_std']:.1f} |")
     (out / "results.md").write_text("Normalized score, mean ± std over seeds (each seed: mean over its evaluation "
-                                    "episodes); last = final evaluation, best = best evaluation of the run.\n\n"
+                                    "episodes); last = final evaluation, best = best evaluation of the run; the std "
+                                    "over a run's evaluation episodes, averaged over seeds, is shown beside it.\n\n"
                                     + "\n".join(lines) + "\n")
 
 

@@ -42,7 +42,7 @@ def test_results_tables_and_plots_by_hand(tmp_path):
     assert float(m["last_mean"]) == pytest.approx(50.0) and float(m["last_std"]) == pytest.approx(10.0)  # 60, 40
     assert float(m["best_mean"]) == pytest.approx(55.0) and float(m["best_std"]) == pytest.approx(5.0)  # 60, 50
     assert float(rows["transformer"]["last_mean"]) == 70.0 and rows["transformer"]["seeds"] == "1"
-    assert "| hopper | medium | mingru | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 55.0 ± 5.0 |" in (out / "results.md").read_text()
+    assert "| hopper | medium | mingru | - | - | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 1.0 | 55.0 ± 5.0 |" in (out / "results.md").read_text()
     for png in ("curves.png", "bars.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
