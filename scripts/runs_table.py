@@ -17,7 +17,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 
 
 def fmt(results: dict, target: float, rollout: str) -> str:
