@@ -175,3 +175,32 @@ def test_empty_dataset_is_refused(tmp_path):
     write_d4rl_file(path, np.zeros((0, 11)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool))
     with pytest.raises(SeqRLError, match="holds no transitions"):
         load_d4rl_file(path)
+
+
+NINE = [f"{t}-{lv}-v2" for t in ("hopper", "halfcheetah", "walker2d") for lv in ("medium", "medium-replay", "medium-expert")]
+
+
+@pytest.fixture(scope="module")
+def nine_cache(tmp_path_factory):
+    """Small stand-in files under the nine D4RL names (right observation/action sizes per task)."""
+    cache = tmp_path_factory.mktemp("d4rl_nine")
+    dims = {"hopper": (11, 3), "halfcheetah": (17, 6), "walker2d": (17, 6)}
+    rng = np.random.default_rng(0)
+    for name in NINE:
+        o, a = dims[name.split("-")[0]]
+        n = 30
+        write_d4rl_file(cache / f"{name}.hdf5", rng.normal(size=(n, o)), rng.uniform(-1, 1, (n, a)), rng.normal(size=n),
+                        np.arange(n) % 10 == 9, np.zeros(n, bool))
+    return cache
+
+
+@pytest.mark.parametrize("name", NINE)
+def test_nine_d4rl_names_resolve_from_the_cache(nine_cache, name):
+    task, level = name.split("-", 1)[0], name.split("-", 1)[1][: -len("-v2")]
+    res = resolve_dataset(name, None, nine_cache, allow_download=False)
+    expect_env = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v4"}[task]
+    assert res.data.info.env_id == expect_env and res.data.info.name == name
+    assert res.data.num_episodes == 3
+    short = resolve_dataset(level, task, nine_cache, allow_download=False)  # --env TASK --dataset LEVEL
+    assert short.data.info.name == name and "cached" in short.how
+    assert d4rl_url(name).endswith(f"/{task}_{level.replace('-', '_')}-v2.hdf5")
