@@ -138,6 +138,26 @@ def write_tables(rows: list[dict], out: Path) -> None:
                                     + "\n".join(lines) + "\n")
 
 
+def wide_table(rows: list[dict]) -> str:
+    """One row per (env, dataset, backbone), one column per (rollout, target): the last evaluation,
+    mean ± std over seeds (over evaluation episodes when there is one seed)."""
+    cols = sorted({(r["rollout"], r["target"]) for r in rows}, key=lambda c: (-c[1], c[0]))
+    keys = sorted({(r["env"], r["dataset"], r["backbone"]) for r in rows})
+    head = ["env", "dataset", "backbone", "params", "updates/s", "seeds"] + [f"{ro} R={t:g}" for ro, t in cols]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|" + "---:|" * len(cols)]
+    for key in keys:
+        sel = {(r["rollout"], r["target"]): r for r in rows if (r["env"], r["dataset"], r["backbone"]) == key}
+        any_r = next(iter(sel.values()))
+        cells = []
+        for c in cols:
+            r = sel.get(c)
+            std = None if r is None else (r["last_std"] if r["seeds"] > 1 else r["last_episode_std"])
+            cells.append("-" if r is None else f"{r['last_mean']:.1f} ± {std:.1f}" if std != "" else f"{r['last_mean']:.1f}")
+        params = f"{any_r['params']:,}" if any_r["params"] != "" else "-"
+        lines.append("| " + " | ".join([*key, params, str(any_r["updates_per_s"] or "-"), str(any_r["seeds"]), *cells]) + " |")
+    return "\n".join(lines)
+
+
 def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
     import matplotlib
 
@@ -182,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="run directories (or folders holding them)")
     ap.add_argument("--out", type=Path, default=Path("results"), help="folder for results.md/.csv, curves.png, bars.png")
     ap.add_argument("--no-plots", action="store_true", help="tables only")
+    ap.add_argument("--wide", action="store_true",
+                    help="also print one row per backbone, one column per rollout and target (results_wide.md)")
     args = ap.parse_args(argv)
     paths = []
     for p in args.runs:
@@ -197,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots:
         plot(runs, rows, args.out)
     print((args.out / "results.md").read_text())
+    if args.wide:
+        wide = wide_table(rows)
+        (args.out / "results_wide.md").write_text(wide + "\n")
+        print(wide + "\n")
     print(f"[seqrl] {len(runs)} runs -> {args.out}/results.md, results.csv" + ("" if args.no_plots else ", curves.png, bars.png"))
     return 0
 

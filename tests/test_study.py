@@ -43,6 +43,10 @@ def test_results_tables_and_plots_by_hand(tmp_path):
     assert float(m["best_mean"]) == pytest.approx(55.0) and float(m["best_std"]) == pytest.approx(5.0)  # 60, 50
     assert float(rows["transformer"]["last_mean"]) == 70.0 and rows["transformer"]["seeds"] == "1"
     assert "| hopper | medium | mingru | - | - | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 1.0 | 55.0 ± 5.0 |" in (out / "results.md").read_text()
+    assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
+    wide = (out / "results_wide.md").read_text()
+    assert "| hopper | medium | mingru | - | - | 2 | 50.0 ± 10.0 |" in wide  # 2 seeds: std over seeds
+    assert "| hopper | medium | transformer | - | - | 1 | 70.0 ± 1.0 |" in wide  # 1 seed: std over episodes
     for png in ("curves.png", "bars.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
