@@ -97,7 +97,9 @@ class DecisionModel(nn.Module):
     # ---- training ---------------------------------------------------------------------------
     def forward(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
         """Predicted actions (B, T, act_dim) for windows that start from the initial state."""
-        h, _ = self.backbone(self.interleave(rtg, states, actions, timesteps))
+        # The last token (a_T) predicts nothing and, the backbone being causal, changes no earlier output:
+        # it is dropped, which also keeps the transformer's 3K - 1 tokens within its span (causal fast path).
+        h, _ = self.backbone(self.interleave(rtg, states, actions, timesteps)[:, :-1])  # (B, 3T - 1, D)
         return self.predict_action(h[:, 1::TOKENS_PER_STEP])  # outputs at the s_t tokens
 
     def predict_action(self, h_state_token: Tensor) -> Tensor:
