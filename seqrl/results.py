@@ -58,7 +58,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
         cfg = yaml.safe_load(cfg_file.read_text())
         gate = cfg.get("gate", "default")
         backbone = cfg["backbone"] + ("" if gate == "default" else f"+{gate}")
-        dataset = json.loads((p / "done.json").read_text())["dataset"] if (p / "done.json").is_file() else cfg["dataset"]
+        dataset = cfg["dataset"]  # as the user gave it (done.json records what it resolved to)
         if (p / "final_eval.json").is_file():  # evaluate.py's results replace/extend the last evaluation
             final = json.loads((p / "final_eval.json").read_text())["results"]
             keys = {(r["target"], r["rollout"]) for r in final}
