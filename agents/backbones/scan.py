@@ -8,7 +8,8 @@ sequence is one scan. Two implementations compute the same function:
 - ``native``: the sequential loop in C with its backward (``native_scan.py``), CPU only,
   much faster there.
 
-``scan_positive`` / ``scan_signed`` pick one: backend ``auto`` means native for CPU
+``use_native`` picks one (minGRU/minLSTM branch on it; ``scan_positive`` and
+``selective_scan`` dispatch themselves): backend ``auto`` means native for CPU
 tensors when the kernel is available, log space otherwise (CUDA).
 """
 
@@ -90,13 +91,6 @@ def scan_positive(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, backen
     return log_space_scan(log_a, log_b, None if h0 is None else safe_log(h0)).exp()
 
 
-def scan_signed(log_a: Tensor, b: Tensor, h0: Tensor | None = None, backend: str = "auto") -> Tensor:
-    """h for a_t = exp(log_a) in (0, 1] and b_t, h_0 of any sign. Returns h (B, T, ...)."""
-    if use_native(log_a, backend):
-        return native_scan(log_a.exp(), b, h0)
-    return signed_log_space_scan(log_a, b, h0)
-
-
 def selective_scan(
     x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor | None = None, backend: str = "auto"
 ) -> tuple[Tensor, Tensor]:
@@ -104,7 +98,7 @@ def selective_scan(
 
     x, dt: (B, T, E); A: (E, N) negative; Bm, Cm: (B, T, N); h0: (B, E, N) or None.
     Returns y (B, T, E) and the last state (B, E, N). The native path is fused (no (B, T, E, N)
-    inputs); the log-space path builds them and runs ``scan_signed``.
+    inputs); the log-space path builds them and runs ``signed_log_space_scan``.
     """
     if use_native(x, backend):
         return native_selective_scan(x, dt, A, Bm, Cm, h0)
