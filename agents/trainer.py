@@ -31,10 +31,15 @@ from .evaluate import EvalResult, evaluate_agent, format_table
 from .model import TOKENS_PER_STEP, DecisionModel, ModelConfig, masked_action_mse
 
 
-def run_name(cfg: TrainConfig) -> str:
-    """CleanRL-style: env__dataset__backbone__seed__time (dataset as given; a gate option joins the backbone)."""
+def run_prefix(cfg: TrainConfig) -> str:
+    """CleanRL-style ``env__dataset__backbone__seed__`` (dataset as given; a gate option joins the backbone)."""
     backbone = cfg.backbone + ("" if cfg.gate == "default" else f"+{cfg.gate}")
-    return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{backbone}__{cfg.seed}__{int(time.time() * 1000)}"
+    return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{backbone}__{cfg.seed}__"
+
+
+def run_name(cfg: TrainConfig) -> str:
+    """``run_prefix`` + the time in ms."""
+    return f"{run_prefix(cfg)}{int(time.time() * 1000)}"
 
 
 def hparams_markdown(cfg: dict) -> str:

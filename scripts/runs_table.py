@@ -34,7 +34,7 @@ def main() -> None:
     import yaml
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from seqrl.results import _median_updates_per_s, _params
+    from seqrl.results import median_updates_per_s, param_count
 
     rows = []
     for run in args.runs:
@@ -43,7 +43,7 @@ def main() -> None:
             continue
         cfg = yaml.safe_load((run / "config.yaml").read_text())
         evals = [json.loads(line) for line in evals_path.read_text().splitlines()]
-        params, ups = _params(run), _median_updates_per_s(run)
+        params, ups = param_count(run), median_updates_per_s(run)
         loss = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload().Scalars("losses/action_mse")
         wall = (loss[-1].wall_time - loss[0].wall_time) if len(loss) > 1 else float("nan")
         row = {

@@ -13,6 +13,7 @@ Then: ``python -m seqrl.results <runs-root>``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -36,10 +37,11 @@ class Job:
     extra: list[str]
 
     def prefix(self) -> str:
+        from seqrl.agents.trainer import run_prefix
+
         cfg = load_yaml_config(self.config)
         gate = next((self.extra[i + 1] for i, a in enumerate(self.extra[:-1]) if a == "--gate"), cfg.gate)
-        backbone = self.backbone + ("" if gate == "default" else f"+{gate}")
-        return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{backbone}__{self.seed}__"
+        return run_prefix(dataclasses.replace(cfg, backbone=self.backbone, seed=self.seed, gate=gate))
 
 
 def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
@@ -59,7 +61,7 @@ def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
         args = ["--resume", str(path), *job.extra]
         print(f"[grid] resume {path.name}", flush=True)
     else:
-        path = root / f"{job.prefix()}{int(time.time() * 1000)}"
+        path = root / f"{job.prefix()}{int(time.time() * 1000)}"  # = run_name
         args = ["--config", str(job.config), "--backbone", job.backbone, "--seed", str(job.seed),
                 "--run-dir", str(path), *job.extra]
         print(f"[grid] start {path.name}", flush=True)

@@ -65,11 +65,11 @@ def load_runs(paths: list[Path]) -> list[Run]:
             last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
             evals[-1] = {**evals[-1], "results": last + final}
         runs.append(Run(p, cfg.get("env") or "", dataset, backbone, int(cfg.get("seed", 0)), evals,
-                        _params(p), _median_updates_per_s(p)))
+                        param_count(p), median_updates_per_s(p)))
     return runs
 
 
-def _params(run: Path) -> int | None:
+def param_count(run: Path) -> int | None:
     import torch
 
     ckpt = run / "last.pt"
@@ -78,7 +78,7 @@ def _params(run: Path) -> int | None:
     return sum(v.numel() for v in torch.load(ckpt, map_location="cpu", weights_only=False)["model"].values())
 
 
-def _median_updates_per_s(run: Path) -> float | None:
+def median_updates_per_s(run: Path) -> float | None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
