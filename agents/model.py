@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .backbones import BackboneConfig, State, build_backbone
+from .backbones.stack import Dropout
 
 TOKENS_PER_STEP = 3  # R^, s, a
 
@@ -63,7 +64,7 @@ class DecisionModel(nn.Module):
         self.embed_action = nn.Linear(cfg.act_dim, d)
         self.embed_timestep = nn.Embedding(cfg.max_ep_len, d)
         self.embed_norm = nn.LayerNorm(d)
-        self.embed_drop = nn.Dropout(cfg.dropout)
+        self.embed_drop = Dropout(cfg.dropout)
         self.backbone = build_backbone(cfg.backbone, cfg.backbone_config())
         self.action_head = nn.Sequential(nn.Linear(d, cfg.act_dim), nn.Tanh())
 

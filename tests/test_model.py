@@ -145,3 +145,24 @@ def test_format_1_checkpoints_load(tmp_path, backbone, gate):
     loaded, _ = load_checkpoint(tmp_path / "v1.pt")
     x = [torch.randn(2, K, n) for n in (1, 5, 2)] + [torch.arange(K).repeat(2, 1)]
     assert torch.equal(m(*x), loaded.model.eval()(*x))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_cpu_dropout_keeps_1_minus_p_scaled_and_routes_gradients(p):
+    from seqrl.agents.backbones.stack import Dropout
+
+    torch.manual_seed(0)
+    drop = Dropout(p)
+    x = torch.ones(400, 500, dtype=torch.float64, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    n, frac = kept.numel(), kept.double().mean().item()
+    assert abs(frac - (1 - p)) < 5 * (p * (1 - p) / n) ** 0.5  # binomial, 5 sigma
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    y.sum().backward()
+    assert torch.equal(x.grad, kept.double() / (1 - p))
+    drop.eval()
+    assert drop(x) is x
+    assert Dropout(0.0)(x) is x
+    with pytest.raises(ValueError):
+        Dropout(1.0)
