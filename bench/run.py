@@ -3,7 +3,7 @@
 
     python bench/run.py                      # all sections, JSON + Markdown into bench/results/
     python bench/run.py --only update scan   # some sections
-    python bench/run.py --quick              # tiny sizes: checks the script runs (used by the tests)
+    python bench/run.py --quick              # tiny sizes: checks the script runs (tests/test_bench.py)
 
 Sections
   update  update time (forward + backward + AdamW) of the Decision model per backbone at
@@ -117,29 +117,33 @@ def section_update(q: bool) -> dict:
 
 
 def section_scan(q: bool) -> dict:
+    """One minGRU layer, forward + backward, parallel path vs step loop. The paper's comparison is on a GPU,
+    where the step loop is launch-bound at any batch; on a CPU the parallel path is bound by the
+    projections' FLOPs, which grow with B, so the ratio is reported at B = 1 and at B = 16."""
     from seqrl.agents.backbones.mingru import MinGRULayer
 
     torch.manual_seed(0)
-    b, d = (2, 16) if q else (16, 128)
-    out: dict = {"B": b, "D": d, "ms": {}}
-    for t in ([64] if q else [512, 4096]):
-        layer = MinGRULayer(d)
-        x = torch.randn(b, t, d, requires_grad=True)
+    d = 16 if q else 128
+    out: dict = {"D": d, "runs": []}
+    for b in ([2] if q else [1, 16]):
+        for t in ([64] if q else [512, 4096]):
+            layer = MinGRULayer(d)
+            x = torch.randn(b, t, d, requires_grad=True)
 
-        def parallel():
-            layer(x)[0].sum().backward()
+            def parallel():
+                layer(x)[0].sum().backward()
 
-        def loop():
-            h, ys = layer.initial_state(b, x.device, x.dtype), []
-            for i in range(t):
-                y, h = layer.step(x[:, i], h)
-                ys.append(y)
-            torch.stack(ys, 1).sum().backward()
+            def loop():
+                h, ys = layer.initial_state(b, x.device, x.dtype), []
+                for i in range(t):
+                    y, h = layer.step(x[:, i], h)
+                    ys.append(y)
+                torch.stack(ys, 1).sum().backward()
 
-        par = timeit(parallel, 3 if q else 10)
-        seq = timeit(loop, 1 if q else 3, warmup=1)
-        out["ms"][t] = {"parallel": 1000 * par, "step_loop": 1000 * seq, "speedup": seq / par}
-        print(f"  scan T={t}: parallel {1000 * par:.2f} ms, loop {1000 * seq:.1f} ms, x{seq / par:.0f}", flush=True)
+            par = timeit(parallel, 3 if q else 10)
+            seq = timeit(loop, 1 if q else 3, warmup=1)
+            out["runs"].append({"B": b, "T": t, "parallel_ms": 1000 * par, "step_loop_ms": 1000 * seq, "speedup": seq / par})
+            print(f"  scan B={b} T={t}: parallel {1000 * par:.2f} ms, loop {1000 * seq:.1f} ms, x{seq / par:.0f}", flush=True)
     return out
 
 
@@ -166,31 +170,44 @@ def section_memory(q: bool) -> dict:
     return out
 
 
-def section_policy(q: bool) -> dict:
+def _policy_costs(m, mode: str, n_envs: int, obs: np.ndarray) -> list[float]:
+    """Seconds per ``act`` call over one episode of len(obs) steps for ``n_envs`` envs in lockstep."""
     from seqrl.agents import SequencePolicy
 
+    pol = SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, mode)
+    pol.reset(np.full(n_envs, 3600.0))
+    per = []
+    with torch.inference_mode():
+        for t in range(len(obs)):
+            t0 = time.perf_counter()
+            pol.act(obs[t])
+            per.append(time.perf_counter() - t0)
+            pol.observe(np.ones(n_envs))
+    return per
+
+
+def section_policy(q: bool) -> dict:
+    """Cost of one policy call per env step: one env (by t), and 10 envs in lockstep (the vectorized evaluation)."""
     steps = 60 if q else 1000
     buckets = [0, 10, 19, 50, 100, 500, 999] if not q else [0, 10, 59]
-    out: dict = {"episode_steps": steps, "us_per_step": {}}
-    obs = np.random.default_rng(0).normal(size=(steps, 1, 11)).astype(np.float32)
+    n_batched = 10
+    out: dict = {"episode_steps": steps, "n_batched": n_batched, "us_per_step": {}, "us_per_step_batched": {}}
+    obs = np.random.default_rng(0).normal(size=(steps, n_batched, 11)).astype(np.float32)
     for name in ["transformer", "mingru", "minlstm", "s4d", "mamba", "urlstm"]:
         m = make_model(name, 20)
         for mode in ("window", "recurrent"):
-            pol = SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, mode)
-            pol.reset(np.array([3600.0]))
-            per = []
-            with torch.inference_mode():
-                for t in range(steps):
-                    t0 = time.perf_counter()
-                    pol.act(obs[t])
-                    per.append(time.perf_counter() - t0)
-                    pol.observe(np.array([1.0]))
+            per = _policy_costs(m, mode, 1, obs[:, :1])
             out["us_per_step"][f"{name}/{mode}"] = {
                 "mean": 1e6 * float(np.mean(per)),
                 "by_t": {t: 1e6 * float(np.median(per[max(0, t - 5) : t + 5])) for t in buckets},
             }
+            # the batched run: a shorter episode (cost per step is flat beyond K for both modes)
+            per = _policy_costs(m, mode, n_batched, obs[: min(steps, 200)])
+            out["us_per_step_batched"][f"{name}/{mode}"] = 1e6 * float(np.mean(per[40:] if not q else per))
         w, r = out["us_per_step"][f"{name}/window"]["mean"], out["us_per_step"][f"{name}/recurrent"]["mean"]
-        print(f"  policy {name}: window {w:.0f} us, recurrent {r:.0f} us per step (x{w / r:.1f})", flush=True)
+        wb, rb = out["us_per_step_batched"][f"{name}/window"], out["us_per_step_batched"][f"{name}/recurrent"]
+        print(f"  policy {name}: 1 env window {w:.0f} us, recurrent {r:.0f} us (x{w / r:.1f}); "
+              f"{n_batched} envs window {wb:.0f} us, recurrent {rb:.0f} us (x{wb / rb:.1f})", flush=True)
     return out
 
 
@@ -249,8 +266,39 @@ SECTIONS = {"update": section_update, "scan": section_scan, "memory": section_me
             "policy": section_policy, "eval": section_eval}
 
 
+def targets(res: dict) -> list[tuple[str, str, str]]:
+    """(figure, target, measured) for the targets of the benchmark issue that this run measured."""
+    rows = []
+    if "update" in res:
+        r = res["update"]["ratios"]
+        rows += [(f"update time {n} ÷ transformer, B={res['update']['B']} K={res['update']['K']}", "≤ 0.8", f"{r[f'{n}/transformer']:.2f}")
+                 for n in ("mingru", "minlstm")]
+        rows.append(("update time transformer ÷ FLOP floor", "≤ 1.5", f"{r['transformer/flop_floor']:.2f}"))
+        rows.append((f"per-token update time transformer ÷ minGRU, {3 * res['update']['long']['K']} tokens", "≥ 5",
+                     f"{r['long transformer/mingru per token']:.1f}"))
+    if "scan" in res:
+        t_max = max(v["T"] for v in res["scan"]["runs"])
+        rows += [(f"minGRU layer parallel ÷ step loop, T={v['T']}, B={v['B']}", "≥ 500×", f"{v['speedup']:.0f}×")
+                 for v in res["scan"]["runs"] if v["T"] == t_max]
+    if "policy" in res:
+        p, pb, nb = res["policy"]["us_per_step"], res["policy"]["us_per_step_batched"], res["policy"]["n_batched"]
+        for n in ("mingru", "minlstm"):
+            rows.append((f"policy cost window ÷ recurrent, {n}, 1 env", "≥ 5", f"{p[f'{n}/window']['mean'] / p[f'{n}/recurrent']['mean']:.1f}"))
+            rows.append((f"policy cost window ÷ recurrent, {n}, {nb} envs", "≥ 5", f"{pb[f'{n}/window'] / pb[f'{n}/recurrent']:.1f}"))
+        by_t = list(p["mingru/recurrent"]["by_t"].values())
+        rows.append(("minGRU recurrent cost, max ÷ min over t", "flat (≈ 1)", f"{max(by_t) / min(by_t):.2f}"))
+    if "eval" in res:
+        rows += [(f"{res['eval']['episodes']}-episode Hopper evaluation, one-env ÷ vectorized, {m}", "≥ 3×", f"{v['speedup']:.1f}×")
+                 for m, v in res["eval"]["s"].items()]
+    return rows
+
+
 def markdown(res: dict) -> str:
     lines = [f"Machine: {res['machine']}, torch {res['torch']}, {res['threads']} threads.", ""]
+    rows = targets(res)
+    if rows:
+        lines += ["**Targets** (ratios from this run):", "", "| figure | target | measured |", "|---|---|---:|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
     if "update" in res:
         u = res["update"]
         lines += [f"**Update time**, B={u['B']}, K={u['K']} (ms, median), and per token at K={u['long']['K']} (µs):", "",
@@ -262,8 +310,9 @@ def markdown(res: dict) -> str:
                   f"= {u['transformer_flop_floor_ms']:.1f} ms; measured ÷ floor = {u['ratios']['transformer/flop_floor']:.2f}. "
                   f"Per-token transformer ÷ minGRU at K={u['long']['K']}: {u['ratios']['long transformer/mingru per token']:.1f}.", ""]
     if "scan" in res:
-        lines += ["**minGRU layer, parallel path vs step loop** (forward + backward):", "", "| T | parallel ms | step loop ms | speed-up |", "|---:|---:|---:|---:|"]
-        lines += [f"| {t} | {v['parallel']:.2f} | {v['step_loop']:.1f} | {v['speedup']:.0f}× |" for t, v in res["scan"]["ms"].items()] + [""]
+        lines += [f"**minGRU layer (D={res['scan']['D']}), parallel path vs step loop** (forward + backward):", "",
+                  "| B | T | parallel ms | step loop ms | speed-up |", "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {v['B']} | {v['T']} | {v['parallel_ms']:.2f} | {v['step_loop_ms']:.1f} | {v['speedup']:.0f}× |" for v in res["scan"]["runs"]] + [""]
     if "memory" in res:
         mem = res["memory"]["MiB"]
         keys = list(mem)
@@ -275,11 +324,16 @@ def markdown(res: dict) -> str:
         p = res["policy"]["us_per_step"]
         names = sorted({k.split("/")[0] for k in p}, key=lambda n: BACKBONES.index(n))
         ts = list(next(iter(p.values()))["by_t"])
-        lines += ["**Policy cost per env step** (µs; window ÷ recurrent), and recurrent cost at step t:", "",
-                  "| backbone | window | recurrent | ratio | " + " | ".join(f"t={t}" for t in ts) + " |", "|---|---:|---:|---:|" + "---:|" * len(ts)]
+        pb, nb = res["policy"]["us_per_step_batched"], res["policy"]["n_batched"]
+        lines += [f"**Policy cost per env step** (µs, mean over a {res['policy']['episode_steps']}-step episode; window ÷ recurrent) "
+                  f"for 1 env and for {nb} envs in lockstep, and the 1-env recurrent cost at step t:", "",
+                  f"| backbone | window | recurrent | ratio | window ({nb} envs) | recurrent ({nb} envs) | ratio ({nb} envs) | "
+                  + " | ".join(f"t={t}" for t in ts) + " |", "|---|" + "---:|" * (6 + len(ts))]
         for n in names:
             w, r = p[f"{n}/window"], p[f"{n}/recurrent"]
-            lines.append(f"| {n} | {w['mean']:.0f} | {r['mean']:.0f} | {w['mean'] / r['mean']:.1f} | " + " | ".join(f"{r['by_t'][t]:.0f}" for t in ts) + " |")
+            wb, rb = pb[f"{n}/window"], pb[f"{n}/recurrent"]
+            lines.append(f"| {n} | {w['mean']:.0f} | {r['mean']:.0f} | {w['mean'] / r['mean']:.1f} | {wb:.0f} | {rb:.0f} | {wb / rb:.1f} | "
+                         + " | ".join(f"{r['by_t'][t]:.0f}" for t in ts) + " |")
         lines.append("")
     if "eval" in res:
         e = res["eval"]
