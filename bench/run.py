@@ -97,10 +97,13 @@ def section_update(q: bool) -> dict:
         out["ms_per_update"][name] = 1000 * timeit(step, reps)
         print(f"  update {name}: {out['ms_per_update'][name]:.1f} ms", flush=True)
     rate = matmul_gflops(3 if q else 10)
-    flops = update_flops("transformer", b, k)
     out["matmul_gflops"] = rate
-    out["transformer_gflop_per_update"] = flops / 1e9
-    out["transformer_flop_floor_ms"] = 1000 * flops / (rate * 1e9)
+    # matmul FLOPs (mm/bmm/addmm/conv/attention) of one update; the floor = FLOPs / the 2048^2 matmul rate
+    # (torch's FlopCounterMode does not see fused RNN cells, so gru/lstm are left out; s4d's FFTs are not counted)
+    out["gflop_per_update"] = {n: update_flops(n, b, k) / 1e9 for n in BACKBONES if n not in ("gru", "lstm")}
+    out["flop_floor_ms"] = {n: 1000 * f / rate for n, f in out["gflop_per_update"].items()}
+    out["transformer_gflop_per_update"] = out["gflop_per_update"]["transformer"]
+    out["transformer_flop_floor_ms"] = out["flop_floor_ms"]["transformer"]
     t = out["ms_per_update"]["transformer"]
     out["ratios"] = {f"{n}/transformer": v / t for n, v in out["ms_per_update"].items()}
     out["ratios"]["transformer/flop_floor"] = t / out["transformer_flop_floor_ms"]
@@ -302,11 +305,16 @@ def markdown(res: dict) -> str:
     if "update" in res:
         u = res["update"]
         lines += [f"**Update time**, B={u['B']}, K={u['K']} (ms, median), and per token at K={u['long']['K']} (µs):", "",
-                  "| backbone | ms / update | ÷ transformer | µs / token at K=%d |" % u["long"]["K"], "|---|---:|---:|---:|"]
+                  "| backbone | ms / update | ÷ transformer | matmul GFLOP | ÷ FLOP floor | µs / token at K=%d |" % u["long"]["K"],
+                  "|---|---:|---:|---:|---:|---:|"]
         for n, v in u["ms_per_update"].items():
             lt = u["long"]["us_per_token"].get(n)
-            lines.append(f"| {n} | {v:.1f} | {u['ratios'][f'{n}/transformer']:.2f} | {'-' if lt is None else f'{lt:.1f}'} |")
-        lines += ["", f"Transformer FLOP floor: {u['transformer_gflop_per_update']:.2f} GFLOP at {u['matmul_gflops']:.0f} GFLOP/s "
+            gf, fl = u["gflop_per_update"].get(n), u["flop_floor_ms"].get(n)
+            lines.append(f"| {n} | {v:.1f} | {u['ratios'][f'{n}/transformer']:.2f} | {'-' if gf is None else f'{gf:.2f}'} | "
+                         f"{'-' if fl is None else f'{v / fl:.2f}'} | {'-' if lt is None else f'{lt:.1f}'} |")
+        lines += ["", "Matmul GFLOP: mm/bmm/addmm/convolution/attention FLOPs of one update counted by torch's FlopCounterMode "
+                  "(not elementwise work, FFTs (s4d) or fused RNN cells (gru, lstm: not counted)); FLOP floor = those FLOPs "
+                  "at the measured 2048x2048 matmul rate.", "", f"Transformer FLOP floor: {u['transformer_gflop_per_update']:.2f} GFLOP at {u['matmul_gflops']:.0f} GFLOP/s "
                   f"= {u['transformer_flop_floor_ms']:.1f} ms; measured ÷ floor = {u['ratios']['transformer/flop_floor']:.2f}. "
                   f"Per-token transformer ÷ minGRU at K={u['long']['K']}: {u['ratios']['long transformer/mingru per token']:.1f}.", ""]
     if "scan" in res:
