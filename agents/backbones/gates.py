@@ -84,6 +84,13 @@ class ForgetGate:
     def log_pair(self, k: list[Tensor]) -> tuple[Tensor, Tensor]:
         return log_sigmoid_pair(k[0]) if self.gate != "ur" else log_refine(k[0], k[1])
 
+    def logit(self, k: list[Tensor]) -> Tensor:
+        """The logit of f_eff (f_eff = sigmoid(logit)): k_f, or log g - log(1 - g) for ``ur``."""
+        if self.gate != "ur":
+            return k[0]
+        log_g, log_1mg = log_refine(k[0], k[1])
+        return log_g - log_1mg
+
     def value(self, k: list[Tensor]) -> Tensor:
         f = torch.sigmoid(k[0])
         return f if self.gate != "ur" else refine(f, torch.sigmoid(k[1]))

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from .base import BackboneConfig
 from .gates import ForgetGate
 from .registry import register_backbone
-from .scan import log_space_scan, native_scan, safe_log, use_native
+from .native_scan import native_gated_scan
+from .scan import log_space_scan, safe_log, use_native
 from .stack import Mixer, ResidualStack
 
 
@@ -56,9 +57,8 @@ class MinGRULayer(Mixer):
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         k, v = self._split(x)  # (B, T, D) each
-        if use_native(x, self.scan):  # the same recurrence in linear space, sequential C loop
-            f = self.gate.value(k)
-            h = native_scan(f, (1 - f) * g(v), state)
+        if use_native(x, self.scan):  # the same recurrence in linear space: one fused C loop (gates inside)
+            h = native_gated_scan(self.gate.logit(k), v, state)
         else:  # the paper's log-space parallel scan
             log_f, log_1mf = self.gate.log_pair(k)
             h = log_space_scan(log_f, log_1mf + log_g(v), None if state is None else safe_log(state)).exp()

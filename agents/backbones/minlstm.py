@@ -20,7 +20,8 @@ from .base import BackboneConfig
 from .gates import ForgetGate
 from .mingru import g, log_g
 from .registry import register_backbone
-from .scan import log_space_scan, native_scan, safe_log, use_native
+from .native_scan import native_gated_scan
+from .scan import log_space_scan, safe_log, use_native
 from .stack import Mixer, ResidualStack
 
 
@@ -44,8 +45,8 @@ class MinLSTMLayer(Mixer):
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         _, d, v = self._gates(x)  # (B, T, D) each
-        if use_native(x, self.scan):  # f' = sigma(-d), i' = sigma(d), in linear space
-            h = native_scan(torch.sigmoid(-d), torch.sigmoid(d) * g(v), state)
+        if use_native(x, self.scan):  # f' = sigma(-d), i' = 1 - f', in linear space: one fused C loop
+            h = native_gated_scan(-d, v, state)
         else:  # log f' = -softplus(d), log i' = -softplus(-d)
             log_h0 = None if state is None else safe_log(state)
             h = log_space_scan(-F.softplus(d), -F.softplus(-d) + log_g(v), log_h0).exp()

@@ -126,3 +126,65 @@ void sel_bwd_##SUF(const T_* x, const T_* dt, const T_* A, const T_* Bm, const T
 #include <math.h>
 DEFINE_SELECTIVE(float, f32, expf)
 DEFINE_SELECTIVE(double, f64, exp)
+
+/* Gated scan (minGRU / minLSTM in linear space), fused with its gate and candidate activations:
+ *   s = sigmoid(q),  c = g(v) = (v >= 0 ? v + 0.5 : sigmoid(v)),  h_t = s h_{t-1} + (1 - s) c
+ * q, v, h: (B, T, C); h0: (B, C). The backward recomputes s and c from q and v. */
+#define DEFINE_GATED(T_, SUF, EXP)                                                               \
+void gated_fwd_##SUF(const T_* q, const T_* v, const T_* h0, T_* h, long B, long T, long C,     \
+                     int nthreads) {                                                             \
+    long nblk = (C + BLOCK - 1) / BLOCK;                                                         \
+    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
+    for (long b = 0; b < B; b++) {                                                               \
+        for (long k = 0; k < nblk; k++) {                                                        \
+            long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C;                           \
+            long off = b * T * C;                                                                \
+            const T_* prev = h0 + b * C;                                                         \
+            for (long t = 0; t < T; t++) {                                                       \
+                const T_* qt = q + off + t * C; const T_* vt = v + off + t * C;                  \
+                T_* ht = h + off + t * C;                                                        \
+                _Pragma("omp simd")                                                              \
+                for (long c = c0; c < c1; c++) {                                                 \
+                    T_ s = 1 / (1 + EXP(-qt[c]));                                                \
+                    T_ cv = vt[c] >= 0 ? vt[c] + (T_)0.5 : 1 / (1 + EXP(-vt[c]));               \
+                    ht[c] = s * prev[c] + (1 - s) * cv;                                          \
+                }                                                                                \
+                prev = ht;                                                                       \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+}                                                                                                \
+/* G_t = gh_t + s_{t+1} G_{t+1} (dL/dh_t);  dq = G (h_{t-1} - c) s (1 - s);                    \
+ * dv = G (1 - s) g'(v), g'(v) = 1 (v >= 0) or c (1 - c);  dh0 = s_0 G_0.                     \
+ * dq holds the running s_{t+1} G_{t+1} in dh0 until the end. */                               \
+void gated_bwd_##SUF(const T_* q, const T_* v, const T_* h, const T_* h0, const T_* gh,        \
+                     T_* dq, T_* dv, T_* dh0, long B, long T, long C, int nthreads) {            \
+    long nblk = (C + BLOCK - 1) / BLOCK;                                                         \
+    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
+    for (long b = 0; b < B; b++) {                                                               \
+        for (long k = 0; k < nblk; k++) {                                                        \
+            long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C;                           \
+            long off = b * T * C;                                                                \
+            T_* carry = dh0 + b * C;                                                             \
+            for (long c = c0; c < c1; c++) carry[c] = 0;                                         \
+            for (long t = T - 1; t >= 0; t--) {                                                  \
+                long o = off + t * C;                                                            \
+                const T_* hp = t > 0 ? h + o - C : h0 + b * C;                                   \
+                _Pragma("omp simd")                                                              \
+                for (long c = c0; c < c1; c++) {                                                 \
+                    T_ s = 1 / (1 + EXP(-q[o + c]));                                             \
+                    T_ vv = v[o + c];                                                            \
+                    T_ cv = vv >= 0 ? vv + (T_)0.5 : 1 / (1 + EXP(-vv));                        \
+                    T_ G = gh[o + c] + carry[c];                                                 \
+                    dq[o + c] = G * (hp[c] - cv) * s * (1 - s);                                  \
+                    T_ dc = G * (1 - s);                                                         \
+                    dv[o + c] = vv >= 0 ? dc : dc * cv * (1 - cv);                               \
+                    carry[c] = s * G;                                                            \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+}
+
+DEFINE_GATED(float, f32, expf)
+DEFINE_GATED(double, f64, exp)

@@ -102,6 +102,8 @@ def _load() -> ctypes.CDLL | None:
         getattr(lib, f"scan_bwd_{suf}").argtypes = [ptr] * 7 + [long_] * 3 + [int_]
         getattr(lib, f"sel_fwd_{suf}").argtypes = [ptr] * 8 + [long_] * 4 + [int_]
         getattr(lib, f"sel_bwd_{suf}").argtypes = [ptr] * 15 + [long_] * 4 + [int_]
+        getattr(lib, f"gated_fwd_{suf}").argtypes = [ptr] * 4 + [long_] * 3 + [int_]
+        getattr(lib, f"gated_bwd_{suf}").argtypes = [ptr] * 8 + [long_] * 3 + [int_]
     _lib = lib
     return lib
 
@@ -203,3 +205,40 @@ def native_selective_scan(
     c = [v.to(dtype).contiguous() for v in (x, dt, A, Bm, Cm, h0)]
     y, h_last = _NativeSelectiveScan.apply(*c)
     return y.to(x.dtype), h_last
+
+
+class _NativeGatedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q: Tensor, v: Tensor, h0: Tensor) -> Tensor:  # q, v: (B, T, C); h0: (B, C)
+        lib = _load()
+        assert lib is not None
+        b, t, c = v.shape
+        h = torch.empty_like(v)
+        getattr(lib, f"gated_fwd_{_suffix(v)}")(_p(q), _p(v), _p(h0), _p(h), b, t, c, torch.get_num_threads())
+        ctx.save_for_backward(q, v, h, h0)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gh: Tensor):
+        q, v, h, h0 = ctx.saved_tensors
+        lib = _load()
+        gh = gh.contiguous()
+        b, t, c = h.shape
+        dq, dv, dh0 = torch.empty_like(q), torch.empty_like(v), torch.empty_like(h0)
+        getattr(lib, f"gated_bwd_{_suffix(v)}")(
+            _p(q), _p(v), _p(h), _p(h0), _p(gh), _p(dq), _p(dv), _p(dh0), b, t, c, torch.get_num_threads()
+        )
+        return dq, dv, dh0
+
+
+def native_gated_scan(q: Tensor, v: Tensor, h0: Tensor | None = None) -> Tensor:
+    """minGRU / minLSTM in one fused C loop: h_t = s_t h_{t-1} + (1 - s_t) g(v_t), s = sigmoid(q),
+    g(v) = v + 0.5 (v >= 0) or sigmoid(v). q, v: (B, T, D) on the CPU; h0: (B, D) or None (zeros).
+
+    The gate and candidate activations are computed inside the loop (forward and backward), so
+    the layer is its two projections plus one pass over (B, T, D)."""
+    dtype = v.dtype if v.dtype in (torch.float32, torch.float64) else torch.float32  # bf16 / fp16: in float32
+    q, v = q.to(dtype).contiguous(), v.to(dtype).contiguous()
+    h0 = v.new_zeros(v.shape[0], v.shape[2]) if h0 is None else h0.to(dtype).contiguous()
+    return _NativeGatedScan.apply(q, v, h0)
