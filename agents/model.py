@@ -76,17 +76,17 @@ class DecisionModel(nn.Module):
         """timesteps: (B, T) episode steps -> (B, T, D)."""
         return self.embed_timestep(timesteps.clamp(0, self.cfg.max_ep_len - 1))
 
-    def return_tokens(self, rtg: Tensor, timesteps: Tensor) -> Tensor:
-        """rtg: (B, T, 1) already scaled; timesteps: (B, T) -> (B, T, D)."""
-        return self._finish(self.embed_return(rtg), self.time_embedding(timesteps))
+    def step_tokens(self, rtg: Tensor, states: Tensor, timesteps: Tensor, prev_actions: Tensor | None = None) -> Tensor:
+        """The tokens one env step adds in the recurrent rollout: (a_{t-1},) R^_t, s_t -> (N, 2 or 3, D).
 
-    def state_tokens(self, states: Tensor, timesteps: Tensor) -> Tensor:
-        """states: (B, T, obs_dim) already normalized -> (B, T, D)."""
-        return self._finish(self.embed_state(states), self.time_embedding(timesteps))
-
-    def action_tokens(self, actions: Tensor, timesteps: Tensor) -> Tensor:
-        """actions: (B, T, act_dim) -> (B, T, D)."""
-        return self._finish(self.embed_action(actions), self.time_embedding(timesteps))
+        rtg: (N, 1, 1) scaled; states: (N, 1, obs_dim) normalized; timesteps: (N, 1) the step t;
+        prev_actions: (N, 1, act_dim), the action taken at t - 1 (None at t = 0)."""
+        tok = [self.embed_return(rtg), self.embed_state(states)]
+        ts = [timesteps, timesteps]
+        if prev_actions is not None:
+            tok.insert(0, self.embed_action(prev_actions))
+            ts.insert(0, timesteps - 1)
+        return self._finish(torch.cat(tok, dim=1), self.time_embedding(torch.cat(ts, dim=1)))
 
     def interleave(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
         """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ..."""

@@ -74,10 +74,8 @@ class SequencePolicy:
 
     def _act_recurrent(self, r: torch.Tensor, s: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
         m = self.model
-        toks = [m.return_tokens(r, ts), m.state_tokens(s, ts)]
-        if self.prev_action is not None:
-            toks.insert(0, m.action_tokens(self.prev_action[:, None], ts - 1))
-        h, self.state = m.backbone(torch.cat(toks, dim=1), self.state)  # (N, 2 or 3, D)
+        prev = None if self.prev_action is None else self.prev_action[:, None]
+        h, self.state = m.backbone(m.step_tokens(r, s, ts, prev), self.state)  # (N, 2 or 3, D)
         return m.predict_action(h[:, -1])
 
     def _act_window(self, r: torch.Tensor, s: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:

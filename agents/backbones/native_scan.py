@@ -124,6 +124,12 @@ def _p(t: Tensor) -> int:
     return t.data_ptr()
 
 
+def _needs_grad(*ts: Tensor) -> bool:
+    """Whether autograd must record the call (else the C function is called directly: the
+    autograd.Function machinery costs ~10 us, which is most of a policy step's scan)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
+
+
 class _NativeScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, x: Tensor, h0: Tensor) -> Tensor:  # a, x: (B, T, C); h0: (B, C)
@@ -173,7 +179,8 @@ class _NativeSelectiveScan(torch.autograd.Function):
         getattr(lib, f"sel_fwd_{_suffix(x)}")(
             _p(x), _p(dt), _p(A), _p(Bm), _p(Cm), _p(h0), _p(y), _p(hs), b, t, e, n, torch.get_num_threads()
         )
-        ctx.save_for_backward(x, dt, A, Bm, Cm, h0, hs)
+        if ctx is not None:
+            ctx.save_for_backward(x, dt, A, Bm, Cm, h0, hs)
         return y, hs[:, -1]
 
     @staticmethod
@@ -203,7 +210,7 @@ def native_selective_scan(
     h0 = x.new_zeros(x.shape[0], A.shape[0], A.shape[1]) if h0 is None else h0
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32  # bf16 / fp16: in float32
     c = [v.to(dtype).contiguous() for v in (x, dt, A, Bm, Cm, h0)]
-    y, h_last = _NativeSelectiveScan.apply(*c)
+    y, h_last = _NativeSelectiveScan.apply(*c) if _needs_grad(*c) else _NativeSelectiveScan.forward(None, *c)
     return y.to(x.dtype), h_last
 
 
@@ -215,7 +222,8 @@ class _NativeGatedScan(torch.autograd.Function):
         b, t, c = v.shape
         h = torch.empty_like(v)
         getattr(lib, f"gated_fwd_{_suffix(v)}")(_p(q), _p(v), _p(h0), _p(h), b, t, c, torch.get_num_threads())
-        ctx.save_for_backward(q, v, h, h0)
+        if ctx is not None:
+            ctx.save_for_backward(q, v, h, h0)
         return h
 
     @staticmethod
@@ -241,4 +249,6 @@ def native_gated_scan(q: Tensor, v: Tensor, h0: Tensor | None = None) -> Tensor:
     dtype = v.dtype if v.dtype in (torch.float32, torch.float64) else torch.float32  # bf16 / fp16: in float32
     q, v = q.to(dtype).contiguous(), v.to(dtype).contiguous()
     h0 = v.new_zeros(v.shape[0], v.shape[2]) if h0 is None else h0.to(dtype).contiguous()
-    return _NativeGatedScan.apply(q, v, h0)
+    if _needs_grad(q, v, h0):
+        return _NativeGatedScan.apply(q, v, h0)
+    return _NativeGatedScan.forward(None, q, v, h0)
