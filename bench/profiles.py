@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Where the time goes: torch.profiler tables (top ops by self CPU time) behind the benchmark figures.
 
-    python bench/profile.py update transformer         # one update, B=64 K=20 (section "update")
-    python bench/profile.py policy mingru --envs 1     # recurrent and window policy calls (section "policy")
-    python bench/profile.py scan --batch 16 --T 4096    # minGRU layer, parallel path (section "scan")
+    python bench/profiles.py update transformer         # one update, B=64 K=20 (section "update")
+    python bench/profiles.py policy mingru --envs 1     # recurrent and window policy calls (section "policy")
+    python bench/profiles.py scan --batch 16 --T 4096    # minGRU layer, parallel path (section "scan")
 
 Each prints the op table and the share of time in matrix multiplies (mm/addmm/bmm), which
 is what bounds a CPU run when it is not per-op overhead.
