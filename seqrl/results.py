@@ -87,8 +87,9 @@ def median_updates_per_s(run: Path) -> float | None:
     return float(np.median([e.value for e in acc.Scalars("charts/updates_per_s")]))
 
 
-def mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.1f} ± {np.std(values):.1f}" if values else "-"
+def _pm(mean: float, std: float, n: int) -> str:
+    """mean ± std over seeds; the mean alone for one seed (a std over one value says nothing)."""
+    return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
 
 
 def aggregate(runs: list[Run]) -> list[dict]:
@@ -130,8 +131,8 @@ def write_tables(rows: list[dict], out: Path) -> None:
         params = f"{r['params']:,}" if r["params"] != "" else "-"
         lines.append(f"| {r['env']} | {r['dataset']} | {r['backbone']} | {params} | {r['updates_per_s'] or '-'} | "
                      f"{r['target']:g} | {r['rollout']} | {r['seeds']} | {r['updates']} | "
-                     f"{r['last_mean']:.1f} ± {r['last_std']:.1f} | {r['last_episode_std'] or '-'} | "
-                     f"{r['best_mean']:.1f} ± {r['best_std']:.1f} |")
+                     f"{_pm(r['last_mean'], r['last_std'], r['seeds'])} | {r['last_episode_std'] or '-'} | "
+                     f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} |")
     (out / "results.md").write_text("Normalized score, mean ± std over seeds (each seed: mean over its evaluation "
                                     "episodes); last = final evaluation, best = best evaluation of the run; the std "
                                     "over a run's evaluation episodes, averaged over seeds, is shown beside it.\n\n"
