@@ -6,7 +6,10 @@ Writes ``results.md`` and ``results.csv`` (backbone x dataset -> normalized scor
 over seeds, for the last and the best evaluation, per target return and rollout mode),
 ``curves.png`` (normalized score vs updates, mean with a ± std band over seeds) and
 ``bars.png`` (last evaluation per backbone). Runs are grouped by (env, dataset, backbone,
-gate); a run counts once its ``evals.jsonl`` has at least one evaluation. A run directory's
+gate); a run counts once its ``evals.jsonl`` has at least one evaluation, but a run whose last
+evaluation is earlier than the rest of its group's (still training, or killed) is left out of
+the table (said on stderr, counted in the CSV's ``left_out``) so that "last" compares runs
+at the same point of training; the curves keep it. A run directory's
 ``final_eval.json`` (``evaluate.py RUN --json RUN/final_eval.json``, e.g. with both rollout
 modes) counts as its last evaluation. Columns ``params`` and ``updates/s`` (median of
 ``charts/updates_per_s``) describe the model and its training throughput.
@@ -101,17 +104,27 @@ def aggregate(runs: list[Run]) -> list[dict]:
     for (env, dataset, backbone), group in sorted(groups.items()):
         combos = sorted({(res["target"], res["rollout"]) for r in group for res in r.evals[-1]["results"]})
         for target, rollout in combos:
-            curves = [r.curve(target, rollout) for r in group]
-            curves = [c for c in curves if c]
-            last = [c[max(c)] for c in curves]
-            ep_std = [res["normalized_std"] for r in group for res in r.evals[-1]["results"]
+            runs_c = [(r, r.curve(target, rollout)) for r in group]
+            runs_c = [(r, c) for r, c in runs_c if c]
+            # a run whose last evaluation is earlier than the others' (still training, or killed) would mix
+            # "last" scores from different points of training: it is left out of the row, and said so
+            final_step = max(max(c) for _, c in runs_c)
+            behind = [r for r, c in runs_c if max(c) < final_step]
+            for r in behind:
+                print(f"[seqrl] results: {r.path.name} left out of {backbone} R={target:g} {rollout}: its last "
+                      f"evaluation is at update {max(r.curve(target, rollout))}, the others' at {final_step}",
+                      file=sys.stderr)
+            kept = [(r, c) for r, c in runs_c if max(c) == final_step]
+            curves = [c for _, c in kept]
+            last = [c[final_step] for c in curves]
+            ep_std = [res["normalized_std"] for r, _ in kept for res in r.evals[-1]["results"]
                       if (res["target"], res["rollout"]) == (target, rollout) and "normalized_std" in res]
             best = [max(c.values()) for c in curves]
             params = [r.params for r in group if r.params is not None]
             ups = [r.updates_per_s for r in group if r.updates_per_s is not None]
             rows.append({
                 "env": env, "dataset": dataset, "backbone": backbone, "target": target, "rollout": rollout,
-                "seeds": len(curves), "updates": max(max(c) for c in curves),
+                "seeds": len(curves), "updates": final_step, "left_out": len(behind),
                 "params": params[0] if params else "", "updates_per_s": round(float(np.mean(ups)), 2) if ups else "",
                 "last_mean": float(np.mean(last)), "last_std": float(np.std(last)),
                 "last_episode_std": round(float(np.mean(ep_std)), 2) if ep_std else "",

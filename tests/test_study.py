@@ -29,16 +29,18 @@ def fake_run(root, backbone, seed, scores_by_step, gate="default"):
     return d
 
 
-def test_results_tables_and_plots_by_hand(tmp_path):
+def test_results_tables_and_plots_by_hand(tmp_path, capsys):
     runs = tmp_path / "runs"
     fake_run(runs, "mingru", 0, {1000: 40.0, 2000: 60.0})
     fake_run(runs, "mingru", 1, {1000: 50.0, 2000: 40.0})
     fake_run(runs, "transformer", 0, {1000: 30.0, 2000: 70.0})
+    fake_run(runs, "mingru", 2, {1000: 90.0})  # still training: must not mix into the "last" of finished runs
     out = tmp_path / "out"
     assert results_main([str(runs), "--out", str(out)]) == 0
+    assert "mingru__2__2 left out of mingru R=3600 window: its last evaluation is at update 1000" in capsys.readouterr().err
     rows = {r["backbone"]: r for r in csv.DictReader(open(out / "results.csv"))}
     m = rows["mingru"]
-    assert m["seeds"] == "2" and m["updates"] == "2000"
+    assert m["seeds"] == "2" and m["updates"] == "2000" and m["left_out"] == "1"
     assert float(m["last_mean"]) == pytest.approx(50.0) and float(m["last_std"]) == pytest.approx(10.0)  # 60, 40
     assert float(m["best_mean"]) == pytest.approx(55.0) and float(m["best_std"]) == pytest.approx(5.0)  # 60, 50
     assert float(rows["transformer"]["last_mean"]) == 70.0 and rows["transformer"]["seeds"] == "1"
