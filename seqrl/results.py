@@ -109,11 +109,10 @@ def aggregate(runs: list[Run]) -> list[dict]:
             # a run whose last evaluation is earlier than the others' (still training, or killed) would mix
             # "last" scores from different points of training: it is left out of the row, and said so
             final_step = max(max(c) for _, c in runs_c)
-            behind = [r for r, c in runs_c if max(c) < final_step]
-            for r in behind:
+            behind = [(r, max(c)) for r, c in runs_c if max(c) < final_step]
+            for r, step in behind:
                 print(f"[seqrl] results: {r.path.name} left out of {backbone} R={target:g} {rollout}: its last "
-                      f"evaluation is at update {max(r.curve(target, rollout))}, the others' at {final_step}",
-                      file=sys.stderr)
+                      f"evaluation is at update {step}, the others' at {final_step}", file=sys.stderr)
             kept = [(r, c) for r, c in runs_c if max(c) == final_step]
             curves = [c for _, c in kept]
             last = [c[final_step] for c in curves]

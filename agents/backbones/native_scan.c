@@ -6,48 +6,43 @@
 
 #define BLOCK 64
 
+/* The loop of every (B, T, C) kernel: in parallel over (batch b, block [c0, c1) of at most BLOCK
+ * channels); off = b * T * C is the batch's offset. The innermost one-pass ``for`` only scopes
+ * c0, c1 and off to the body that follows the macro. */
+#define FOR_BATCH_AND_BLOCK                                                                      \
+    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
+    for (long b = 0; b < B; b++)                                                                 \
+        for (long k = 0; k < (C + BLOCK - 1) / BLOCK; k++)                                       \
+            for (long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C, off = b * T * C,     \
+                 once = 1; once; once = 0)
+
 #define DEFINE_SCAN(T_, SUF)                                                                     \
 void scan_fwd_##SUF(const T_* a, const T_* x, const T_* h0, T_* h, long B, long T, long C,       \
                     int nthreads) {                                                              \
-    long nblk = (C + BLOCK - 1) / BLOCK;                                                         \
-    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
-    for (long b = 0; b < B; b++) {                                                               \
-        for (long k = 0; k < nblk; k++) {                                                        \
-            long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C;                           \
-            const T_* ab = a + b * T * C; const T_* xb = x + b * T * C; T_* hb = h + b * T * C;  \
-            const T_* prev = h0 + b * C;                                                         \
-            for (long t = 0; t < T; t++) {                                                       \
-                const T_* at = ab + t * C; const T_* xt = xb + t * C; T_* ht = hb + t * C;       \
-                for (long c = c0; c < c1; c++) ht[c] = at[c] * prev[c] + xt[c];                  \
-                prev = ht;                                                                       \
-            }                                                                                    \
+    FOR_BATCH_AND_BLOCK {                                                                        \
+        const T_* prev = h0 + b * C;                                                             \
+        for (long t = 0; t < T; t++) {                                                           \
+            long o = off + t * C;                                                                \
+            for (long c = c0; c < c1; c++) h[o + c] = a[o + c] * prev[c] + x[o + c];             \
+            prev = h + o;                                                                        \
         }                                                                                        \
     }                                                                                            \
 }                                                                                                \
 /* g_t = gh_t + a_{t+1} g_{t+1};  dx_t = g_t;  da_t = g_t h_{t-1};  dh0 = a_0 g_0 */             \
 void scan_bwd_##SUF(const T_* a, const T_* h, const T_* h0, const T_* gh, T_* da, T_* dx,       \
                     T_* dh0, long B, long T, long C, int nthreads) {                             \
-    long nblk = (C + BLOCK - 1) / BLOCK;                                                         \
-    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
-    for (long b = 0; b < B; b++) {                                                               \
-        for (long k = 0; k < nblk; k++) {                                                        \
-            long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C;                           \
-            long off = b * T * C;                                                                \
-            for (long t = T - 1; t >= 0; t--) {                                                  \
-                const T_* ght = gh + off + t * C; T_* dxt = dx + off + t * C;                    \
-                T_* dat = da + off + t * C;                                                      \
-                const T_* hp = t > 0 ? h + off + (t - 1) * C : h0 + b * C;                       \
-                if (t + 1 < T) {                                                                 \
-                    const T_* an = a + off + (t + 1) * C; const T_* gn = dx + off + (t + 1) * C; \
-                    for (long c = c0; c < c1; c++) dxt[c] = ght[c] + an[c] * gn[c];              \
-                } else {                                                                         \
-                    for (long c = c0; c < c1; c++) dxt[c] = ght[c];                              \
-                }                                                                                \
-                for (long c = c0; c < c1; c++) dat[c] = dxt[c] * hp[c];                          \
+    FOR_BATCH_AND_BLOCK {                                                                        \
+        for (long t = T - 1; t >= 0; t--) {                                                      \
+            long o = off + t * C;                                                                \
+            const T_* hp = t > 0 ? h + o - C : h0 + b * C;                                       \
+            if (t + 1 < T) {                                                                     \
+                for (long c = c0; c < c1; c++) dx[o + c] = gh[o + c] + a[o + C + c] * dx[o + C + c]; \
+            } else {                                                                             \
+                for (long c = c0; c < c1; c++) dx[o + c] = gh[o + c];                            \
             }                                                                                    \
-            const T_* a0 = a + off; const T_* g0 = dx + off; T_* d0 = dh0 + b * C;               \
-            for (long c = c0; c < c1; c++) d0[c] = a0[c] * g0[c];                                \
+            for (long c = c0; c < c1; c++) da[o + c] = dx[o + c] * hp[c];                        \
         }                                                                                        \
+        for (long c = c0; c < c1; c++) dh0[b * C + c] = a[off + c] * dx[off + c];                \
     }                                                                                            \
 }
 
@@ -131,56 +126,41 @@ DEFINE_SELECTIVE(double, f64, exp)
  *   s = sigmoid(q),  c = g(v) = (v >= 0 ? v + 0.5 : sigmoid(v)),  h_t = s h_{t-1} + (1 - s) c
  * q, v, h: (B, T, C); h0: (B, C). The backward recomputes s and c from q and v. */
 #define DEFINE_GATED(T_, SUF, EXP)                                                               \
+static inline T_ sigmoid_##SUF(T_ x) { return 1 / (1 + EXP(-x)); }                               \
+static inline T_ gpos_##SUF(T_ v) { return v >= 0 ? v + (T_)0.5 : sigmoid_##SUF(v); }           \
 void gated_fwd_##SUF(const T_* q, const T_* v, const T_* h0, T_* h, long B, long T, long C,     \
                      int nthreads) {                                                             \
-    long nblk = (C + BLOCK - 1) / BLOCK;                                                         \
-    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
-    for (long b = 0; b < B; b++) {                                                               \
-        for (long k = 0; k < nblk; k++) {                                                        \
-            long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C;                           \
-            long off = b * T * C;                                                                \
-            const T_* prev = h0 + b * C;                                                         \
-            for (long t = 0; t < T; t++) {                                                       \
-                const T_* qt = q + off + t * C; const T_* vt = v + off + t * C;                  \
-                T_* ht = h + off + t * C;                                                        \
-                _Pragma("omp simd")                                                              \
-                for (long c = c0; c < c1; c++) {                                                 \
-                    T_ s = 1 / (1 + EXP(-qt[c]));                                                \
-                    T_ cv = vt[c] >= 0 ? vt[c] + (T_)0.5 : 1 / (1 + EXP(-vt[c]));               \
-                    ht[c] = s * prev[c] + (1 - s) * cv;                                          \
-                }                                                                                \
-                prev = ht;                                                                       \
+    FOR_BATCH_AND_BLOCK {                                                                        \
+        const T_* prev = h0 + b * C;                                                             \
+        for (long t = 0; t < T; t++) {                                                           \
+            long o = off + t * C;                                                                \
+            _Pragma("omp simd")                                                                  \
+            for (long c = c0; c < c1; c++) {                                                     \
+                T_ s = sigmoid_##SUF(q[o + c]);                                                  \
+                h[o + c] = s * prev[c] + (1 - s) * gpos_##SUF(v[o + c]);                         \
             }                                                                                    \
+            prev = h + o;                                                                        \
         }                                                                                        \
     }                                                                                            \
 }                                                                                                \
 /* G_t = gh_t + s_{t+1} G_{t+1} (dL/dh_t);  dq = G (h_{t-1} - c) s (1 - s);                    \
  * dv = G (1 - s) g'(v), g'(v) = 1 (v >= 0) or c (1 - c);  dh0 = s_0 G_0.                     \
- * dq holds the running s_{t+1} G_{t+1} in dh0 until the end. */                               \
+ * dh0 holds the running s_{t+1} G_{t+1} until the end. */                                     \
 void gated_bwd_##SUF(const T_* q, const T_* v, const T_* h, const T_* h0, const T_* gh,        \
                      T_* dq, T_* dv, T_* dh0, long B, long T, long C, int nthreads) {            \
-    long nblk = (C + BLOCK - 1) / BLOCK;                                                         \
-    _Pragma("omp parallel for collapse(2) num_threads(nthreads) schedule(static)")               \
-    for (long b = 0; b < B; b++) {                                                               \
-        for (long k = 0; k < nblk; k++) {                                                        \
-            long c0 = k * BLOCK, c1 = c0 + BLOCK < C ? c0 + BLOCK : C;                           \
-            long off = b * T * C;                                                                \
-            T_* carry = dh0 + b * C;                                                             \
-            for (long c = c0; c < c1; c++) carry[c] = 0;                                         \
-            for (long t = T - 1; t >= 0; t--) {                                                  \
-                long o = off + t * C;                                                            \
-                const T_* hp = t > 0 ? h + o - C : h0 + b * C;                                   \
-                _Pragma("omp simd")                                                              \
-                for (long c = c0; c < c1; c++) {                                                 \
-                    T_ s = 1 / (1 + EXP(-q[o + c]));                                             \
-                    T_ vv = v[o + c];                                                            \
-                    T_ cv = vv >= 0 ? vv + (T_)0.5 : 1 / (1 + EXP(-vv));                        \
-                    T_ G = gh[o + c] + carry[c];                                                 \
-                    dq[o + c] = G * (hp[c] - cv) * s * (1 - s);                                  \
-                    T_ dc = G * (1 - s);                                                         \
-                    dv[o + c] = vv >= 0 ? dc : dc * cv * (1 - cv);                               \
-                    carry[c] = s * G;                                                            \
-                }                                                                                \
+    FOR_BATCH_AND_BLOCK {                                                                        \
+        T_* carry = dh0 + b * C;                                                                 \
+        for (long c = c0; c < c1; c++) carry[c] = 0;                                             \
+        for (long t = T - 1; t >= 0; t--) {                                                      \
+            long o = off + t * C;                                                                \
+            const T_* hp = t > 0 ? h + o - C : h0 + b * C;                                       \
+            _Pragma("omp simd")                                                                  \
+            for (long c = c0; c < c1; c++) {                                                     \
+                T_ s = sigmoid_##SUF(q[o + c]), vv = v[o + c], cv = gpos_##SUF(vv);              \
+                T_ G = gh[o + c] + carry[c], dc = G * (1 - s);                                   \
+                dq[o + c] = G * (hp[c] - cv) * s * (1 - s);                                      \
+                dv[o + c] = vv >= 0 ? dc : dc * cv * (1 - cv);                                   \
+                carry[c] = s * G;                                                                \
             }                                                                                    \
         }                                                                                        \
     }                                                                                            \

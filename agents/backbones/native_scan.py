@@ -27,6 +27,9 @@ from torch import Tensor
 
 _SRC = Path(__file__).with_name("native_scan.c")
 _lib: ctypes.CDLL | None = None
+# C entry points (each in an _f32 and an _f64 version): tensor pointers, then sizes, then the thread count
+_KERNELS = {"scan_fwd": (4, 3), "scan_bwd": (7, 3), "sel_fwd": (8, 4), "sel_bwd": (15, 4),
+            "gated_fwd": (4, 3), "gated_bwd": (8, 3)}
 _tried = False
 
 
@@ -96,14 +99,9 @@ def _load() -> ctypes.CDLL | None:
     except (OSError, RuntimeError) as e:
         warnings.warn(f"seqrl: the native CPU scan is unavailable ({e}); using the log-space scan.", stacklevel=3)
         return None
-    ptr, long_, int_ = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
-    for suf in ("f32", "f64"):
-        getattr(lib, f"scan_fwd_{suf}").argtypes = [ptr] * 4 + [long_] * 3 + [int_]
-        getattr(lib, f"scan_bwd_{suf}").argtypes = [ptr] * 7 + [long_] * 3 + [int_]
-        getattr(lib, f"sel_fwd_{suf}").argtypes = [ptr] * 8 + [long_] * 4 + [int_]
-        getattr(lib, f"sel_bwd_{suf}").argtypes = [ptr] * 15 + [long_] * 4 + [int_]
-        getattr(lib, f"gated_fwd_{suf}").argtypes = [ptr] * 4 + [long_] * 3 + [int_]
-        getattr(lib, f"gated_bwd_{suf}").argtypes = [ptr] * 8 + [long_] * 3 + [int_]
+    for name, (n_ptr, n_long) in _KERNELS.items():
+        for suf in ("f32", "f64"):
+            getattr(lib, f"{name}_{suf}").argtypes = [ctypes.c_void_p] * n_ptr + [ctypes.c_long] * n_long + [ctypes.c_int]
     _lib = lib
     return lib
 
@@ -120,12 +118,21 @@ def _suffix(t: Tensor) -> str:
     raise TypeError(f"native scan supports float32/float64, got {t.dtype}")
 
 
-def _p(t: Tensor) -> int:
-    return t.data_ptr()
+def _kernel(name: str, *args: Tensor | int) -> None:
+    """Call C kernel ``name`` in the precision of its first tensor: tensors pass as pointers, ints as sizes."""
+    lib = _load()
+    assert lib is not None
+    fn = getattr(lib, f"{name}_{_suffix(args[0])}")
+    fn(*(a.data_ptr() if isinstance(a, Tensor) else a for a in args), torch.get_num_threads())
+
+
+def _compute_dtype(t: Tensor) -> torch.dtype:
+    """float32/float64 run as they are; bf16 / fp16 (autocast) run in float32."""
+    return t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
 
 
 def _needs_grad(*ts: Tensor) -> bool:
-    """Whether autograd must record the call (else the C function is called directly: the
+    """Whether autograd must record the call (else the forward kernel is called directly: the
     autograd.Function machinery costs ~10 us, which is most of a policy step's scan)."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
 
@@ -133,11 +140,8 @@ def _needs_grad(*ts: Tensor) -> bool:
 class _NativeScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, x: Tensor, h0: Tensor) -> Tensor:  # a, x: (B, T, C); h0: (B, C)
-        lib = _load()
-        assert lib is not None
-        b, t, c = x.shape
         h = torch.empty_like(x)
-        getattr(lib, f"scan_fwd_{_suffix(x)}")(_p(a), _p(x), _p(h0), _p(h), b, t, c, torch.get_num_threads())
+        _kernel("scan_fwd", a, x, h0, h, *x.shape)
         ctx.save_for_backward(a, h, h0)
         return h
 
@@ -145,21 +149,15 @@ class _NativeScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, gh: Tensor):
         a, h, h0 = ctx.saved_tensors
-        lib = _load()
-        gh = gh.contiguous()
-        b, t, c = h.shape
         da, dx, dh0 = torch.empty_like(a), torch.empty_like(h), torch.empty_like(h0)
-        getattr(lib, f"scan_bwd_{_suffix(h)}")(
-            _p(a), _p(h), _p(h0), _p(gh), _p(da), _p(dx), _p(dh0), b, t, c, torch.get_num_threads()
-        )
+        _kernel("scan_bwd", a, h, h0, gh.contiguous(), da, dx, dh0, *h.shape)
         return da, dx, dh0
 
 
 def native_scan(a: Tensor, x: Tensor, h0: Tensor | None = None) -> Tensor:
     """h_t = a_t h_{t-1} + x_t over dim 1. a, x: (B, T, ...) on the CPU; h0: (B, ...) or None (zeros)."""
-    shape, dtype = x.shape, x.dtype
-    if dtype not in (torch.float32, torch.float64):  # bf16 / fp16 (autocast): scan in float32
-        a, x, h0 = a.float(), x.float(), None if h0 is None else h0.float()
+    shape, dtype, run = x.shape, x.dtype, _compute_dtype(x)
+    a, x, h0 = a.to(run), x.to(run), None if h0 is None else h0.to(run)
     b, t = shape[:2]
     a3 = a.expand_as(x).reshape(b, t, -1).contiguous()
     x3 = x.reshape(b, t, -1).contiguous()
@@ -167,37 +165,30 @@ def native_scan(a: Tensor, x: Tensor, h0: Tensor | None = None) -> Tensor:
     return _NativeScan.apply(a3, x3, h03).view(shape).to(dtype)
 
 
+def _selective_forward(x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
+    """-> y (B, T, E) and every state hs (B, T, E, N) (kept for the backward)."""
+    b, t, e = x.shape
+    y, hs = torch.empty_like(x), x.new_empty(b, t, e, A.shape[1])
+    _kernel("sel_fwd", x, dt, A, Bm, Cm, h0, y, hs, b, t, e, A.shape[1])
+    return y, hs
+
+
 class _NativeSelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor):
-        lib = _load()
-        assert lib is not None
-        b, t, e = x.shape
-        n = A.shape[1]
-        y = torch.empty_like(x)
-        hs = x.new_empty(b, t, e, n)
-        getattr(lib, f"sel_fwd_{_suffix(x)}")(
-            _p(x), _p(dt), _p(A), _p(Bm), _p(Cm), _p(h0), _p(y), _p(hs), b, t, e, n, torch.get_num_threads()
-        )
-        if ctx is not None:
-            ctx.save_for_backward(x, dt, A, Bm, Cm, h0, hs)
+        y, hs = _selective_forward(x, dt, A, Bm, Cm, h0)
+        ctx.save_for_backward(x, dt, A, Bm, Cm, h0, hs)
         return y, hs[:, -1]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy: Tensor, ghT: Tensor):
         x, dt, A, Bm, Cm, h0, hs = ctx.saved_tensors
-        lib = _load()
-        b, t, e, n = hs.shape
-        gy = gy.contiguous()
         ghT = torch.zeros_like(h0) if ghT is None else ghT.contiguous()
         gx, gdt = torch.empty_like(x), torch.empty_like(dt)
         gB, gC = torch.empty_like(Bm), torch.empty_like(Cm)
         gA_part, gh0 = torch.empty_like(h0), torch.empty_like(h0)
-        getattr(lib, f"sel_bwd_{_suffix(x)}")(
-            _p(x), _p(dt), _p(A), _p(Bm), _p(Cm), _p(h0), _p(hs), _p(gy), _p(ghT), _p(gx), _p(gdt), _p(gB), _p(gC),
-            _p(gA_part), _p(gh0), b, t, e, n, torch.get_num_threads(),
-        )
+        _kernel("sel_bwd", x, dt, A, Bm, Cm, h0, hs, gy.contiguous(), ghT, gx, gdt, gB, gC, gA_part, gh0, *hs.shape)
         return gx, gdt, gA_part.sum(0), gB, gC, gh0
 
 
@@ -208,35 +199,35 @@ def native_selective_scan(
 
     Returns y (B, T, E) with y_t = sum_n C_t h_t (no D skip) and the last state (B, E, N)."""
     h0 = x.new_zeros(x.shape[0], A.shape[0], A.shape[1]) if h0 is None else h0
-    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32  # bf16 / fp16: in float32
+    dtype = _compute_dtype(x)
     c = [v.to(dtype).contiguous() for v in (x, dt, A, Bm, Cm, h0)]
-    y, h_last = _NativeSelectiveScan.apply(*c) if _needs_grad(*c) else _NativeSelectiveScan.forward(None, *c)
+    if _needs_grad(*c):
+        y, h_last = _NativeSelectiveScan.apply(*c)
+    else:
+        y, hs = _selective_forward(*c)
+        h_last = hs[:, -1]
     return y.to(x.dtype), h_last
+
+
+def _gated_forward(q: Tensor, v: Tensor, h0: Tensor) -> Tensor:
+    h = torch.empty_like(v)
+    _kernel("gated_fwd", q, v, h0, h, *v.shape)
+    return h
 
 
 class _NativeGatedScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q: Tensor, v: Tensor, h0: Tensor) -> Tensor:  # q, v: (B, T, C); h0: (B, C)
-        lib = _load()
-        assert lib is not None
-        b, t, c = v.shape
-        h = torch.empty_like(v)
-        getattr(lib, f"gated_fwd_{_suffix(v)}")(_p(q), _p(v), _p(h0), _p(h), b, t, c, torch.get_num_threads())
-        if ctx is not None:
-            ctx.save_for_backward(q, v, h, h0)
+        h = _gated_forward(q, v, h0)
+        ctx.save_for_backward(q, v, h, h0)
         return h
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gh: Tensor):
         q, v, h, h0 = ctx.saved_tensors
-        lib = _load()
-        gh = gh.contiguous()
-        b, t, c = h.shape
         dq, dv, dh0 = torch.empty_like(q), torch.empty_like(v), torch.empty_like(h0)
-        getattr(lib, f"gated_bwd_{_suffix(v)}")(
-            _p(q), _p(v), _p(h), _p(h0), _p(gh), _p(dq), _p(dv), _p(dh0), b, t, c, torch.get_num_threads()
-        )
+        _kernel("gated_bwd", q, v, h, h0, gh.contiguous(), dq, dv, dh0, *h.shape)
         return dq, dv, dh0
 
 
@@ -246,9 +237,7 @@ def native_gated_scan(q: Tensor, v: Tensor, h0: Tensor | None = None) -> Tensor:
 
     The gate and candidate activations are computed inside the loop (forward and backward), so
     the layer is its two projections plus one pass over (B, T, D)."""
-    dtype = v.dtype if v.dtype in (torch.float32, torch.float64) else torch.float32  # bf16 / fp16: in float32
+    dtype = _compute_dtype(v)
     q, v = q.to(dtype).contiguous(), v.to(dtype).contiguous()
     h0 = v.new_zeros(v.shape[0], v.shape[2]) if h0 is None else h0.to(dtype).contiguous()
-    if _needs_grad(q, v, h0):
-        return _NativeGatedScan.apply(q, v, h0)
-    return _NativeGatedScan.forward(None, q, v, h0)
+    return _NativeGatedScan.apply(q, v, h0) if _needs_grad(q, v, h0) else _gated_forward(q, v, h0)
