@@ -191,6 +191,16 @@ def test_native_gated_scan_gradients_and_saturation():
         ref = sequential_scan(s, (1 - s) * torch.where(vv >= 0, vv + 0.5, torch.sigmoid(vv)).double())
         assert torch.isfinite(h).all()
         torch.testing.assert_close(h.double(), ref, rtol=1e-5, atol=1e-5)
+    # gradients at saturation: finite and equal to autograd through torch's own sigmoid
+    for dtype in (f64, torch.float32):
+        qq, vv = big.to(dtype).clone().requires_grad_(), big.flip(-1).to(dtype).clone().requires_grad_()
+        native.native_gated_scan(qq, vv, None).pow(2).sum().backward()
+        q2, v2 = big.to(dtype).clone().requires_grad_(), big.flip(-1).to(dtype).clone().requires_grad_()
+        s = torch.sigmoid(q2)
+        sequential_scan(s, (1 - s) * torch.where(v2 >= 0, v2 + 0.5, torch.sigmoid(v2))).pow(2).sum().backward()
+        for got, ref in ((qq.grad, q2.grad), (vv.grad, v2.grad)):
+            assert torch.isfinite(got).all()
+            torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
 
 
 @needs_native

@@ -1,8 +1,25 @@
 /* First-order linear recurrence h_t = a_t * h_{t-1} + x_t, sequential in t, with its backward.
  * Layout: a, x, h, gh, da, dx are (B, T, C) contiguous; h0, dh0 are (B, C).
  * Parallel over (batch, channel block); within a block the loop runs over t, then over
- * contiguous channels (vectorizable). Compiled at first use by seqrl (see native_scan.py). */
+ * contiguous channels (vectorizable). Compiled at first use by seqrl (see native_scan.py).
+ *
+ * Finite for any finite input on any x86-64: the activations are written so they never overflow,
+ * and the file is compiled with -ffast-math -fno-finite-math-only (inf/NaN keep their IEEE meaning;
+ * the finite-math assumption gave NaN for saturated gates on some CPUs) and linked WITHOUT
+ * -ffast-math (gcc < 13 would link crtfastmath.o, which turns on flush-to-zero for the whole
+ * process, torch included). The remaining relaxations change rounding only. */
 #include <stddef.h>
+#include <math.h>
+
+/* SEQRL_LIBMVEC (set by native_scan.py when the build takes it, x86-64 glibc only): let gcc call
+ * libmvec's vector exp/expf in the simd loops. glibc's headers declare them only when __FAST_MATH__
+ * is defined, which -fno-finite-math-only turns off, so they are declared here the same way. libmvec
+ * is IEEE-correct for every input (overflow gives inf, underflow 0; ~4 ulp), and which vector
+ * variant is called (SSE2/AVX2/AVX-512) follows the -march the file is built for. */
+#if defined(SEQRL_LIBMVEC) && defined(__x86_64__) && defined(__GLIBC__)
+__attribute__((simd("notinbranch"))) double exp(double);
+__attribute__((simd("notinbranch"))) float expf(float);
+#endif
 
 #define BLOCK 64
 
@@ -118,7 +135,6 @@ void sel_bwd_##SUF(const T_* x, const T_* dt, const T_* A, const T_* Bm, const T
     }                                                                                            \
 }
 
-#include <math.h>
 DEFINE_SELECTIVE(float, f32, expf)
 DEFINE_SELECTIVE(double, f64, exp)
 
@@ -126,8 +142,14 @@ DEFINE_SELECTIVE(double, f64, exp)
  *   s = sigmoid(q),  c = g(v) = (v >= 0 ? v + 0.5 : sigmoid(v)),  h_t = s h_{t-1} + (1 - s) c
  * q, v, h: (B, T, C); h0: (B, C). The backward recomputes s and c from q and v. */
 #define DEFINE_GATED(T_, SUF, EXP)                                                               \
-static inline T_ sigmoid_##SUF(T_ x) { return 1 / (1 + EXP(-x)); }                               \
-static inline T_ gpos_##SUF(T_ v) { return v >= 0 ? v + (T_)0.5 : sigmoid_##SUF(v); }           \
+/* sigmoid that never overflows: e = exp(-|x|) is in (0, 1] for any x, so no inf is ever formed  \
+ * (nor can an approximate reciprocal meet one) */                                               \
+static inline T_ sigmoid_##SUF(T_ x) {                                                           \
+    T_ e = EXP(x >= 0 ? -x : x), r = 1 / (1 + e);                                                \
+    return x >= 0 ? r : e * r;                                                                   \
+}                                                                                                \
+/* both branches computed, then selected: keeps the simd loops branch-free (vectorized) */          \
+static inline T_ gpos_##SUF(T_ v) { T_ sg = sigmoid_##SUF(v); return v >= 0 ? v + (T_)0.5 : sg; } \
 void gated_fwd_##SUF(const T_* q, const T_* v, const T_* h0, T_* h, long B, long T, long C,     \
                      int nthreads) {                                                             \
     FOR_BATCH_AND_BLOCK {                                                                        \

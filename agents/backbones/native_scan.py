@@ -57,29 +57,45 @@ def _march() -> bool:
     return os.environ.get("SEQRL_NATIVE_MARCH", "1") != "0"
 
 
-def _compile(dest: Path) -> None:
+# Compile flags. -ffast-math lets gcc vectorize (reassociation, no errno) but -fno-finite-math-only keeps
+# inf/NaN meaningful; the link step gets no -ffast-math, so gcc < 13 does not add crtfastmath.o (which
+# would turn on flush-to-zero for the whole process). See the head of native_scan.c.
+_CFLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only", "-fPIC"]
+
+
+def _build_attempts(march: bool) -> list[tuple[list[str], list[str]]]:
+    """(compile flags, link flags) to try in order: the fastest first, the plainest last."""
+    fast = [(["-fopenmp", "-march=native", "-DSEQRL_LIBMVEC"], ["-fopenmp"]),
+            (["-fopenmp", "-march=native"], ["-fopenmp"])] if march else []
+    return fast + [(["-fopenmp", "-DSEQRL_LIBMVEC"], ["-fopenmp"]), (["-fopenmp"], ["-fopenmp"]), ([], [])]
+
+
+def _compile(dest: Path, march: bool) -> list[str]:
+    """Build ``native_scan.c`` into ``dest``; returns the compile flags of the build that worked."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (cc/gcc) found")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=dest.parent)
-    os.close(fd)
-    # -ffast-math lets gcc call glibc's vector exp (libmvec) in the simd loops
-    base = [cc, "-O3", "-ffast-math", "-shared", "-fPIC", str(_SRC), "-o", tmp, "-lm"]
-    # -march=native: AVX2/AVX-512 exp in the selective scan (about 20% off a Mamba update here);
-    # without OpenMP the build is single-threaded (the pragmas are ignored)
-    attempts = [[*base, "-fopenmp", "-march=native"]] if _march() else []
-    attempts += [[*base, "-fopenmp"], base]
-    try:
-        for cmd in attempts:
-            r = subprocess.run(cmd, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        obj, so = Path(tmp) / "native_scan.o", Path(tmp) / "native_scan.so"
+        errors = []
+        for cflags, lflags in _build_attempts(march):
+            r = subprocess.run([cc, *_CFLAGS, *cflags, "-c", str(_SRC), "-o", str(obj)], capture_output=True, text=True)
             if r.returncode == 0:
-                break
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr.strip()[-2000:])
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+                r = subprocess.run([cc, "-shared", str(obj), "-o", str(so), *lflags, "-lm"], capture_output=True, text=True)
+            if r.returncode == 0:
+                os.replace(so, dest)
+                return cflags
+            errors.append(r.stderr.strip())
+        raise RuntimeError(errors[-1][-2000:])
+
+
+def library_path(march: bool | None = None, cache_dir: Path | None = None) -> Path:
+    """Where the build for this source, CPU and target lives (built there on first use)."""
+    march = _march() if march is None else march
+    key = _SRC.read_bytes() + (f"\n{march}\n{_cpu_id()}" if march else "\ngeneric").encode()
+    tag = hashlib.sha256(key).hexdigest()[:16]
+    return (cache_dir or _cache_dir()) / f"native_scan_{tag}.so"
 
 
 def _load() -> ctypes.CDLL | None:
@@ -89,12 +105,10 @@ def _load() -> ctypes.CDLL | None:
     _tried = True
     if os.environ.get("SEQRL_NATIVE_SCAN", "1") == "0":
         return None
-    key = _SRC.read_bytes() + (f"\n{_march()}\n{_cpu_id()}" if _march() else "\ngeneric").encode()
-    tag = hashlib.sha256(key).hexdigest()[:16]
-    path = _cache_dir() / f"native_scan_{tag}.so"
+    path = library_path()
     try:
         if not path.is_file():
-            _compile(path)
+            _compile(path, _march())
         lib = ctypes.CDLL(str(path))
     except (OSError, RuntimeError) as e:
         warnings.warn(f"seqrl: the native CPU scan is unavailable ({e}); using the log-space scan.", stacklevel=3)
