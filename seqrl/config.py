@@ -115,6 +115,9 @@ class TrainConfig:
     rollout: list[Rollout] = field(default_factory=lambda: ["window"])
     """Rollout modes to evaluate: window (DT's re-run of the last K steps) and/or recurrent."""
 
+    tag: str = ""
+    """A label appended to the run's agent label (run names, results rows) to tell apart the arms of an A/B on a
+    setting that has no label of its own (e.g. lr_schedule); the recipe flags above label themselves."""
     seed: int = 0
     """Seed for torch, numpy and the window sampler."""
     device: str = "auto"
@@ -155,7 +158,8 @@ def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
     return cls(**kwargs)
 
 
-def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: ignore[assignment]
+def _yaml_values(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping in ``path``; a ``base: other.yaml`` key (relative to the file) supplies the values it omits."""
     if not path.is_file():
         raise SeqRLError(f"Config file {str(path)!r} does not exist. The configs shipped are under configs/.")
     try:
@@ -164,6 +168,17 @@ def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: igno
         raise SeqRLError(f"Config file {str(path)!r} is not valid YAML: {e}") from None
     if not isinstance(values, dict):
         raise SeqRLError(f"Config file {str(path)!r} must hold a mapping of field: value.")
+    if "base" in values:
+        base = (path.parent / str(values.pop("base"))).resolve()
+        if base in chain:
+            raise SeqRLError(f"Config file {str(path)!r}: its 'base' chain loops back to {str(base)!r}.")
+        values = {**_yaml_values(base, (*chain, path.resolve())), **values}
+    return values
+
+
+def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: ignore[assignment]
+    """A config file's values over the defaults (a ``base: FILE`` key first takes FILE's values)."""
+    values = _yaml_values(path)
     values.setdefault("config", str(path))
     return config_from_dict(cls, values, str(path))
 

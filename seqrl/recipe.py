@@ -7,13 +7,14 @@ one, contradictory target options.
 
 ``agent_label`` names what a run trained: ``bc`` or the backbone (``+gate`` for a gate option),
 then one ``+tag`` per recipe option that differs from its default (``+ema0.999``,
-``+decay-groups``, ``+init-gpt``, ``+data-targets``, ``+dt0.01-0.1``). Run names
+``+decay-groups``, ``+init-gpt``, ``+data-targets``, ``+dt0.01-1``), then ``+<--tag>`` if set. Run names
 (``env__dataset__<label>__seed__time``), the grid's resume check and the results tables
 use it, so the arms of an A/B never mix.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from seqrl.config import TrainConfig
@@ -47,6 +48,8 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.agent == "dt" and cfg.backbone not in SSM_STEP_BACKBONES and {"dt_min", "dt_max"} & set(changed):
         raise SeqRLError(f"--dt-min/--dt-max set the SSM step-size range of {', '.join(SSM_STEP_BACKBONES)}; "
                          f"--backbone {cfg.backbone} has none. Drop them.")
+    if not re.fullmatch(r"[A-Za-z0-9._-]*", cfg.tag):
+        raise SeqRLError(f"--tag {cfg.tag!r} goes into run directory names: use letters, digits, '.', '_' and '-'.")
     if not 0 < cfg.dt_min < cfg.dt_max:
         raise SeqRLError(f"The SSM step-size range needs 0 < --dt-min < --dt-max; got {cfg.dt_min:g} and {cfg.dt_max:g}.")
     if not 0 <= cfg.ema_decay < 1:
@@ -79,11 +82,11 @@ def agent_label(values: Mapping[str, Any]) -> str:
             label += f"+dt{v['dt_min']:g}-{v['dt_max']:g}"
         if v["targets_from_data"]:
             q = v["data_target_quantiles"]
-            label += "+data-targets" + ("" if q == d["data_target_quantiles"] else "-q" + ",".join(f"{x:g}" for x in q))
+            label += "+data-targets" + ("" if q == d["data_target_quantiles"] else "-q" + "_".join(f"{x:g}" for x in q))
     if v["ema_decay"]:
         label += f"+ema{v['ema_decay']:g}"
     if v["decay_groups"]:
         label += "+decay-groups"
     if v["init"] != d["init"]:
         label += f"+init-{v['init']}"
-    return label
+    return label + (f"+{v['tag']}" if v["tag"] else "")
