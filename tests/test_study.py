@@ -97,17 +97,43 @@ def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
     assert "no evaluated runs" in capsys.readouterr().err
 
 
+def tiny_configs(tmp_path):
+    common = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
+              "warmup_steps": 2, "log_every": 2, "device": "cpu"}
+    dt, bc = tmp_path / "tiny.yaml", tmp_path / "tiny-bc.yaml"
+    dt.write_text(yaml.safe_dump({**common, "context_len": 5, "width": 16, "n_layers": 1}))
+    bc.write_text(yaml.safe_dump({**common, "agent": "bc", "bc_hidden": [16]}))
+    return dt, bc
+
+
 def test_grid_runs_each_cell_once_and_skips_finished(data_root, tmp_path):
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1,
-                                   "context_len": 5, "width": 16, "n_layers": 1, "batch_size": 8, "warmup_steps": 2,
-                                   "log_every": 2, "device": "cpu"}))
-    cmd = [sys.executable, "-m", "seqrl.grid", "--configs", str(cfg), "--backbones", "transformer", "mingru",
+    dt, bc = tiny_configs(tmp_path)
+    cmd = [sys.executable, "-m", "seqrl.grid", "--configs", str(dt), str(bc), "--backbones", "transformer", "mingru",
            "--seeds", "0", "--jobs", "2", "--runs-root", str(tmp_path / "runs")]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     dirs = sorted(d.name for d in (tmp_path / "runs").iterdir() if d.is_dir())
-    assert [d.rsplit("__", 1)[0] for d in dirs] == ["hopper__medium__mingru__0", "hopper__medium__transformer__0"]
+    assert [d.rsplit("__", 1)[0] for d in dirs] == ["hopper__medium__bc__0", "hopper__medium__mingru__0",
+                                                    "hopper__medium__transformer__0"]  # BC: one run, no backbone
     assert all((tmp_path / "runs" / d / "done.json").is_file() for d in dirs)
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
-    assert p.returncode == 0 and p.stdout.count("[grid] skip") == 2
+    assert p.returncode == 0 and p.stdout.count("[grid] skip") == 3
+
+
+def test_grid_jobs_carry_the_agent_label_of_their_extra_flags(tmp_path, capsys):
+    from seqrl.grid import main as grid_main, make_jobs
+
+    dt, bc = tiny_configs(tmp_path)
+    ab = tmp_path / "ab.yaml"
+    ab.write_text(f"base: {dt.name}\nema_decay: 0.99\n")  # an A/B arm over the same protocol
+    jobs = make_jobs([dt, ab, bc], ["transformer", "mingru"], [0, 1], [])
+    assert [j.prefix for j in jobs] == [f"hopper__medium__{a}__{s}__" for a in
+                                        ("transformer", "mingru", "transformer+ema0.99", "mingru+ema0.99", "bc")
+                                        for s in (0, 1)]
+    assert jobs[-1].args == ["--config", str(bc.resolve()), "--seed", "1"]  # BC: no --backbone
+    jobs = make_jobs([dt, dt], ["mingru"], [0], ["--decay-groups"])  # the same cell twice runs once
+    assert [j.prefix for j in jobs] == ["hopper__medium__mingru+decay-groups__0__"]
+    assert grid_main(["--configs", str(bc), "--", "--backbone", "mingru"]) == 2
+    assert "--agent bc does not use --backbone" in capsys.readouterr().err
+    assert grid_main(["--configs", str(dt)]) == 2
+    assert "say which backbones with --backbones" in capsys.readouterr().err
