@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from seqrl.config import parse_train_args
+from seqrl.config import TrainConfig, parse_train_args
 from seqrl.errors import SeqRLError
 from seqrl.recipe import check_config
 
@@ -49,26 +49,30 @@ class Job:
         return ["--config", str(self.config), *backbone, "--seed", str(self.seed), *self.extra]
 
     @cached_property
+    def cfg(self) -> TrainConfig:
+        """The job's fully resolved config (YAML, backbone, seed and extra flags)."""
+        return parse_train_args(self.args)
+
+    @cached_property
     def prefix(self) -> str:
-        """``run_prefix`` of the job's fully resolved config (YAML, backbone, seed and extra flags)."""
         from seqrl.agents.trainer import run_prefix
 
-        return run_prefix(parse_train_args(self.args))
+        return run_prefix(self.cfg)
 
 
 def make_jobs(configs: list[Path], backbones: list[str] | None, seeds: list[int], extra: list[str]) -> list[Job]:
     """config x backbone x seed (a BC config: x seed only), one job per distinct run prefix, in order.
 
-    Every config is resolved with the extra flags first, so a bad config or flag fails now, not mid-grid."""
+    Every job's config is resolved and checked, so a bad config or flag fails now, not mid-grid."""
     jobs: dict[str, Job] = {}
     for c in configs:
         cfg = parse_train_args(["--config", str(c), *extra])
-        check_config(cfg)
         if cfg.agent != "bc" and not backbones:
             raise SeqRLError(f"{c} trains the Decision model: say which backbones with --backbones NAME [NAME ...].")
         for b in [None] if cfg.agent == "bc" else backbones or []:
             for s in seeds:
                 job = Job(c.resolve(), b, s, extra)
+                check_config(job.cfg)
                 jobs.setdefault(job.prefix, job)
     return list(jobs.values())
 

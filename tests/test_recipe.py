@@ -225,3 +225,20 @@ def test_agent_labels():
     assert agent_label({"backbone": "s4d", "dt_min": 0.01, "dt_max": 1.0}) == "s4d+dt0.01-1"
     assert agent_label({"targets_from_data": True, "data_target_quantiles": [1.0, 0.5], "tag": "x"}) == (
         "transformer+data-targets-q1_0.5+x")
+
+
+def test_every_shipped_config_loads_and_passes_the_checks():
+    import dataclasses
+
+    from seqrl.config import load_yaml_config
+
+    from helpers import REPO
+
+    files = sorted((REPO / "configs").glob("*/*.yaml"))
+    assert len([f for f in files if f.parent.name == "ab"]) >= 6 and len([f for f in files if f.name.startswith("bc-")]) >= 6
+    for f in files:
+        cfg = load_yaml_config(f)
+        if "s4d" in f.name:
+            cfg = dataclasses.replace(cfg, backbone="s4d")
+        check_config(cfg)
+        assert (cfg.agent == "bc") == f.name.startswith("bc-"), f
