@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode.
+"""Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode,
+and what the episodes did: length, forward progress (x displacement) and how many fell.
 
     python evaluate.py runs/<run> [--episodes 10] [--targets 3600 1800] [--json results.json]
 
-The model is rebuilt from the checkpoint alone (no dataset needed).
+The model is rebuilt from the checkpoint alone (no dataset needed). A behaviour-cloning run (--agent bc)
+takes no target and has one rollout: it is evaluated once, labelled rollout ``state``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,6 +25,7 @@ from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.evaluate import evaluate_agent, format_table
 from seqrl.config import Rollout
 from seqrl.errors import SeqRLError
+from seqrl.recipe import agent_label
 from seqrl.runtime import resolve_device
 
 
@@ -35,9 +38,9 @@ class EvalArgs:
     episodes: int = 10
     """Episodes per target return and rollout mode."""
     targets: list[float] | None = None
-    """Target returns R^_0 (default: the run's)."""
-    rollout: list[Rollout] = field(default_factory=lambda: ["window"])
-    """Rollout modes: window and/or recurrent."""
+    """Target returns R^_0 (default: the run's; not for a BC run, which takes none)."""
+    rollout: list[Rollout] | None = None
+    """Rollout modes: window and/or recurrent (default: window; not for a BC run, which acts on the state alone)."""
     seed: int = 0
     """Episode i is reset with seed + i."""
     device: str = "auto"
@@ -50,9 +53,9 @@ class EvalArgs:
     """Video container: mp4 (needs imageio-ffmpeg; GIF if missing) or gif."""
 
 
-def record_videos(agent, targets: list[float], args: EvalArgs) -> None:
+def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalArgs) -> None:
     """One rendered episode per (rollout, target); skipped with a message where nothing can render."""
-    from seqrl.agents.policy import SequencePolicy
+    from seqrl.agents.kinds import evaluation_plan, make_policy
     from seqrl.envs.make import make_env
     from seqrl.envs.video import record_episode, renderer_problem
 
@@ -61,12 +64,12 @@ def record_videos(agent, targets: list[float], args: EvalArgs) -> None:
     if problem:
         print(f"[seqrl] video skipped: {problem}", file=sys.stderr)
         return
-    for rollout in args.rollout:
-        policy = SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, next(agent.model.parameters()).device)
-        for target in targets:
-            path = args.video / f"{rollout}_R{target:g}_seed{args.seed}.{args.video_format}"
-            path, ret = record_episode(make, policy, target, args.seed, path)
-            print(f"[seqrl] video {path} (return {ret:.1f})")
+    device = next(agent.model.parameters()).device
+    for rollout, target in evaluation_plan(agent.model, targets, rollouts):
+        policy = make_policy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
+        name = rollout + ("" if target is None else f"_R{target:g}")
+        path, ret = record_episode(make, policy, target, args.seed, args.video / f"{name}_seed{args.seed}.{args.video_format}")
+        print(f"[seqrl] video {path} (return {ret:.1f})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,23 +78,28 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         path = find_checkpoint(args.run, args.checkpoint)
         agent, _ = load_checkpoint(path, device)
-        targets = args.targets or agent.targets
+        if agent.model.kind == "bc" and (args.targets or args.rollout):
+            raise SeqRLError("This is a behaviour-cloning run: it takes no target return and acts on the current "
+                             "state alone (one evaluation, rollout 'state'). Drop --targets / --rollout.")
+        targets, rollouts = args.targets or agent.targets, args.rollout or ["window"]
+        label = agent_label(agent.config)
         print(
-            f"[seqrl] {path} (step {agent.step}): backbone {agent.model.cfg.backbone}, dataset "
+            f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "
             f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
         )
-        results = evaluate_agent(agent, targets, args.rollout, args.episodes, args.seed, device)
+        results = evaluate_agent(agent, targets, rollouts, args.episodes, args.seed, device)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(results))
     if args.video:
-        record_videos(agent, targets, args)
+        record_videos(agent, targets, rollouts, args)
     if args.json:
         out = {
             "env": agent.dataset.env_id,
             "dataset": agent.dataset.name,
-            "backbone": agent.model.cfg.backbone,
+            "agent": label,
+            "backbone": getattr(agent.model.cfg, "backbone", None),  # None for BC
             "checkpoint": str(path),
             "step": agent.step,
             "results": [r.to_dict() for r in results],

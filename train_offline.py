@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Train a Decision-style agent offline on D4RL / Minari locomotion data.
+"""Train a Decision-style agent (or the behaviour-cloning baseline) offline on D4RL / Minari locomotion data.
 
     python train_offline.py --config configs/cpu/hopper-medium.yaml --backbone mingru
     python train_offline.py --env hopper --dataset medium --backbone transformer --steps 5000
+    python train_offline.py --config configs/cpu/bc-hopper-medium.yaml          # BC: --agent bc
 
 Any config field is a flag (``--help`` lists them). Writes a run directory with
 config.yaml, TensorBoard events, evals.jsonl and checkpoints (last.pt, best.pt).
@@ -21,19 +22,21 @@ import torch
 
 from seqrl.agents.backbones import get_backbone_class
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
-from seqrl.agents.trainer import Trainer, check_targets, run_name
+from seqrl.agents.trainer import Trainer, resolve_targets, run_name
 from seqrl.config import TrainConfig, parse_train_args
 from seqrl.datasets import resolve_dataset
 from seqrl.datasets.d4rl import default_cache_dir
 from seqrl.envs import check_dims, get_task, make_env
 from seqrl.distributed import init_distributed, max_param_difference, shutdown
 from seqrl.errors import SeqRLError
+from seqrl.recipe import agent_label, check_config
 from seqrl.runtime import seed_everything
 
 
 def run(cfg: TrainConfig) -> Path:
     """Train; under ``torchrun --nproc_per_node N`` every rank trains (DDP), rank 0 logs and saves."""
-    get_backbone_class(cfg.backbone)  # fail on an unknown name before loading any data
+    check_config(cfg)  # fail on ignored or contradictory settings, and an unknown backbone, before loading data
+    get_backbone_class(cfg.backbone)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     dist_info, device = init_distributed(cfg.device)
@@ -50,11 +53,11 @@ def run(cfg: TrainConfig) -> Path:
         data.info = dataclasses.replace(data.info, env_id=cfg.eval_env, env_spec_json="")
         print(f"[seqrl] evaluating in {cfg.eval_env} (--eval-env) instead of the dataset's env")
     data.info.require_reference()
-    data.check_context(cfg.context_len)
+    data.check_context(1 if cfg.agent == "bc" else cfg.context_len)  # BC learns from single transitions
     env = make_env(data.info)
     check_dims(env, data.obs_dim, data.act_dim, data.info.name)
     env.close()
-    targets = check_targets(cfg.eval_targets, task.targets if task else None)
+    targets, targets_how = resolve_targets(cfg, task, data)
 
     run_dir = cfg.run_dir or Path("runs") / run_name(cfg)
     trainer = Trainer(cfg, data, targets, device, run_dir, dist_info)
@@ -63,8 +66,8 @@ def run(cfg: TrainConfig) -> Path:
         trainer.restore(payload)
         print(f"[seqrl] resuming {run_dir} at update {trainer.step}")
     print(
-        f"[seqrl] backbone {cfg.backbone}: {trainer.num_params:,} parameters on {device}; env {data.info.env_id}; "
-        f"targets {targets}; {cfg.steps} updates; run dir {run_dir}"
+        f"[seqrl] agent {agent_label(cfg.to_dict())}: {trainer.num_params:,} parameters on {device}; env "
+        f"{data.info.env_id}; targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
     )
     start = time.perf_counter()
     history = trainer.train()
@@ -77,7 +80,9 @@ def run(cfg: TrainConfig) -> Path:
         if not dist_info.is_main:
             return run_dir
     last, best = history[-1], max(history, key=lambda h: h.score)
-    done = {"dataset": data.info.name, "updates": trainer.step, "wall_s": wall, "last": last.to_dict(), "best": best.to_dict()}
+    done = {"dataset": data.info.name, "agent": agent_label(cfg.to_dict()), "targets": targets,
+            "data": data.score_summary(),  # the data's own level (results compare agents with it)
+            "updates": trainer.step, "wall_s": wall, "last": last.to_dict(), "best": best.to_dict()}
     (run_dir / "done.json").write_text(json.dumps(done, indent=1))
     print(
         f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {last.score:.1f}; "

@@ -14,7 +14,7 @@ import torch
 from seqrl.datasets.trajectories import DatasetInfo
 from seqrl.errors import SeqRLError
 
-from .model import DecisionModel, ModelConfig
+from .kinds import Model, build_model
 
 CHECKPOINT_FORMAT = 2  # 2: minGRU/minLSTM input projections fused into one ``in_proj``
 
@@ -40,7 +40,7 @@ def _migrate_v1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class AgentBundle:
     """A model with what acting needs: state normalization, RTG scale, targets, the dataset's info."""
 
-    model: DecisionModel
+    model: Model  # DecisionModel or BCModel
     obs_mean: np.ndarray
     obs_std: np.ndarray
     rtg_scale: float
@@ -54,6 +54,7 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
     """Write atomically (temp file + rename): a crash mid-write keeps the previous file."""
     payload = {
         "format": CHECKPOINT_FORMAT,
+        "agent": bundle.model.kind,  # absent in older checkpoints: "dt"
         "model": bundle.model.state_dict(),
         "model_config": bundle.model.cfg.to_dict(),
         "obs_mean": bundle.obs_mean,
@@ -102,7 +103,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint (formats 1-{CHECKPOINT_FORMAT}).")
     if payload["format"] == 1:
         payload["model"] = _migrate_v1(payload["model"])
-    model = DecisionModel(ModelConfig(**payload["model_config"])).to(device)
+    model = build_model(payload.get("agent", "dt"), payload["model_config"]).to(device)
     model.load_state_dict(payload["model"])
     bundle = AgentBundle(
         model=model,

@@ -1,25 +1,47 @@
-"""Evaluate an agent: episodes per (rollout mode, target return), raw and normalized returns."""
+"""Evaluate an agent: episodes per (rollout mode, target return): returns, normalized scores, and what
+each episode did (length, forward progress, whether it fell; see ``seqrl.envs.evaluation``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Sequence
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from seqrl.envs import check_dims, make_env, run_episodes, run_episodes_vectorized
+from seqrl.envs import Episode, check_dims, make_env, run_episodes, run_episodes_vectorized
 
 from .checkpoint import AgentBundle
-from .policy import Rollout, SequencePolicy
+from .kinds import evaluation_plan, make_policy
 
 
 @dataclass
 class EvalResult:
-    target: float
-    rollout: str
+    target: float | None  # None: an agent that takes no target (BC)
+    rollout: str  # window, recurrent, or state (BC)
     returns: list[float]
     normalized: list[float]
+    lengths: list[int] = field(default_factory=list)  # env steps per episode
+    x_displacement: list[float] = field(default_factory=list)  # forward progress per episode (m)
+    fell: list[bool] = field(default_factory=list)  # ended by termination (fell), not at the time limit
+
+    @classmethod
+    def from_episodes(cls, target: float | None, rollout: str, episodes: Sequence[Episode],
+                      normalized: Sequence[float]) -> "EvalResult":
+        return cls(target, rollout, [e.ret for e in episodes], list(map(float, normalized)),
+                   [e.length for e in episodes], [e.x_displacement for e in episodes], [e.fell for e in episodes])
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
+        """From ``to_dict`` output (evals.jsonl); records written before the episode details have none."""
+        return cls(**{k: d[k] for k in ("target", "rollout", "returns", "normalized")},
+                   **{k: d.get(k, []) for k in ("lengths", "x_displacement", "fell")})
+
+    @property
+    def label(self) -> str:
+        """``window_3600``, or ``state`` for an agent without a target (TensorBoard tags)."""
+        return self.rollout if self.target is None else f"{self.rollout}_{self.target:g}"
 
     @property
     def normalized_mean(self) -> float:
@@ -29,53 +51,73 @@ class EvalResult:
     def normalized_std(self) -> float:
         return float(np.std(self.normalized))
 
+    def summary(self) -> dict[str, float]:
+        """Means over episodes of length and x displacement, and the fraction that fell (NaN if unrecorded)."""
+        def mean(v: list) -> float:
+            return float(np.mean(v)) if v else math.nan
+
+        return {"length_mean": mean(self.lengths), "x_displacement_mean": mean(self.x_displacement),
+                "fell_fraction": mean(self.fell)}
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "normalized_mean": self.normalized_mean, "normalized_std": self.normalized_std}
+        return {**asdict(self), "normalized_mean": self.normalized_mean, "normalized_std": self.normalized_std,
+                **self.summary()}
 
 
 def evaluate_agent(
     agent: AgentBundle,
     targets: Sequence[float],
-    rollouts: Sequence[Rollout],
+    rollouts: Sequence[str],
     episodes: int,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
     vectorized: bool = True,
 ) -> list[EvalResult]:
-    """Every (rollout, target): ``episodes`` episodes, seeds seed, seed + 1, ... (vectorized by default)."""
+    """Every (rollout, target) of the agent's plan (BC: one, see ``kinds.evaluation_plan``): ``episodes``
+    episodes, seeds seed, seed + 1, ... (vectorized by default)."""
     env = make_env(agent.dataset)
     check_dims(env, agent.model.cfg.obs_dim, agent.model.cfg.act_dim, agent.dataset.name)
     was_training = agent.model.training
     results = []
     try:
-        for rollout in rollouts:
-            policy = SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
-            for target in targets:
-                desc = f"eval {rollout} R={target:g}" if progress else None
-                if vectorized:
-                    env_fn = lambda: make_env(agent.dataset)  # noqa: E731
-                    returns = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
-                else:
-                    returns = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
-                norm = agent.dataset.normalized_score(returns).tolist()
-                results.append(EvalResult(float(target), rollout, returns, norm))
+        for rollout, target in evaluation_plan(agent.model, list(targets), list(rollouts)):
+            policy = make_policy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
+            desc = f"eval {rollout}" + ("" if target is None else f" R={target:g}") if progress else None
+            if vectorized:
+                env_fn = lambda: make_env(agent.dataset)  # noqa: E731
+                eps = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
+            else:
+                eps = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
+            norm = agent.dataset.normalized_score([e.ret for e in eps])
+            results.append(EvalResult.from_episodes(target, rollout, eps, norm))
     finally:
         env.close()
         agent.model.train(was_training)
     return results
 
 
+def _range(v: Sequence[float], fmt: str) -> str:
+    return f"{min(v):{fmt}}–{max(v):{fmt}}" if len(v) > 1 and min(v) != max(v) else f"{v[0]:{fmt}}"
+
+
 def format_table(results: Sequence[EvalResult]) -> str:
-    """Markdown table: target, rollout, raw return and normalized score (mean ± std)."""
+    """Markdown table: target, rollout, return and normalized score (mean ± std), and what the episodes
+    did: length (mean, range), x displacement (mean, range, metres) and how many fell."""
     lines = [
-        "| target | rollout | episodes | return (mean ± std) | normalized (mean ± std) |",
-        "|---:|---|---:|---:|---:|",
+        "| target | rollout | episodes | return (mean ± std) | normalized (mean ± std) | length: mean (range) | "
+        "x displacement m: mean (range) | fell |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ret = np.asarray(r.returns)
+        s = r.summary()
+        length = f"{s['length_mean']:.0f} ({_range(r.lengths, '.0f')})" if r.lengths else "-"
+        x = f"{s['x_displacement_mean']:.1f} ({_range(r.x_displacement, '.1f')})" if r.x_displacement else "-"
+        fell = f"{sum(r.fell)}/{len(r.fell)}" if r.fell else "-"
+        target = "-" if r.target is None else f"{r.target:g}"
         lines.append(
-            f"| {r.target:g} | {r.rollout} | {len(ret)} | {ret.mean():.1f} ± {ret.std():.1f} | "
-            f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} |"
+            f"| {target} | {r.rollout} | {len(ret)} | {ret.mean():.1f} ± {ret.std():.1f} | "
+            f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} | {length} | {x} | {fell} |"
         )
     return "\n".join(lines)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from seqrl.datasets import WindowBatch
+
 from .backbones import BackboneConfig, State, build_backbone
 from .backbones.stack import Dropout
 
@@ -34,6 +36,8 @@ class ModelConfig:
     context_len: int = 20  # K timesteps per training window
     gate: str = "default"  # minGRU / minLSTM gate option
     d_state: int = 16  # SSM state size
+    dt_min: float = 1e-3  # SSM step-size init range (s4d, mamba)
+    dt_max: float = 1e-1
     scan: str = "auto"  # scan implementation (same function either way)
     max_ep_len: int = 1000  # size of the timestep embedding
 
@@ -47,6 +51,8 @@ class ModelConfig:
             max_tokens=TOKENS_PER_STEP * self.context_len - 1,
             gate=self.gate,
             d_state=self.d_state,
+            dt_min=self.dt_min,
+            dt_max=self.dt_max,
             scan=self.scan,
         )
 
@@ -55,6 +61,8 @@ class ModelConfig:
 
 
 class DecisionModel(nn.Module):
+    kind = "dt"
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -102,6 +110,11 @@ class DecisionModel(nn.Module):
         # it is dropped, which also keeps the transformer's 3K - 1 tokens within its span (causal fast path).
         h, _ = self.backbone(self.interleave(rtg, states, actions, timesteps)[:, :-1])  # (B, 3T - 1, D)
         return self.predict_action(h[:, 1::TOKENS_PER_STEP])  # outputs at the s_t tokens
+
+    @staticmethod
+    def batch_inputs(batch: WindowBatch) -> tuple[Tensor, ...]:
+        """What ``forward`` takes from a training batch."""
+        return batch.rtg, batch.states, batch.actions, batch.timesteps
 
     def predict_action(self, h_state_token: Tensor) -> Tensor:
         return self.action_head(h_state_token)

@@ -1,8 +1,10 @@
-"""Offline training of the Decision model: AdamW, linear warm-up, grad clipping, periodic evaluation.
+"""Offline training of an agent (the Decision model, or BC): AdamW, linear warm-up, grad clipping,
+optional weight EMA, periodic evaluation.
 
 TensorBoard (CleanRL conventions): ``losses/action_mse``, ``charts/learning_rate``,
-``charts/updates_per_s``, ``eval/normalized_score_<rollout>_<target>`` (and
-``eval/return_...``), hyperparameters as a text table.
+``charts/updates_per_s``, ``eval/normalized_score_<rollout>_<target>`` (``_state`` for BC), and
+per evaluation ``eval/return_...``, ``eval/episode_length_...``, ``eval/x_displacement_...``,
+``eval/fell_fraction_...``; hyperparameters as a text table.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +25,24 @@ from tqdm import tqdm
 
 from seqrl.config import TrainConfig
 from seqrl.datasets import TrajectoryDataset, WindowSampler
+from seqrl.datasets.d4rl import is_d4rl_benchmark
 from seqrl.distributed import DistInfo
+from seqrl.envs import Task
 from seqrl.errors import SeqRLError
+from seqrl.recipe import agent_label
 
 from .checkpoint import AgentBundle, save_checkpoint
+from .ema import EMA
 from .evaluate import EvalResult, evaluate_agent, format_table
-from .model import TOKENS_PER_STEP, DecisionModel, ModelConfig, masked_action_mse
+from .gpt_init import gpt_init_
+from .kinds import build_model, model_config
+from .model import TOKENS_PER_STEP, masked_action_mse
+from .optim import make_optimizer
 
 
 def run_prefix(cfg: TrainConfig) -> str:
-    """CleanRL-style ``env__dataset__backbone__seed__`` (dataset as given; a gate option joins the backbone)."""
-    backbone = cfg.backbone + ("" if cfg.gate == "default" else f"+{cfg.gate}")
-    return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{backbone}__{cfg.seed}__"
+    """CleanRL-style ``env__dataset__agent__seed__`` (dataset as given; agent: ``recipe.agent_label``)."""
+    return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{agent_label(cfg.to_dict())}__{cfg.seed}__"
 
 
 def run_name(cfg: TrainConfig) -> str:
@@ -87,24 +95,21 @@ class Trainer:
         self.cfg, self.data, self.targets, self.device, self.run_dir = cfg, data, targets, device, run_dir
         self.dist = dist_info
         self.obs_mean, self.obs_std = data.state_stats()
-        self.sampler = WindowSampler(  # each rank draws its own windows
-            data, cfg.context_len, self.obs_mean, self.obs_std, cfg.rtg_scale, cfg.max_ep_len,
+        self.model = build_model(cfg.agent, model_config(cfg, data.obs_dim, data.act_dim))
+        if cfg.init == "gpt":
+            gpt_init_(self.model)
+        self.model.to(device)
+        self.sampler = WindowSampler(  # each rank draws its own windows (BC: of one step)
+            data, self.model.cfg.context_len, self.obs_mean, self.obs_std, cfg.rtg_scale, cfg.max_ep_len,
             seed=cfg.seed + 1000 * dist_info.rank,
         )
-        mcfg = ModelConfig(
-            obs_dim=data.obs_dim,
-            act_dim=data.act_dim,
-            **{f.name: getattr(cfg, f.name) for f in fields(ModelConfig) if f.name not in ("obs_dim", "act_dim")},
-        )
-        self.model = DecisionModel(mcfg).to(device)
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.train_model: torch.nn.Module = self.model  # what the update runs: DDP-wrapped under torchrun
         if dist_info.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             self.train_model = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda")
-        )  # fused: one kernel for all parameters (measured 3.7x faster than the default step on CPU)
+        self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay, cfg.decay_groups, device)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps, cfg.lr_schedule)
         )
@@ -118,8 +123,9 @@ class Trainer:
         return sum(p.numel() for p in self.model.parameters())
 
     def bundle(self) -> AgentBundle:
+        """The agent that acts: the EMA weights when ``ema_decay`` is on, else the trained ones."""
         return AgentBundle(
-            model=self.model,
+            model=self.model if self.ema is None else self.ema.model,
             obs_mean=self.obs_mean,
             obs_std=self.obs_std,
             rtg_scale=self.cfg.rtg_scale,
@@ -132,13 +138,16 @@ class Trainer:
     def update(self) -> float:
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            pred = self.train_model(batch.rtg, batch.states, batch.actions, batch.timesteps)
+            pred = self.train_model(*self.model.batch_inputs(batch))
             loss = masked_action_mse(pred.float(), batch.actions, batch.mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.step += 1
         return loss.item()
 
@@ -150,9 +159,12 @@ class Trainer:
         self.history.append(rec)
         assert self.writer is not None
         for r in results:
-            tag = f"{r.rollout}_{r.target:g}"
-            self.writer.add_scalar(f"eval/normalized_score_{tag}", r.normalized_mean, self.step)
-            self.writer.add_scalar(f"eval/return_{tag}", float(np.mean(r.returns)), self.step)
+            self.writer.add_scalar(f"eval/normalized_score_{r.label}", r.normalized_mean, self.step)
+            self.writer.add_scalar(f"eval/return_{r.label}", float(np.mean(r.returns)), self.step)
+            s = r.summary()
+            self.writer.add_scalar(f"eval/episode_length_{r.label}", s["length_mean"], self.step)
+            self.writer.add_scalar(f"eval/x_displacement_{r.label}", s["x_displacement_mean"], self.step)
+            self.writer.add_scalar(f"eval/fell_fraction_{r.label}", s["fell_fraction"], self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
         self.log_gate_histograms()
         with open(self.run_dir / "evals.jsonl", "a") as f:
@@ -166,7 +178,7 @@ class Trainer:
     def log_gate_histograms(self) -> None:
         """Forget / effective gate activations on a fixed batch of windows (UR paper, fig. 4)."""
         assert self.writer is not None
-        gate_fn = getattr(self.model.backbone, "gate_activations", None)
+        gate_fn = getattr(getattr(self.model, "backbone", None), "gate_activations", None)
         if gate_fn is None:
             return
         if self.diag_batch is None:
@@ -183,8 +195,11 @@ class Trainer:
         self.model.train(was_training)
 
     def training_state(self) -> dict:
-        """Everything beyond the model that an exact resume needs: optimizer, schedule, every RNG."""
+        """Everything beyond the acting model that an exact resume needs: optimizer, schedule, every RNG, and
+        with an EMA the trained weights (the checkpoint's ``model`` holds the average) and its count."""
+        ema = {} if self.ema is None else {"raw_model": self.model.state_dict(), "ema_updates": self.ema.updates}
         return {
+            **ema,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": {
@@ -201,8 +216,11 @@ class Trainer:
         save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())
 
     def restore(self, payload: dict) -> None:
-        """Continue from a checkpoint written by ``save`` (model weights are loaded by the caller's bundle)."""
-        self.model.load_state_dict(payload["model"])
+        """Continue from a checkpoint written by ``save``."""
+        self.model.load_state_dict(payload.get("raw_model", payload["model"]))
+        if self.ema is not None:  # a run that had no EMA so far starts one here
+            self.ema.load_state_dict({"updates": payload.get("ema_updates", 0),
+                                      "model": payload["model"] if "raw_model" in payload else self.model.state_dict()})
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         rng = payload["rng"]
@@ -217,8 +235,7 @@ class Trainer:
         evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
         kept = [line for line in evals.read_text().splitlines() if json.loads(line)["step"] <= self.step] if evals.is_file() else []
         evals.write_text("".join(line + "\n" for line in kept))
-        self.history = [EvalRecord(d["step"], [EvalResult(**{k: r[k] for k in ("target", "rollout", "returns", "normalized")})
-                                               for r in d["results"]]) for d in map(json.loads, kept)]
+        self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]]) for d in map(json.loads, kept)]
 
     def train(self) -> list[EvalRecord]:
         """The update loop. Under torchrun every rank updates; rank 0 alone logs, evaluates and checkpoints."""
@@ -233,7 +250,7 @@ class Trainer:
         losses: list[float] = []
         busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
         bar = tqdm(  # redrawn at most every 30 s when stderr is not a terminal (log files)
-            total=cfg.steps, initial=self.step, desc=f"train {cfg.backbone}", unit="upd", dynamic_ncols=True,
+            total=cfg.steps, initial=self.step, desc=f"train {agent_label(cfg.to_dict())}", unit="upd", dynamic_ncols=True,
             mininterval=0.1 if sys.stderr.isatty() else 30, disable=not main,
         )
         try:
@@ -274,8 +291,23 @@ class Trainer:
         self.writer.add_hparams(hp, metrics, run_name=".", global_step=self.step)
 
 
-def check_targets(cfg_targets: list[float] | None, task_targets: tuple[float, ...] | None) -> list[float]:
-    targets = cfg_targets if cfg_targets else list(task_targets or ())
-    if not targets:
-        raise SeqRLError("No target returns to evaluate with: pass --eval-targets R [R ...] (or --env for DT's).")
-    return [float(t) for t in targets]
+def resolve_targets(cfg: TrainConfig, task: Task | None, data: TrajectoryDataset) -> tuple[list[float], str]:
+    """The target returns to evaluate at, and where they come from (one line).
+
+    Rule: ``--eval-targets`` if given; else with ``--targets-from-data`` and a dataset that is not D4RL's
+    own, the ``--data-target-quantiles`` of the dataset's episode returns (1.0: its best episode); else
+    DT's constants for the task (hopper 3600 1800, ...). BC takes no target: none."""
+    if cfg.agent == "bc":
+        return [], "BC takes no target return"
+    if cfg.eval_targets:
+        return [float(t) for t in cfg.eval_targets], "--eval-targets"
+    d4rl_own = is_d4rl_benchmark(data.info)
+    if cfg.targets_from_data and not d4rl_own:
+        qs = cfg.data_target_quantiles
+        targets = [float(t) for t in data.return_quantiles(qs)]
+        return targets, f"from the data: quantile(s) {', '.join(f'{q:g}' for q in qs)} of its episode returns"
+    if not task:
+        raise SeqRLError("No target returns to evaluate with: pass --eval-targets R [R ...], --targets-from-data, "
+                         "or --env for DT's.")
+    how = "DT's for " + task.name + (" (D4RL's own data: --targets-from-data keeps them)" if cfg.targets_from_data else "")
+    return [float(t) for t in task.targets], how

@@ -42,6 +42,13 @@ def d4rl_name(task: str, level: str) -> str:
     return f"{task}-{level}-v2"
 
 
+def is_d4rl_benchmark(info: DatasetInfo) -> bool:
+    """Whether the data is one of D4RL's own v2 datasets: read as D4RL, under a D4RL name (``hopper-medium-v2``)
+    or D4RL's file name (``hopper_medium-v2.hdf5``); not a local dataset made with D4RL's recipe."""
+    task, _, rest = info.name.partition("_")
+    return info.source == "d4rl" and bool(D4RL_NAME.match(info.name) or D4RL_NAME.match(f"{task}-{rest.replace('_', '-')}"))
+
+
 def d4rl_url(name: str) -> str:
     """hopper-medium-replay-v2 -> <base>/hopper_medium_replay-v2.hdf5 (D4RL's file naming)."""
     task, rest = name.split("-", 1)

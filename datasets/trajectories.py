@@ -173,17 +173,34 @@ class TrajectoryDataset:
             self._rtg = rtg.astype(np.float32)
         return self._rtg
 
+    def return_quantiles(self, qs: Sequence[float]) -> np.ndarray:
+        """Quantiles of the episode returns (1.0: the best episode's return), linear interpolation."""
+        return np.quantile(self.episode_returns(), np.asarray(qs, np.float64))
+
+    def score_summary(self) -> dict[str, float | int | None]:
+        """Episodes, transitions, episode returns (mean, std, best) and their mean and best normalized score
+        (None without reference scores): the data's own level, to compare agents with."""
+        ret = self.episode_returns()
+        has_ref = self.info.ref_min_score is not None and self.info.ref_max_score is not None
+        norm = self.info.normalized_score(ret) if has_ref else None
+        return {
+            "episodes": self.num_episodes, "transitions": self.num_transitions,
+            "return_mean": float(ret.mean()), "return_std": float(ret.std()), "return_max": float(ret.max()),
+            "normalized_mean": None if norm is None else float(norm.mean()),
+            "normalized_max": None if norm is None else float(norm.max()),
+        }
+
     def state_stats(self, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of observations (std + eps, as DT), float32, each (obs_dim,)."""
         obs = self.observations.astype(np.float64)
         return obs.mean(axis=0).astype(np.float32), (obs.std(axis=0) + eps).astype(np.float32)
 
     def summary(self) -> str:
-        ret = self.episode_returns()
+        s = self.score_summary()
         text = (
-            f"{self.num_episodes} episodes, {self.num_transitions:,} transitions, "
-            f"return {ret.mean():.1f} ± {ret.std():.1f}"
+            f"{s['episodes']} episodes, {s['transitions']:,} transitions, "
+            f"return {s['return_mean']:.1f} ± {s['return_std']:.1f}, best {s['return_max']:.1f}"
         )
-        if self.info.ref_min_score is not None and self.info.ref_max_score is not None:
-            text += f" (normalized {self.info.normalized_score(ret).mean():.1f})"
+        if s["normalized_mean"] is not None:
+            text += f" (normalized {s['normalized_mean']:.1f})"
         return text

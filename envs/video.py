@@ -68,14 +68,14 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
 
 
 def record_episode(
-    make_rendering_env: Callable[[], gym.Env], policy: Policy, target: float, seed: int, path: Path, fps: int = 30
+    make_rendering_env: Callable[[], gym.Env], policy: Policy, target: float | None, seed: int, path: Path, fps: int = 30
 ) -> tuple[Path, float]:
     """One episode (reset seed ``seed``) rendered to ``path`` (.mp4 or .gif); returns the file and the return."""
     env = FrameRecorder(make_rendering_env())
     try:
-        (ret,) = run_episodes(env, policy, target, 1, seed=seed)
+        (episode,) = run_episodes(env, policy, target, 1, seed=seed)
     finally:
         env.close()
     if not env.frames:
         raise SeqRLError("the episode produced no frames")
-    return write_video(env.frames, path, fps), ret
+    return write_video(env.frames, path, fps), episode.ret

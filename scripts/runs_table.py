@@ -4,7 +4,7 @@
 
     python scripts/runs_table.py runs/* [--eval-json eval.json]
 
-Per run: backbone, parameters, median training updates/s (TensorBoard
+Per run: agent (seqrl.recipe.agent_label), parameters, median training updates/s (TensorBoard
 ``charts/updates_per_s``), wall time of training, and per target return the
 last and best evaluation during training (normalized, mean ± std over episodes).
 With ``--eval-json NAME``, also the results of ``evaluate.py --json RUN/NAME``
@@ -34,7 +34,8 @@ def main() -> None:
     import yaml
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from seqrl.results import median_updates_per_s, param_count
+    from seqrl.recipe import agent_label
+    from seqrl.results import fmt_target, median_updates_per_s, param_count
 
     rows = []
     for run in args.runs:
@@ -47,22 +48,23 @@ def main() -> None:
         loss = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload().Scalars("losses/action_mse")
         wall = (loss[-1].wall_time - loss[0].wall_time) if len(loss) > 1 else float("nan")
         row = {
-            "backbone": cfg["backbone"] + ("" if cfg.get("gate", "default") == "default" else f" ({cfg['gate']})"),
+            "agent": agent_label(cfg),
             "params": f"{params:,}",
             "updates/s": f"{ups:.2f}" if ups else "-",
             "updates": str(evals[-1]["step"]),
             "train wall (min)": f"{wall / 60:.0f}",
         }
-        rollout = cfg.get("rollout", ["window"])[0]
+        rollouts = [r["rollout"] for r in evals[-1]["results"]]
+        rollout = next((ro for ro in cfg.get("rollout", ["window"]) if ro in rollouts), rollouts[0])  # BC: state
         targets = [r["target"] for r in evals[-1]["results"] if r["rollout"] == rollout]
         for t in targets:
             best = max(evals, key=lambda e: next(r["normalized_mean"] for r in e["results"] if r["target"] == t and r["rollout"] == rollout))
-            row[f"last R={t:g}"] = fmt(evals[-1]["results"], t, rollout)
-            row[f"best R={t:g}"] = fmt(best["results"], t, rollout) + f" (@{best['step']})"
+            row[f"last R={fmt_target(t)}"] = fmt(evals[-1]["results"], t, rollout)
+            row[f"best R={fmt_target(t)}"] = fmt(best["results"], t, rollout) + f" (@{best['step']})"
         if args.eval_json and (run / args.eval_json).is_file():
             final = json.loads((run / args.eval_json).read_text())["results"]
             for r in final:
-                row[f"{r['rollout']} R={r['target']:g}"] = fmt(final, r["target"], r["rollout"])
+                row[f"{r['rollout']} R={fmt_target(r['target'])}"] = fmt(final, r["target"], r["rollout"])
         rows.append(row)
     cols: list[str] = []
     for row in rows:

@@ -41,6 +41,12 @@ class TrainConfig:
     download: bool = True
     """Download a dataset that is not found locally (needs a network)."""
 
+    agent: Literal["dt", "bc"] = "dt"
+    """dt: the Decision model over --backbone, conditioned on returns-to-go; bc: behaviour cloning, an MLP
+    on the current state (no returns-to-go, no target; see configs/cpu/bc-*.yaml for its recipe)."""
+    bc_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layer widths of the BC MLP (ReLU; tanh output). --agent bc only."""
+
     backbone: str = "transformer"
     """Sequence backbone, by registry name (transformer, mingru, ...; an unknown name lists them all)."""
     context_len: int = 20
@@ -57,6 +63,10 @@ class TrainConfig:
     """Gate option for minGRU/minLSTM: default, ugi (uniform gate init) or ur (UGI + refine gate)."""
     d_state: int = 16
     """State size per channel of the SSM backbones (s4d: complex modes; mamba: N)."""
+    dt_min: float = 1e-3
+    """Smallest initial SSM step size Delta (s4d: log Delta ~ U[log dt_min, log dt_max]; mamba likewise)."""
+    dt_max: float = 1e-1
+    """Largest initial SSM step size Delta (s4d, mamba). The default 1e-3..1e-1 suits sequences of thousands of steps."""
     scan: str = "auto"
     """Scan for minGRU/minLSTM/mamba: auto (native C loop on CPU, log-space on CUDA), native or log."""
     max_ep_len: int = 1000
@@ -79,7 +89,16 @@ class TrainConfig:
     bf16: bool = False
     """bfloat16 autocast for the forward pass (for GPUs with bf16; works on CPU too)."""
     grad_clip: float = 0.25
-    """Clip the global gradient norm to this."""
+    """Clip the global gradient norm to this (0: no clipping)."""
+    ema_decay: float = 0.0
+    """Evaluate and checkpoint an exponential moving average of the weights with this decay, bias-corrected
+    (0: off; e.g. 0.999 averages over about the last 1,000 updates). Training continues on the raw weights."""
+    decay_groups: bool = False
+    """Weight decay on weight matrices only (Linear, Conv, RNN); none on biases, norms, embeddings and SSM
+    parameters (minGPT/nanoGPT and Mamba parameter groups). Off: every parameter decays."""
+    init: Literal["default", "gpt"] = "default"
+    """default: torch's layer initializations; gpt: Linear/Embedding weights N(0, 0.02), biases 0, residual
+    output projections N(0, 0.02 / sqrt(2 n_layers)) (GPT-2, nanoGPT; special inits such as gate biases kept)."""
 
     eval_every: int = 10_000
     """Evaluate every this many updates (and always after the last)."""
@@ -87,9 +106,18 @@ class TrainConfig:
     """Episodes per target return at each evaluation."""
     eval_targets: list[float] | None = None
     """Target returns R^_0 (default: DT's for the task, e.g. hopper 3600 1800)."""
+    targets_from_data: bool = False
+    """Targets from the dataset when it is not D4RL's own: the --data-target-quantiles of its episode returns.
+    D4RL's own data (hopper-medium-v2, ...) keeps DT's constants."""
+    data_target_quantiles: list[float] = field(default_factory=lambda: [1.0])
+    """Quantiles (0..1) of the dataset's episode returns used as targets with --targets-from-data
+    (1.0: the best episode; 0.5: the median)."""
     rollout: list[Rollout] = field(default_factory=lambda: ["window"])
     """Rollout modes to evaluate: window (DT's re-run of the last K steps) and/or recurrent."""
 
+    tag: str = ""
+    """A label appended to the run's agent label (run names, results rows) to tell apart the arms of an A/B on a
+    setting that has no label of its own (e.g. lr_schedule); the recipe flags above label themselves."""
     seed: int = 0
     """Seed for torch, numpy and the window sampler."""
     device: str = "auto"
@@ -130,7 +158,8 @@ def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
     return cls(**kwargs)
 
 
-def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: ignore[assignment]
+def _yaml_values(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping in ``path``; a ``base: other.yaml`` key (relative to the file) supplies the values it omits."""
     if not path.is_file():
         raise SeqRLError(f"Config file {str(path)!r} does not exist. The configs shipped are under configs/.")
     try:
@@ -139,6 +168,17 @@ def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: igno
         raise SeqRLError(f"Config file {str(path)!r} is not valid YAML: {e}") from None
     if not isinstance(values, dict):
         raise SeqRLError(f"Config file {str(path)!r} must hold a mapping of field: value.")
+    if "base" in values:
+        base = (path.parent / str(values.pop("base"))).resolve()
+        if base in chain:
+            raise SeqRLError(f"Config file {str(path)!r}: its 'base' chain loops back to {str(base)!r}.")
+        values = {**_yaml_values(base, (*chain, path.resolve())), **values}
+    return values
+
+
+def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: ignore[assignment]
+    """A config file's values over the defaults (a ``base: FILE`` key first takes FILE's values)."""
+    values = _yaml_values(path)
     values.setdefault("config", str(path))
     return config_from_dict(cls, values, str(path))
 

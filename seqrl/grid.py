@@ -1,10 +1,14 @@
 """Run a grid of trainings: configs (tasks) x backbones x seeds, sequentially or as parallel processes.
 
-    python -m seqrl.grid --configs configs/cpu/hopper-medium.yaml --backbones transformer mingru \\
-        --seeds 0 1 2 --jobs 2 [-- --steps 3000 ...extra train_offline.py flags]
+    python -m seqrl.grid --configs configs/cpu/hopper-medium.yaml configs/cpu/bc-hopper-medium.yaml \\
+        --backbones transformer mingru --seeds 0 1 2 --jobs 2 [-- --steps 3000 ...extra train_offline.py flags]
 
-Each run gets its own directory ``<runs-root>/<env>__<dataset>__<backbone>__<seed>__<unix time>``
-(CleanRL's naming) and a ``train.log``. A run whose directory already holds a finished run
+A config whose agent is BC (``agent: bc``, configs/cpu/bc-*.yaml) makes one run per seed whatever
+``--backbones`` says (BC has no backbone). Flags after ``--`` go to every run (e.g. a recipe option
+for an A/B arm: ``-- --ema-decay 0.999``); they are part of the run's label, so the arms of an A/B
+get their own directories and rows. Each run gets its own directory
+``<runs-root>/<env>__<dataset>__<agent label>__<seed>__<unix time>`` (CleanRL's naming; the label
+is ``seqrl.recipe.agent_label``: ``bc``, ``mingru``, ``mingru+ema0.999``, ...) and a ``train.log``. A run whose directory already holds a finished run
 (``done.json``) is skipped, so a grid can be re-run after an interruption; an unfinished one
 is resumed exactly (``--resume``). With ``--jobs N`` each process gets ``cores / N`` threads.
 Then: ``python -m seqrl.results <runs-root>``.
@@ -13,18 +17,20 @@ Then: ``python -m seqrl.results <runs-root>``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
 
-from seqrl.config import load_yaml_config
+from seqrl.config import TrainConfig, parse_train_args
+from seqrl.errors import SeqRLError
+from seqrl.recipe import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,21 +38,48 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass
 class Job:
     config: Path
-    backbone: str
+    backbone: str | None  # None: the config's agent has no backbone (BC)
     seed: int
     extra: list[str]
 
+    @property
+    def args(self) -> list[str]:
+        """train_offline.py's flags for a new run of this job."""
+        backbone = [] if self.backbone is None else ["--backbone", self.backbone]
+        return ["--config", str(self.config), *backbone, "--seed", str(self.seed), *self.extra]
+
+    @cached_property
+    def cfg(self) -> TrainConfig:
+        """The job's fully resolved config (YAML, backbone, seed and extra flags)."""
+        return parse_train_args(self.args)
+
+    @cached_property
     def prefix(self) -> str:
         from seqrl.agents.trainer import run_prefix
 
-        cfg = load_yaml_config(self.config)
-        gate = next((self.extra[i + 1] for i, a in enumerate(self.extra[:-1]) if a == "--gate"), cfg.gate)
-        return run_prefix(dataclasses.replace(cfg, backbone=self.backbone, seed=self.seed, gate=gate))
+        return run_prefix(self.cfg)
+
+
+def make_jobs(configs: list[Path], backbones: list[str] | None, seeds: list[int], extra: list[str]) -> list[Job]:
+    """config x backbone x seed (a BC config: x seed only), one job per distinct run prefix, in order.
+
+    Every job's config is resolved and checked, so a bad config or flag fails now, not mid-grid."""
+    jobs: dict[str, Job] = {}
+    for c in configs:
+        cfg = parse_train_args(["--config", str(c), *extra])
+        if cfg.agent != "bc" and not backbones:
+            raise SeqRLError(f"{c} trains the Decision model: say which backbones with --backbones NAME [NAME ...].")
+        for b in [None] if cfg.agent == "bc" else backbones or []:
+            for s in seeds:
+                job = Job(c.resolve(), b, s, extra)
+                check_config(job.cfg)
+                jobs.setdefault(job.prefix, job)
+    return list(jobs.values())
 
 
 def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
     """The newest run directory of this job, and whether it finished."""
-    found = sorted(root.glob(job.prefix() + "*"))
+    found = sorted(root.glob(job.prefix + "*"))
     if not found:
         return None, False
     return found[-1], (found[-1] / "done.json").is_file()
@@ -61,9 +94,8 @@ def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
         args = ["--resume", str(path), *job.extra]
         print(f"[grid] resume {path.name}", flush=True)
     else:
-        path = root / f"{job.prefix()}{int(time.time() * 1000)}"  # = run_name
-        args = ["--config", str(job.config), "--backbone", job.backbone, "--seed", str(job.seed),
-                "--run-dir", str(path), *job.extra]
+        path = root / f"{job.prefix}{int(time.time() * 1000)}"  # = run_name
+        args = [*job.args, "--run-dir", str(path)]
         print(f"[grid] start {path.name}", flush=True)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "train.log", "a") as log:
@@ -81,14 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         argv, extra = argv[:i], argv[i + 1 :]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="+", type=Path, required=True, help="one YAML per task (configs/...)")
-    ap.add_argument("--backbones", nargs="+", required=True, help="registry names")
+    ap.add_argument("--backbones", nargs="+", default=None,
+                    help="registry names (needed by Decision-model configs; BC configs make one run per seed)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=1, help="parallel training processes")
     ap.add_argument("--runs-root", type=Path, default=Path("runs"))
     args = ap.parse_args(argv)
-    for c in args.configs:
-        load_yaml_config(c)  # fail now on a bad config, not in the middle of the grid
-    jobs = [Job(c.resolve(), b, s, extra) for c in args.configs for b in args.backbones for s in args.seeds]
+    try:
+        jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
+    except SeqRLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     root = args.runs_root.resolve()
     root.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,16 @@
 
     python -m seqrl.results runs/* --out results/
 
-Writes ``results.md`` and ``results.csv`` (backbone x dataset -> normalized score, mean ± std
-over seeds, for the last and the best evaluation, per target return and rollout mode),
-``curves.png`` (normalized score vs updates, mean with a ± std band over seeds) and
-``bars.png`` (last evaluation per backbone). Runs are grouped by (env, dataset, backbone,
-gate); a run counts once its ``evals.jsonl`` has at least one evaluation, but a run whose last
+Writes ``results.md`` and ``results.csv``: one row per (env, dataset, agent, target, rollout)
+with the data's own mean normalized score (``data``), the normalized score, mean ± std over
+seeds, of the last and the best evaluation and their gap (best − last), and what the last
+evaluation's episodes did (mean length, share that fell, mean x displacement). The agent is
+``seqrl.recipe.agent_label``: ``bc`` (one row, rollout ``state``, no target), the backbone
+(``+gate``), and a ``+tag`` per non-default recipe option, so A/B arms are separate rows.
+Also ``curves.png`` (normalized score vs updates, mean with a ± std band over seeds; BC's last
+score and the data's mean as horizontal lines) and ``bars.png`` (last evaluation per agent).
+The data's score comes from each run's ``done.json`` (written when a run finishes, no dataset
+is reloaded). A run counts once its ``evals.jsonl`` has at least one evaluation, but a run whose last
 evaluation is earlier than the rest of its group's (still training, or killed) is left out of
 the table (said on stderr, counted in the CSV's ``left_out``) so that "last" compares runs
 at the same point of training; the curves keep it. A run directory's
@@ -28,25 +33,49 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from seqrl.recipe import agent_label
+
 
 @dataclass
 class Run:
     path: Path
     env: str
     dataset: str
-    backbone: str
+    agent: str  # seqrl.recipe.agent_label: bc, mingru, mingru+ur, transformer+ema0.999, ...
     seed: int
     evals: list[dict]  # evals.jsonl records: {"step", "results": [{"target", "rollout", "normalized_mean", ...}]}
     params: int | None = None
     updates_per_s: float | None = None
+    data_score: float | None = None  # the dataset's mean normalized episode score (done.json)
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return self.env, self.dataset, self.backbone
+        return self.env, self.dataset, self.agent
 
-    def curve(self, target: float, rollout: str) -> dict[int, float]:
+    def curve(self, target: float | None, rollout: str) -> dict[int, float]:
         return {e["step"]: r["normalized_mean"] for e in self.evals for r in e["results"]
                 if r["target"] == target and r["rollout"] == rollout}
+
+    def last_result(self, target: float | None, rollout: str) -> dict | None:
+        return next((r for r in self.evals[-1]["results"] if (r["target"], r["rollout"]) == (target, rollout)), None)
+
+
+def combo_key(combo: tuple[float | None, str]) -> tuple:
+    """Sort (target, rollout) pairs: no target (BC) first, then by target, then rollout."""
+    target, rollout = combo
+    return target is not None, target or 0.0, rollout
+
+
+def fmt_target(target: float | None) -> str:
+    return "-" if target is None else f"{target:g}"
+
+
+def data_score(run: Path) -> float | None:
+    """The data's mean normalized score recorded in ``done.json`` by train_offline.py (None if absent)."""
+    done = run / "done.json"
+    if not done.is_file():
+        return None
+    return (json.loads(done.read_text()).get("data") or {}).get("normalized_mean")
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
@@ -59,16 +88,14 @@ def load_runs(paths: list[Path]) -> list[Run]:
         if not evals:
             continue
         cfg = yaml.safe_load(cfg_file.read_text())
-        gate = cfg.get("gate", "default")
-        backbone = cfg["backbone"] + ("" if gate == "default" else f"+{gate}")
         dataset = cfg["dataset"]  # as the user gave it (done.json records what it resolved to)
         if (p / "final_eval.json").is_file():  # evaluate.py's results replace/extend the last evaluation
             final = json.loads((p / "final_eval.json").read_text())["results"]
             keys = {(r["target"], r["rollout"]) for r in final}
             last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
             evals[-1] = {**evals[-1], "results": last + final}
-        runs.append(Run(p, cfg.get("env") or "", dataset, backbone, int(cfg.get("seed", 0)), evals,
-                        param_count(p), median_updates_per_s(p)))
+        runs.append(Run(p, cfg.get("env") or "", dataset, agent_label(cfg), int(cfg.get("seed", 0)), evals,
+                        param_count(p), median_updates_per_s(p), data_score(p)))
     return runs
 
 
@@ -95,14 +122,23 @@ def _pm(mean: float, std: float, n: int) -> str:
     return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
 
 
+def _mean(values: list) -> float | str:
+    """Mean of the values that are not None or NaN; "" when there are none (a blank CSV cell)."""
+    v = [float(x) for x in values if x is not None and not np.isnan(x)]
+    return float(np.mean(v)) if v else ""
+
+
 def aggregate(runs: list[Run]) -> list[dict]:
-    """One row per (env, dataset, backbone, target, rollout): last and best over seeds."""
+    """One row per (env, dataset, agent, target, rollout): last and best over seeds, and the data's score."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
+    data: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in runs:
         groups[r.key].append(r)
+        if r.data_score is not None:
+            data[(r.env, r.dataset)].append(r.data_score)
     rows = []
-    for (env, dataset, backbone), group in sorted(groups.items()):
-        combos = sorted({(res["target"], res["rollout"]) for r in group for res in r.evals[-1]["results"]})
+    for (env, dataset, agent), group in sorted(groups.items()):
+        combos = sorted({(res["target"], res["rollout"]) for r in group for res in r.evals[-1]["results"]}, key=combo_key)
         for target, rollout in combos:
             runs_c = [(r, r.curve(target, rollout)) for r in group]
             runs_c = [(r, c) for r, c in runs_c if c]
@@ -111,25 +147,32 @@ def aggregate(runs: list[Run]) -> list[dict]:
             final_step = max(max(c) for _, c in runs_c)
             behind = [(r, max(c)) for r, c in runs_c if max(c) < final_step]
             for r, step in behind:
-                print(f"[seqrl] results: {r.path.name} left out of {backbone} R={target:g} {rollout}: its last "
+                print(f"[seqrl] results: {r.path.name} left out of {agent} R={fmt_target(target)} {rollout}: its last "
                       f"evaluation is at update {step}, the others' at {final_step}", file=sys.stderr)
             kept = [(r, c) for r, c in runs_c if max(c) == final_step]
             curves = [c for _, c in kept]
             last = [c[final_step] for c in curves]
-            ep_std = [res["normalized_std"] for r, _ in kept for res in r.evals[-1]["results"]
-                      if (res["target"], res["rollout"]) == (target, rollout) and "normalized_std" in res]
+            finals = [r.last_result(target, rollout) or {} for r, _ in kept]
+            ep_std = [res["normalized_std"] for res in finals if "normalized_std" in res]
             best = [max(c.values()) for c in curves]
             params = [r.params for r in group if r.params is not None]
             ups = [r.updates_per_s for r in group if r.updates_per_s is not None]
+            data_mean = _mean(data.get((env, dataset), []))
             rows.append({
-                "env": env, "dataset": dataset, "backbone": backbone, "target": target, "rollout": rollout,
-                "seeds": len(curves), "updates": final_step, "left_out": len(behind),
+                "env": env, "dataset": dataset, "data": data_mean, "agent": agent, "target": target,
+                "rollout": rollout, "seeds": len(curves), "updates": final_step, "left_out": len(behind),
                 "params": params[0] if params else "", "updates_per_s": round(float(np.mean(ups)), 2) if ups else "",
                 "last_mean": float(np.mean(last)), "last_std": float(np.std(last)),
                 "last_episode_std": round(float(np.mean(ep_std)), 2) if ep_std else "",
                 "best_mean": float(np.mean(best)), "best_std": float(np.std(best)),
+                "best_minus_last": float(np.mean(best) - np.mean(last)),
+                **{k: _mean([res.get(k) for res in finals]) for k in ("length_mean", "fell_fraction", "x_displacement_mean")},
             })
     return rows
+
+
+def _num(v: float | str, fmt: str) -> str:
+    return "-" if v == "" else f"{v:{fmt}}"
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -137,29 +180,35 @@ def write_tables(rows: list[dict], out: Path) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = ["| env | dataset | backbone | params | updates/s | target | rollout | seeds | updates | last | "
-             "last: std over episodes | best |", "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| env | dataset | data | agent | params | updates/s | target | rollout | seeds | updates | last | "
+             "last: std over episodes | best | best − last | last: length | last: fell | last: x (m) |",
+             "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         params = f"{r['params']:,}" if r["params"] != "" else "-"
-        lines.append(f"| {r['env']} | {r['dataset']} | {r['backbone']} | {params} | {r['updates_per_s'] or '-'} | "
-                     f"{r['target']:g} | {r['rollout']} | {r['seeds']} | {r['updates']} | "
-                     f"{_pm(r['last_mean'], r['last_std'], r['seeds'])} | {r['last_episode_std'] or '-'} | "
-                     f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} |")
-    (out / "results.md").write_text("Normalized score, mean ± std over seeds (each seed: mean over its evaluation "
-                                    "episodes); last = final evaluation, best = best evaluation of the run; the std "
-                                    "over a run's evaluation episodes, averaged over seeds, is shown beside it.\n\n"
-                                    + "\n".join(lines) + "\n")
+        lines.append(f"| {r['env']} | {r['dataset']} | {_num(r['data'], '.1f')} | {r['agent']} | {params} | "
+                     f"{r['updates_per_s'] or '-'} | {fmt_target(r['target'])} | {r['rollout']} | {r['seeds']} | "
+                     f"{r['updates']} | {_pm(r['last_mean'], r['last_std'], r['seeds'])} | {r['last_episode_std'] or '-'} | "
+                     f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} | {r['best_minus_last']:.1f} | "
+                     f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | "
+                     f"{_num(r['x_displacement_mean'], '.1f')} |")
+    (out / "results.md").write_text(
+        "Normalized score, mean ± std over seeds (each seed: mean over its evaluation episodes); last = final "
+        "evaluation, best = best evaluation of the run; the std over a run's evaluation episodes, averaged over "
+        "seeds, is shown beside it. data = the dataset's own mean normalized episode score. BC (agent bc) takes no "
+        "target: rollout 'state'. The last evaluation's episodes: mean length (steps), share that fell "
+        "(terminated before the time limit) and mean forward progress x (m).\n\n" + "\n".join(lines) + "\n")
 
 
 def wide_table(rows: list[dict]) -> str:
-    """One row per (env, dataset, backbone), one column per (rollout, target): the last evaluation,
-    mean ± std over seeds (over evaluation episodes when there is one seed)."""
-    cols = sorted({(r["rollout"], r["target"]) for r in rows}, key=lambda c: (-c[1], c[0]))
-    keys = sorted({(r["env"], r["dataset"], r["backbone"]) for r in rows})
-    head = ["env", "dataset", "backbone", "params", "updates/s", "seeds"] + [f"{ro} R={t:g}" for ro, t in cols]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|---:|" + "---:|" * len(cols)]
+    """One row per (env, dataset, agent), one column per (rollout, target): the last evaluation,
+    mean ± std over seeds (over evaluation episodes when there is one seed), and the data's score."""
+    cols = sorted({(r["rollout"], r["target"]) for r in rows}, key=lambda c: (c[1] is not None, -(c[1] or 0), c[0]))
+    keys = sorted({(r["env"], r["dataset"], r["agent"]) for r in rows})
+    head = ["env", "dataset", "data", "agent", "params", "updates/s", "seeds"]
+    head += [ro if t is None else f"{ro} R={t:g}" for ro, t in cols]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---|---:|---:|---:|" + "---:|" * len(cols)]
     for key in keys:
-        sel = {(r["rollout"], r["target"]): r for r in rows if (r["env"], r["dataset"], r["backbone"]) == key}
+        sel = {(r["rollout"], r["target"]): r for r in rows if (r["env"], r["dataset"], r["agent"]) == key}
         any_r = next(iter(sel.values()))
         cells = []
         for c in cols:
@@ -167,30 +216,50 @@ def wide_table(rows: list[dict]) -> str:
             std = None if r is None else (r["last_std"] if r["seeds"] > 1 else r["last_episode_std"])
             cells.append("-" if r is None else f"{r['last_mean']:.1f} ± {std:.1f}" if std != "" else f"{r['last_mean']:.1f}")
         params = f"{any_r['params']:,}" if any_r["params"] != "" else "-"
-        lines.append("| " + " | ".join([*key, params, str(any_r["updates_per_s"] or "-"), str(any_r["seeds"]), *cells]) + " |")
+        lines.append("| " + " | ".join([key[0], key[1], _num(any_r["data"], ".1f"), key[2], params,
+                                         str(any_r["updates_per_s"] or "-"), str(any_r["seeds"]), *cells]) + " |")
     return "\n".join(lines)
 
 
 def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
+    """curves.png and bars.png: one panel per (env, dataset, target, rollout) of the Decision-model rows
+    (a BC-only dataset gets BC's own panel); BC's last score and the data's mean as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = sorted({(r["env"], r["dataset"], r["target"], r["rollout"]) for r in rows})
+    def references(ax, env: str, dataset: str) -> None:
+        for r in rows:
+            if (r["env"], r["dataset"]) == (env, dataset) and r["target"] is None:
+                ax.axhline(r["last_mean"], color="tab:red", ls="--", lw=1, label=f"{r['agent']} (last)")
+        data = next((r["data"] for r in rows if (r["env"], r["dataset"]) == (env, dataset) and r["data"] != ""), None)
+        if data is not None:
+            ax.axhline(data, color="gray", ls=":", lw=1, label="data mean")
+
+    conditioned = {(r["env"], r["dataset"]) for r in rows if r["target"] is not None}
+    panels = sorted({(r["env"], r["dataset"], r["target"], r["rollout"]) for r in rows
+                     if r["target"] is not None or (r["env"], r["dataset"]) not in conditioned},
+                    key=lambda p: (p[0], p[1], *combo_key((p[2], p[3]))))
+
+    def title(env: str, dataset: str, target: float | None, rollout: str) -> str:
+        return f"{env} {dataset}\n" + (rollout if target is None else f"R={target:g}, {rollout}")
+
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (env, dataset, target, rollout) in zip(axes[0], panels):
-        for backbone in sorted({r.backbone for r in runs if (r.env, r.dataset) == (env, dataset)}):
-            curves = [r.curve(target, rollout) for r in runs if r.key == (env, dataset, backbone)]
+        for agent in sorted({r.agent for r in runs if (r.env, r.dataset) == (env, dataset)}):
+            curves = [r.curve(target, rollout) for r in runs if r.key == (env, dataset, agent)]
             curves = [c for c in curves if c]
             if not curves:
                 continue
             steps = sorted(set.intersection(*(set(c) for c in curves)))
             vals = np.array([[c[s] for s in steps] for c in curves])
             m, sd = vals.mean(0), vals.std(0)
-            ax.plot(steps, m, marker="o", ms=3, label=f"{backbone} (n={len(curves)})")
+            ax.plot(steps, m, marker="o", ms=3, label=f"{agent} (n={len(curves)})")
             ax.fill_between(steps, m - sd, m + sd, alpha=0.2)
-        ax.set(title=f"{env} {dataset}\nR={target:g}, {rollout}", xlabel="updates", ylabel="normalized score")
+        if target is not None:
+            references(ax, env, dataset)
+        ax.set(title=title(env, dataset, target, rollout), xlabel="updates", ylabel="normalized score")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -202,9 +271,12 @@ def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
         sel = [r for r in rows if (r["env"], r["dataset"], r["target"], r["rollout"]) == (env, dataset, target, rollout)]
         x = np.arange(len(sel))
         ax.bar(x, [r["last_mean"] for r in sel], yerr=[r["last_std"] for r in sel], capsize=4, color="tab:blue", alpha=0.8)
-        ax.set_xticks(x, [f"{r['backbone']}\n(n={r['seeds']})" for r in sel], fontsize=8)
-        ax.set(title=f"{env} {dataset}: last evaluation\nR={target:g}, {rollout}", ylabel="normalized score")
+        ax.set_xticks(x, [f"{r['agent']}\n(n={r['seeds']})" for r in sel], fontsize=8)
+        references(ax, env, dataset)
+        ax.set(title=title(env, dataset, target, rollout).replace("\n", ": last evaluation\n", 1), ylabel="normalized score")
         ax.grid(axis="y", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "bars.png", dpi=120)
     plt.close(fig)
@@ -216,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("results"), help="folder for results.md/.csv, curves.png, bars.png")
     ap.add_argument("--no-plots", action="store_true", help="tables only")
     ap.add_argument("--wide", action="store_true",
-                    help="also print one row per backbone, one column per rollout and target (results_wide.md)")
+                    help="also print one row per agent, one column per rollout and target (results_wide.md)")
     args = ap.parse_args(argv)
     paths = []
     for p in args.runs:

@@ -46,11 +46,15 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     assert cfg["backbone"] == backbone and cfg["steps"] == 6 and cfg["width"] == 16
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == [3, 6]
+    r = evals[-1]["results"][0]  # what each episode did: length, forward progress, fell
+    assert len(r["lengths"]) == len(r["x_displacement"]) == len(r["fell"]) == 1 and r["length_mean"] == r["lengths"][0]
+    assert r["fell_fraction"] == float(r["fell"][0]) and (r["lengths"][0] < 1000 or not r["fell"][0])
 
     acc = EventAccumulator(str(run_dir)).Reload()
     tags = set(acc.Tags()["scalars"])
     assert {"losses/action_mse", "charts/learning_rate", "charts/updates_per_s",
-            "eval/normalized_score_window_3600", "eval/normalized_score_window_1800"} <= tags
+            "eval/normalized_score_window_3600", "eval/normalized_score_window_1800",
+            "eval/episode_length_window_3600", "eval/x_displacement_window_3600", "eval/fell_fraction_window_1800"} <= tags
     assert "hyperparameters/text_summary" in acc.Tags()["tensors"]
     if backbone == "mingru":  # gated backbones: forget-gate histograms at each evaluation
         assert "gates/layer0/forget" in acc.Tags()["histograms"]
@@ -58,15 +62,40 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     out = tmp_path / "eval.json"
     p = run(["evaluate.py", str(run_dir), "--episodes", "2", "--targets", "500", "--json", str(out), "--device", "cpu"])
     assert p.returncode == 0, p.stderr
-    assert "| 500 | window | 2 |" in p.stdout
+    assert "| 500 | window | 2 |" in p.stdout and "| length: mean (range) | x displacement m: mean (range) | fell |" in p.stdout
     res = json.loads(out.read_text())
     assert res["env"] == "Hopper-v5" and res["dataset"] == "test/hopper/medium-v0" and res["backbone"] == backbone
     (r,) = res["results"]
     assert r["target"] == 500 and r["rollout"] == "window" and len(r["returns"]) == len(r["normalized"]) == 2
+    assert len(r["lengths"]) == len(r["fell"]) == len(r["x_displacement"]) == 2
     lo, hi = -20.272305, 3234.3
     np.testing.assert_allclose(r["normalized"], 100 * (np.array(r["returns"]) - lo) / (hi - lo))
     assert r["normalized_mean"] == pytest.approx(np.mean(r["normalized"]))
     assert r["normalized_std"] == pytest.approx(np.std(r["normalized"]))
+
+
+def test_bc_trains_evaluates_and_refuses_what_it_would_ignore(data_root, tmp_path, capsys):
+    run_dir = tmp_path / "bc"
+    bc_tiny = ["--steps", "6", "--eval-every", "3", "--eval-episodes", "1", "--batch-size", "8", "--log-every", "2",
+               "--warmup-steps", "2", "--device", "cpu"]
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--agent", "bc", "--bc-hidden", "32", "32",
+             "--run-dir", str(run_dir), *bc_tiny])
+    assert p.returncode == 0, p.stderr
+    assert "agent bc: 1,539 parameters" in p.stdout  # 11*32+32 + 32*32+32 + 32*3+3
+    assert "| - | state | 1 |" in p.stdout
+    (res,) = json.loads((run_dir / "evals.jsonl").read_text().splitlines()[-1])["results"]
+    assert res["target"] is None and res["rollout"] == "state"
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["agent"] == "bc" and done["targets"] == [] and done["data"]["episodes"] == 6
+    assert [d.name for d in tmp_path.iterdir()] == ["bc"]
+    p = run(["evaluate.py", str(run_dir), "--episodes", "2", "--device", "cpu"])
+    assert p.returncode == 0, p.stderr
+    assert "agent bc" in p.stdout and "| - | state | 2 |" in p.stdout
+    err = error_of(capsys, "evaluate", [str(run_dir), "--targets", "500"])
+    assert "behaviour-cloning run" in err and "Drop --targets / --rollout" in err
+    err = error_of(capsys, "train_offline", ["--env", "hopper", "--dataset", "medium", "--agent", "bc", "--backbone",
+                                             "mingru", "--context-len", "5"])
+    assert "--agent bc does not use --backbone, --context-len" in err
 
 
 def error_of(capsys, mod: str, argv: list[str]) -> str:

@@ -16,16 +16,21 @@ from helpers import REPO
 from seqrl.results import main as results_main
 
 
-def fake_run(root, backbone, seed, scores_by_step, gate="default"):
+def fake_run(root, backbone, seed, scores_by_step, gate="default", extra=None, target=3600.0, rollout="window",
+             episodes=None, data=None):
+    """A run directory as train_offline.py writes it: config.yaml, evals.jsonl, and done.json if ``data``
+    (the data's mean normalized score) is given. ``episodes``: extra fields of every result (length, fell...)."""
     d = root / f"hopper__medium__{backbone}__{seed}__{seed}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium", "backbone": backbone,
-                                                   "seed": seed, "gate": gate}))
+                                                   "seed": seed, "gate": gate, **(extra or {})}))
     with open(d / "evals.jsonl", "w") as f:
         for step, score in scores_by_step.items():
             f.write(json.dumps({"step": step, "results": [
-                {"target": 3600.0, "rollout": "window", "normalized_mean": score, "normalized_std": 1.0},
+                {"target": target, "rollout": rollout, "normalized_mean": score, "normalized_std": 1.0, **(episodes or {})},
             ]}) + "\n")
+    if data is not None:
+        (d / "done.json").write_text(json.dumps({"data": {"normalized_mean": data}}))
     return d
 
 
@@ -38,19 +43,53 @@ def test_results_tables_and_plots_by_hand(tmp_path, capsys):
     out = tmp_path / "out"
     assert results_main([str(runs), "--out", str(out)]) == 0
     assert "mingru__2__2 left out of mingru R=3600 window: its last evaluation is at update 1000" in capsys.readouterr().err
-    rows = {r["backbone"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    rows = {r["agent"]: r for r in csv.DictReader(open(out / "results.csv"))}
     m = rows["mingru"]
     assert m["seeds"] == "2" and m["updates"] == "2000" and m["left_out"] == "1"
     assert float(m["last_mean"]) == pytest.approx(50.0) and float(m["last_std"]) == pytest.approx(10.0)  # 60, 40
     assert float(m["best_mean"]) == pytest.approx(55.0) and float(m["best_std"]) == pytest.approx(5.0)  # 60, 50
     assert float(rows["transformer"]["last_mean"]) == 70.0 and rows["transformer"]["seeds"] == "1"
-    assert "| hopper | medium | mingru | - | - | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 1.0 | 55.0 ± 5.0 |" in (out / "results.md").read_text()
+    assert ("| hopper | medium | - | mingru | - | - | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 1.0 | 55.0 ± 5.0 | 5.0 "
+            "| - | - | - |") in (out / "results.md").read_text()
     assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
     wide = (out / "results_wide.md").read_text()
-    assert "| hopper | medium | mingru | - | - | 2 | 50.0 ± 10.0 |" in wide  # 2 seeds: std over seeds
-    assert "| hopper | medium | transformer | - | - | 1 | 70.0 ± 1.0 |" in wide  # 1 seed: std over episodes
+    assert "| hopper | medium | - | mingru | - | - | 2 | 50.0 ± 10.0 |" in wide  # 2 seeds: std over seeds
+    assert "| hopper | medium | - | transformer | - | - | 1 | 70.0 ± 1.0 |" in wide  # 1 seed: std over episodes
     for png in ("curves.png", "bars.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_bc_row_data_score_recipe_arms_and_episode_columns(tmp_path):
+    """The table the issue asks for: BC's row (no target, rollout state), the data's own score beside every
+    row of its dataset, A/B arms apart (the recipe options label the agent), and the last evaluation's
+    episodes (length, share fallen, x displacement) averaged over seeds."""
+    runs = tmp_path / "runs"
+    bc_eps = {"length_mean": 1000.0, "fell_fraction": 0.0, "x_displacement_mean": 30.0}
+    fake_run(runs, "transformer", 0, {2000: 60.0, 4000: 62.0}, extra={"agent": "bc"}, target=None, rollout="state",
+             episodes=bc_eps, data=56.1)
+    fake_run(runs, "mingru", 0, {1000: 80.0, 2000: 40.0}, episodes={"length_mean": 300.0, "fell_fraction": 1.0,
+                                                                       "x_displacement_mean": 5.0}, data=56.1)
+    fake_run(runs, "mingru", 1, {1000: 70.0, 2000: 50.0}, episodes={"length_mean": 500.0, "fell_fraction": 0.5,
+                                                                       "x_displacement_mean": 7.0})
+    fake_run(runs, "mingru", 2, {1000: 60.0, 2000: 75.0}, extra={"ema_decay": 0.999})  # the other arm
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--out", str(out)]) == 0
+    rows = {r["agent"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    assert set(rows) == {"bc", "mingru", "mingru+ema0.999"}
+    assert rows["bc"]["target"] == "" and rows["bc"]["rollout"] == "state" and rows["bc"]["seeds"] == "1"
+    m = rows["mingru"]
+    assert m["seeds"] == "2" and float(m["last_mean"]) == 45.0 and float(m["best_mean"]) == 75.0
+    assert float(m["best_minus_last"]) == 30.0
+    assert float(m["length_mean"]) == 400.0 and float(m["fell_fraction"]) == 0.75 and float(m["x_displacement_mean"]) == 6.0
+    assert all(float(r["data"]) == pytest.approx(56.1) for r in rows.values())  # one done.json serves the dataset
+    assert rows["mingru+ema0.999"]["last_mean"] == "75.0" and rows["mingru+ema0.999"]["length_mean"] == ""
+    md = (out / "results.md").read_text()
+    assert "| hopper | medium | 56.1 | bc | - | - | - | state | 1 | 4000 | 62.0 | 1.0 | 62.0 | 0.0 | 1000 | 0% | 30.0 |" in md
+    assert "| hopper | medium | 56.1 | mingru | - | - | 3600 | window | 2 | 2000 | 45.0 ± 5.0 | 1.0 | 75.0 ± 5.0 | 30.0 | 400 | 75% | 6.0 |" in md
+    assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
+    wide = (out / "results_wide.md").read_text()
+    assert "| env | dataset | data | agent | params | updates/s | seeds | state | window R=3600 |" in wide
+    assert "| hopper | medium | 56.1 | bc | - | - | 1 | 62.0 ± 1.0 | - |" in wide
 
 
 def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
@@ -58,17 +97,47 @@ def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
     assert "no evaluated runs" in capsys.readouterr().err
 
 
+def tiny_configs(tmp_path):
+    common = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
+              "warmup_steps": 2, "log_every": 2, "device": "cpu"}
+    dt, bc = tmp_path / "tiny.yaml", tmp_path / "tiny-bc.yaml"
+    dt.write_text(yaml.safe_dump({**common, "context_len": 5, "width": 16, "n_layers": 1}))
+    bc.write_text(yaml.safe_dump({**common, "agent": "bc", "bc_hidden": [16]}))
+    return dt, bc
+
+
 def test_grid_runs_each_cell_once_and_skips_finished(data_root, tmp_path):
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1,
-                                   "context_len": 5, "width": 16, "n_layers": 1, "batch_size": 8, "warmup_steps": 2,
-                                   "log_every": 2, "device": "cpu"}))
-    cmd = [sys.executable, "-m", "seqrl.grid", "--configs", str(cfg), "--backbones", "transformer", "mingru",
+    dt, bc = tiny_configs(tmp_path)
+    cmd = [sys.executable, "-m", "seqrl.grid", "--configs", str(dt), str(bc), "--backbones", "transformer", "mingru",
            "--seeds", "0", "--jobs", "2", "--runs-root", str(tmp_path / "runs")]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     dirs = sorted(d.name for d in (tmp_path / "runs").iterdir() if d.is_dir())
-    assert [d.rsplit("__", 1)[0] for d in dirs] == ["hopper__medium__mingru__0", "hopper__medium__transformer__0"]
+    assert [d.rsplit("__", 1)[0] for d in dirs] == ["hopper__medium__bc__0", "hopper__medium__mingru__0",
+                                                    "hopper__medium__transformer__0"]  # BC: one run, no backbone
     assert all((tmp_path / "runs" / d / "done.json").is_file() for d in dirs)
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
-    assert p.returncode == 0 and p.stdout.count("[grid] skip") == 2
+    assert p.returncode == 0 and p.stdout.count("[grid] skip") == 3
+
+
+def test_grid_jobs_carry_the_agent_label_of_their_extra_flags(tmp_path, capsys):
+    from seqrl.grid import main as grid_main, make_jobs
+
+    dt, bc = tiny_configs(tmp_path)
+    ab = tmp_path / "ab.yaml"
+    ab.write_text(f"base: {dt.name}\nema_decay: 0.99\n")  # an A/B arm over the same protocol
+    jobs = make_jobs([dt, ab, bc], ["transformer", "mingru"], [0, 1], [])
+    assert [j.prefix for j in jobs] == [f"hopper__medium__{a}__{s}__" for a in
+                                        ("transformer", "mingru", "transformer+ema0.99", "mingru+ema0.99", "bc")
+                                        for s in (0, 1)]
+    assert jobs[-1].args == ["--config", str(bc.resolve()), "--seed", "1"]  # BC: no --backbone
+    jobs = make_jobs([dt, dt], ["mingru"], [0], ["--decay-groups"])  # the same cell twice runs once
+    assert [j.prefix for j in jobs] == ["hopper__medium__mingru+decay-groups__0__"]
+    jobs = make_jobs([REPO / "configs/ab/hopper-medium-s4d-dt.yaml"], ["s4d"], [0], [])  # the shipped S4D arm
+    assert [j.prefix for j in jobs] == ["hopper__medium__s4d+dt0.01-1__0__"]
+    assert grid_main(["--configs", str(bc), "--", "--backbone", "mingru"]) == 2
+    assert "--agent bc does not use --backbone" in capsys.readouterr().err
+    assert grid_main(["--configs", str(dt)]) == 2
+    assert "say which backbones with --backbones" in capsys.readouterr().err
+    assert grid_main(["--configs", str(REPO / "configs/ab/hopper-medium-s4d-dt.yaml"), "--backbones", "mingru"]) == 2
+    assert "--backbone mingru has none" in capsys.readouterr().err

@@ -37,6 +37,8 @@ class BackboneConfig:
     max_tokens: int = 59  # attention span in tokens (attention backbones only)
     gate: str = "default"  # gated scan backbones: "default", "ugi" or "ur" (see gates.py)
     d_state: int = 16  # state size per channel (SSM backbones)
+    dt_min: float = 1e-3  # SSM step-size init range (s4d, mamba)
+    dt_max: float = 1e-1
     scan: str = "auto"  # scan backbones: "auto", "native" (C loop, CPU) or "log" (log-space, any device)
 
 

@@ -80,6 +80,7 @@ class ForgetGate:
             bias[:d].copy_(b_f)
             if self.gate == "ur":
                 bias[d : 2 * d].copy_(-b_f)  # Listing 2: b_r = -b_f
+        bias._no_reinit = True  # type: ignore[attr-defined]  # a re-initialization (init: gpt) keeps it
 
     def log_pair(self, k: list[Tensor]) -> tuple[Tensor, Tensor]:
         return log_sigmoid_pair(k[0]) if self.gate != "ur" else log_refine(k[0], k[1])

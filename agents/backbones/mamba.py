@@ -26,7 +26,10 @@ from .stack import Mixer, ResidualStack
 
 
 class SelectiveSSMLayer(Mixer):
-    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, scan: str = "auto") -> None:
+    residual_out = "out_proj"
+
+    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, scan: str = "auto",
+                 dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
         super().__init__()
         self.scan = scan
         e, n, r = expand * d_model, d_state, math.ceil(d_model / 16)
@@ -35,9 +38,10 @@ class SelectiveSSMLayer(Mixer):
         self.conv = nn.Conv1d(e, e, d_conv, groups=e)  # applied to [buffer | x], no padding: causal
         self.x_proj = nn.Linear(e, r + 2 * n, bias=False)
         self.dt_proj = nn.Linear(r, e)
-        with torch.no_grad():  # Mamba's init: softplus(bias) = Delta ~ logU[1e-3, 1e-1]
-            dt = torch.exp(torch.rand(e) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        with torch.no_grad():  # Mamba's init: softplus(bias) = Delta ~ logU[dt_min, dt_max]
+            dt = torch.exp(torch.rand(e) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        self.dt_proj.bias._no_reinit = True  # type: ignore[attr-defined]  # Mamba's mark: a re-init keeps it
         self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(e, 1))  # S4D-Real
         self.D = nn.Parameter(torch.ones(e))
         self.out_proj = nn.Linear(e, d_model)
@@ -83,4 +87,4 @@ class Mamba(ResidualStack):
     """Stacked selective-SSM layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return SelectiveSSMLayer(cfg.d_model, cfg.d_state, scan=cfg.scan)
+        return SelectiveSSMLayer(cfg.d_model, cfg.d_state, scan=cfg.scan, dt_min=cfg.dt_min, dt_max=cfg.dt_max)

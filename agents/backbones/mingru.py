@@ -40,6 +40,8 @@ def log_g(v: Tensor) -> Tensor:
 
 
 class MinGRULayer(Mixer):
+    residual_out = "to_out"
+
     def __init__(self, d_model: int, gate: str = "default", scan: str = "auto") -> None:
         super().__init__()
         self.d_model, self.scan = d_model, scan

@@ -26,6 +26,8 @@ from .stack import Mixer, ResidualStack
 
 
 class MinLSTMLayer(Mixer):
+    residual_out = "to_out"
+
     def __init__(self, d_model: int, gate: str = "default", scan: str = "auto") -> None:
         super().__init__()
         self.d_model, self.scan = d_model, scan

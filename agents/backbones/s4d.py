@@ -29,6 +29,8 @@ def complex_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 class S4DLayer(Mixer):
+    residual_out = "out"
+
     def __init__(self, d_model: int, n_modes: int = 16, dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
         super().__init__()
         h, n = d_model, n_modes
@@ -86,4 +88,4 @@ class S4D(ResidualStack):
     """Stacked S4D layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return S4DLayer(cfg.d_model, cfg.d_state)
+        return S4DLayer(cfg.d_model, cfg.d_state, cfg.dt_min, cfg.dt_max)

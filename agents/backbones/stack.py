@@ -22,6 +22,9 @@ from .base import Backbone, BackboneConfig, State
 class Mixer(nn.Module):
     """A sequence-mixing layer: (B, T, D) -> (B, T, D), same state protocol as a backbone."""
 
+    residual_out: str | None = None
+    """Name of the Linear layer whose output is the mixer's output (what GPT-2's init scales), if any."""
+
     @abstractmethod
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]: ...
 
@@ -79,6 +82,11 @@ class ResidualBlock(nn.Module):
         h, state = self.mixer(self.norm1(x), state)
         x = x + self.drop(h)
         return x + self.mlp(self.norm2(x)), state
+
+    def residual_projections(self) -> list[nn.Linear]:
+        """The Linear layers that write into the residual stream: the mixer's output and the MLP's last."""
+        mixer_out = [getattr(self.mixer, self.mixer.residual_out)] if self.mixer.residual_out else []
+        return mixer_out + [self.mlp[2]]
 
     def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = self.mixer.step(self.norm1(x_t), state)

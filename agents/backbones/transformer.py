@@ -30,6 +30,8 @@ def banded_causal_mask(t: int, span: int, device: torch.device) -> Tensor:
 class CausalSelfAttention(Mixer):
     """Multi-head causal attention; stateless (the Transformer backbone keeps the token buffer)."""
 
+    residual_out = "proj"
+
     def __init__(self, d_model: int, n_heads: int, dropout: float, span: int) -> None:
         super().__init__()
         if d_model % n_heads:

@@ -1,0 +1,92 @@
+"""Which config fields each agent kind reads, and the label a run's agent and recipe get.
+
+``check_config`` refuses a setting the run would silently ignore: a Decision-model field with
+``--agent bc`` (BC is an MLP on the current state: no backbone, window, returns-to-go or
+target), ``--bc-hidden`` with ``--agent dt``, an SSM step-size range for a backbone without
+one, contradictory target options.
+
+``agent_label`` names what a run trained: ``bc`` or the backbone (``+gate`` for a gate option),
+then one ``+tag`` per recipe option that differs from its default (``+ema0.999``,
+``+decay-groups``, ``+init-gpt``, ``+data-targets``, ``+dt0.01-1``), then ``+<--tag>`` if set. Run names
+(``env__dataset__<label>__seed__time``), the grid's resume check and the results tables
+use it, so the arms of an A/B never mix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from seqrl.config import TrainConfig
+from seqrl.errors import SeqRLError
+
+DT_ONLY = ("backbone", "context_len", "n_layers", "width", "n_heads", "dropout", "gate", "d_state", "dt_min",
+           "dt_max", "scan", "max_ep_len", "rtg_scale", "eval_targets", "rollout", "targets_from_data",
+           "data_target_quantiles")
+BC_ONLY = ("bc_hidden",)
+SSM_STEP_BACKBONES = ("s4d", "mamba")  # backbones that read dt_min / dt_max
+
+
+def _defaults() -> dict[str, Any]:
+    return TrainConfig().to_dict()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings this run would ignore or that contradict each other (see the module docstring)."""
+    values, default = cfg.to_dict(), _defaults()
+    changed = [k for k in default if k not in ("config", "resume", "run_dir") and values[k] != default[k]]
+    ignored = [k for k in changed if k in (DT_ONLY if cfg.agent == "bc" else BC_ONLY)]
+    if ignored:
+        what = ("the Decision model's settings (BC is an MLP on the current state: no backbone, window, "
+                "returns-to-go or target)" if cfg.agent == "bc" else "behaviour cloning's (--agent bc) settings")
+        raise SeqRLError(f"--agent {cfg.agent} does not use {', '.join(map(_flag, ignored))}, among {what}. "
+                         "Drop them (from the flags or the --config file; BC's recipe: configs/cpu/bc-<task>.yaml).")
+    if cfg.agent == "dt" and cfg.backbone not in SSM_STEP_BACKBONES and {"dt_min", "dt_max"} & set(changed):
+        raise SeqRLError(f"--dt-min/--dt-max set the SSM step-size range of {', '.join(SSM_STEP_BACKBONES)}; "
+                         f"--backbone {cfg.backbone} has none. Drop them.")
+    if not re.fullmatch(r"[A-Za-z0-9._-]*", cfg.tag):
+        raise SeqRLError(f"--tag {cfg.tag!r} goes into run directory names: use letters, digits, '.', '_' and '-'.")
+    if not 0 < cfg.dt_min < cfg.dt_max:
+        raise SeqRLError(f"The SSM step-size range needs 0 < --dt-min < --dt-max; got {cfg.dt_min:g} and {cfg.dt_max:g}.")
+    if not 0 <= cfg.ema_decay < 1:
+        raise SeqRLError(f"--ema-decay must be in [0, 1) (0: off, e.g. 0.999); got {cfg.ema_decay:g}.")
+    if cfg.grad_clip < 0:
+        raise SeqRLError(f"--grad-clip must be >= 0 (0: no clipping); got {cfg.grad_clip:g}.")
+    if not cfg.bc_hidden or min(cfg.bc_hidden) < 1:
+        raise SeqRLError(f"--bc-hidden takes one positive width per hidden layer (e.g. 256 256); got {cfg.bc_hidden}.")
+    if cfg.targets_from_data and cfg.eval_targets:
+        raise SeqRLError("--targets-from-data derives the targets from the dataset; --eval-targets gives them: "
+                         "use one of the two.")
+    if "data_target_quantiles" in changed and not cfg.targets_from_data:
+        raise SeqRLError("--data-target-quantiles only applies with --targets-from-data.")
+    if not cfg.data_target_quantiles or not all(0 <= q <= 1 for q in cfg.data_target_quantiles):
+        raise SeqRLError(f"--data-target-quantiles takes quantiles in [0, 1] (1: the best episode); "
+                         f"got {cfg.data_target_quantiles}.")
+
+
+def agent_label(values: Mapping[str, Any]) -> str:
+    """``bc`` or ``backbone[+gate]``, then ``+tag`` per non-default recipe option (see the module docstring).
+
+    ``values``: a run's config as a mapping (a saved config.yaml; missing keys take today's defaults)."""
+    d = _defaults()
+    v = {k: values.get(k, d[k]) for k in d}
+    if v["agent"] == "bc":
+        label = "bc"
+    else:
+        label = v["backbone"] + ("" if v["gate"] == "default" else f"+{v['gate']}")
+        if (v["dt_min"], v["dt_max"]) != (d["dt_min"], d["dt_max"]):
+            label += f"+dt{v['dt_min']:g}-{v['dt_max']:g}"
+        if v["targets_from_data"]:
+            q = v["data_target_quantiles"]
+            label += "+data-targets" + ("" if q == d["data_target_quantiles"] else "-q" + "_".join(f"{x:g}" for x in q))
+    if v["ema_decay"]:
+        label += f"+ema{v['ema_decay']:g}"
+    if v["decay_groups"]:
+        label += "+decay-groups"
+    if v["init"] != d["init"]:
+        label += f"+init-{v['init']}"
+    return label + (f"+{v['tag']}" if v["tag"] else "")

@@ -1,0 +1,244 @@
+"""The recipe options of issue 12, each doing what it says: weight EMA, decay / no-decay parameter groups,
+GPT-2 initialization, targets from the data, the SSM step-size range; and the checks and labels around them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from seqrl.agents import DecisionModel, ModelConfig, load_checkpoint
+from seqrl.agents.ema import EMA
+from seqrl.agents.gpt_init import gpt_init_
+from seqrl.agents.optim import decay_groups, make_optimizer
+from seqrl.agents.trainer import Trainer, resolve_targets
+from seqrl.config import TrainConfig
+from seqrl.datasets import DatasetInfo, TrajectoryDataset
+from seqrl.envs import get_task
+from seqrl.errors import SeqRLError
+from seqrl.recipe import agent_label, check_config
+
+from helpers import HOPPER_REF
+
+
+def dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6, name="local/hopper/medium-v0", source="minari"):
+    """Episodes of ``length`` steps whose rewards sum to the given returns (obs 5-d, actions 2-d)."""
+    rng = np.random.default_rng(0)
+    info = DatasetInfo(name, source, "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+    eps = [(rng.normal(size=(length, 5)), rng.uniform(-1, 1, (length, 2)), np.full(length, r / length), False)
+           for r in returns_per_episode]
+    return TrajectoryDataset.from_episodes(eps, info)
+
+
+def tiny(backbone: str, **kw) -> DecisionModel:
+    torch.manual_seed(0)
+    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=1, context_len=4, **kw))
+
+
+# ---- EMA ------------------------------------------------------------------------------------------------
+
+def test_ema_is_the_bias_corrected_average_by_hand():
+    lin = nn.Linear(1, 1, bias=False)
+    ema = EMA(lin, decay=0.5)
+    for w in (1.0, 2.0, 4.0):
+        lin.weight.data.fill_(w)
+        ema.update(lin)
+    # sum_i (1 - d) d^(t - i) p_i / (1 - d^t) with d = 1/2, t = 3: (1 * 1 + 2 * 2 + 4 * 4) / 7 = 3
+    assert ema.model.weight.item() == pytest.approx(3.0)
+    assert ema.updates == 3 and lin.weight.item() == 4.0  # the trained weights are untouched
+
+
+def test_trainer_evaluates_and_checkpoints_the_ema_and_resumes_it(tmp_path):
+    data = dataset()
+    cfg = TrainConfig(env="hopper", backbone="mingru", context_len=4, width=16, n_layers=1, batch_size=4, steps=3,
+                      warmup_steps=0, ema_decay=0.9, device="cpu")
+    tr = Trainer(cfg, data, [10.0], torch.device("cpu"), tmp_path)
+    seen = []
+    for _ in range(3):
+        tr.update()
+        seen.append([p.detach().clone() for p in tr.model.parameters()])
+    d = 0.9
+    weights = [(1 - d) * d ** (3 - i) / (1 - d**3) for i in (1, 2, 3)]
+    expected = [sum(w * s[j] for w, s in zip(weights, seen)) for j in range(len(seen[0]))]
+    for p, e in zip(tr.bundle().model.parameters(), expected):  # what evaluation acts with
+        torch.testing.assert_close(p, e, rtol=1e-5, atol=1e-6)
+    tr.save("last.pt")
+    loaded, payload = load_checkpoint(tmp_path / "last.pt")
+    for p, e in zip(loaded.model.parameters(), expected):  # evaluate.py rebuilds the average
+        torch.testing.assert_close(p, e, rtol=1e-5, atol=1e-6)
+    assert all(torch.equal(payload["raw_model"][k], v) for k, v in tr.model.state_dict().items())
+    again = Trainer(cfg, data, [10.0], torch.device("cpu"), tmp_path)
+    again.restore(payload)
+    assert again.ema.updates == 3
+    assert all(torch.equal(a, b) for a, b in zip(again.model.parameters(), tr.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(again.ema.model.parameters(), tr.ema.model.parameters()))
+
+
+# ---- decay groups ---------------------------------------------------------------------------------------
+
+def test_decay_groups_of_the_transformer_model_by_hand():
+    decay, no_decay = decay_groups(tiny("transformer"))
+    blk = "backbone.blocks.0."
+    assert sorted(decay) == sorted([
+        "embed_return.weight", "embed_state.weight", "embed_action.weight",
+        blk + "mixer.qkv.weight", blk + "mixer.proj.weight", blk + "mlp.0.weight", blk + "mlp.2.weight",
+        "action_head.0.weight",
+    ])
+    assert "embed_timestep.weight" in no_decay and "embed_norm.weight" in no_decay and blk + "norm1.bias" in no_decay
+    assert sorted(decay + no_decay) == sorted(n for n, _ in tiny("transformer").named_parameters())
+
+
+@pytest.mark.parametrize("backbone, no_decay_params, decay_params", [
+    ("s4d", ["log_dt", "log_A_re", "A_im", "C", "D", "out.bias"], ["out.weight"]),
+    ("mamba", ["A_log", "D", "dt_proj.bias", "conv.bias"], ["in_proj.weight", "conv.weight", "x_proj.weight",
+                                                           "dt_proj.weight", "out_proj.weight"]),
+    ("gru", ["rnn.bias_ih_l0", "rnn.bias_hh_l0"], ["rnn.weight_ih_l0", "rnn.weight_hh_l0"]),
+])
+def test_ssm_and_rnn_parameters_land_in_the_right_group(backbone, no_decay_params, decay_params):
+    decay, no_decay = decay_groups(tiny(backbone))
+    mixer = "backbone.blocks.0.mixer."
+    assert {mixer + n for n in no_decay_params} <= set(no_decay)
+    assert {mixer + n for n in decay_params} <= set(decay)
+    assert not set(decay) & set(no_decay)
+
+
+def test_optimizer_groups_carry_the_weight_decay():
+    m = tiny("mingru")
+    opt = make_optimizer(m, 1e-3, 0.1, True, torch.device("cpu"))
+    decay, no_decay = decay_groups(m)
+    params = dict(m.named_parameters())
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(params[n]) for n in decay]
+    assert [id(p) for p in opt.param_groups[1]["params"]] == [id(params[n]) for n in no_decay]
+    (single,) = make_optimizer(m, 1e-3, 0.1, False, torch.device("cpu")).param_groups  # off: today's optimizer
+    assert single["weight_decay"] == 0.1 and len(single["params"]) == len(params)
+
+
+# ---- GPT init -------------------------------------------------------------------------------------------
+
+def test_gpt_init_statistics():
+    torch.manual_seed(0)
+    m = DecisionModel(ModelConfig(obs_dim=11, act_dim=3, backbone="transformer", width=128, n_layers=3))
+    gpt_init_(m)
+    residual = {f"backbone.blocks.{i}.{n}" for i in range(3) for n in ("mixer.proj.weight", "mlp.2.weight")}
+    for name, p in m.named_parameters():
+        if name in residual:
+            assert p.std().item() == pytest.approx(0.02 / math.sqrt(6), rel=0.05), name
+        elif name.endswith("weight") and ("norm" in name):
+            assert torch.equal(p, torch.ones_like(p)), name
+        elif name.endswith("weight") and p.numel() > 1000:  # Linear and Embedding weights large enough to measure
+            assert p.std().item() == pytest.approx(0.02, rel=0.05), name
+            assert abs(p.mean().item()) < 0.002, name
+        elif name.endswith("bias"):
+            assert torch.equal(p, torch.zeros_like(p)), name
+
+
+@pytest.mark.parametrize("backbone, kept", [
+    ("mamba", ["dt_proj.bias", "A_log", "D", "conv.weight"]),
+    ("mingru", ["in_proj.bias"]),  # UGI / refine gate biases (gate ur)
+    ("s4d", ["log_dt", "A_im", "C", "D"]),
+    ("urlstm", ["input.bias"]),
+])
+def test_gpt_init_keeps_special_initializations(backbone, kept):
+    m = tiny(backbone, gate="ur" if backbone == "mingru" else "default")
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    gpt_init_(m)
+    after = m.state_dict()
+    mixer = "backbone.blocks.0.mixer."
+    for n in kept:
+        assert torch.equal(before[mixer + n], after[mixer + n]), n
+    assert not torch.equal(before["embed_state.weight"], after["embed_state.weight"])  # the rest is re-initialized
+
+
+# ---- targets from the data ------------------------------------------------------------------------------
+
+def test_targets_from_data_rule_on_a_hand_made_dataset():
+    data = dataset((1.0, 2.0, 3.0, 10.0))  # local (Minari) data: not D4RL's own
+    hopper = get_task("hopper")
+    cfg = TrainConfig(targets_from_data=True, data_target_quantiles=[1.0, 0.5])
+    targets, how = resolve_targets(cfg, hopper, data)
+    assert targets == pytest.approx([10.0, 2.5]) and "from the data" in how  # best episode; median of 1, 2, 3, 10
+    assert resolve_targets(TrainConfig(), hopper, data)[0] == [3600.0, 1800.0]  # off: DT's constants
+    d4rl = dataset((1.0, 2.0), name="hopper-medium-v2", source="d4rl")
+    targets, how = resolve_targets(cfg, hopper, d4rl)
+    assert targets == [3600.0, 1800.0] and "D4RL's own" in how  # DT's constants stay for D4RL's data
+    file_named = dataset((1.0, 2.0), name="hopper_medium_replay-v2", source="d4rl")  # D4RL's own file name
+    assert resolve_targets(cfg, hopper, file_named)[0] == [3600.0, 1800.0]
+    assert resolve_targets(TrainConfig(agent="bc"), hopper, data)[0] == []
+    assert resolve_targets(TrainConfig(eval_targets=[5.0]), hopper, data)[0] == [5.0]
+
+
+# ---- SSM step-size range --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lo, hi", [(1e-3, 1e-1), (0.01, 1.0)])
+def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
+    import torch.nn.functional as F
+
+    for backbone in ("s4d", "mamba"):
+        layer = tiny(backbone, dt_min=lo, dt_max=hi, d_state=4).backbone.blocks[0].mixer
+        dt = layer.log_dt.exp() if backbone == "s4d" else F.softplus(layer.dt_proj.bias)
+        assert lo * (1 - 1e-5) <= dt.min().item() and dt.max().item() <= hi * (1 + 1e-5), backbone
+        assert dt.max().item() > math.sqrt(lo * hi) > dt.min().item()  # log-uniform: spread over the range
+
+
+# ---- checks and labels ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw, message", [
+    ({"agent": "bc", "backbone": "mingru"}, "--agent bc does not use --backbone"),
+    ({"agent": "bc", "eval_targets": [3600.0], "rollout": ["recurrent"]}, "--eval-targets, --rollout"),
+    ({"bc_hidden": [64]}, "--agent dt does not use --bc-hidden"),
+    ({"backbone": "mingru", "dt_min": 0.01}, "--backbone mingru has none"),
+    ({"backbone": "s4d", "dt_min": 0.5, "dt_max": 0.1}, "0 < --dt-min < --dt-max"),
+    ({"targets_from_data": True, "eval_targets": [1.0]}, "use one of the two"),
+    ({"data_target_quantiles": [0.5]}, "only applies with --targets-from-data"),
+    ({"targets_from_data": True, "data_target_quantiles": [1.5]}, "quantiles in [0, 1]"),
+    ({"ema_decay": 1.0}, "--ema-decay must be in [0, 1)"),
+    ({"tag": "a/b"}, "goes into run directory names"),
+])
+def test_ignored_or_contradictory_settings_are_refused(kw, message):
+    with pytest.raises(SeqRLError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        check_config(TrainConfig(**kw))
+
+
+def test_config_file_extends_its_base(tmp_path):
+    from seqrl.config import load_yaml_config
+
+    (tmp_path / "base.yaml").write_text("env: walker2d\nsteps: 100\nwidth: 64\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "arm.yaml").write_text("base: ../base.yaml\nsteps: 200\nema_decay: 0.99\n")
+    cfg = load_yaml_config(tmp_path / "sub" / "arm.yaml")
+    assert (cfg.env, cfg.steps, cfg.width, cfg.ema_decay) == ("walker2d", 200, 64, 0.99)
+    assert cfg.config == tmp_path / "sub" / "arm.yaml"
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(SeqRLError, match="loops back"):
+        load_yaml_config(tmp_path / "loop.yaml")
+
+
+def test_agent_labels():
+    assert agent_label({"backbone": "mingru"}) == "mingru"  # a config saved before these options existed
+    assert agent_label({"backbone": "mingru", "gate": "ur", "ema_decay": 0.999, "decay_groups": True,
+                        "init": "gpt"}) == "mingru+ur+ema0.999+decay-groups+init-gpt"
+    assert agent_label({"agent": "bc", "backbone": "transformer"}) == "bc"
+    assert agent_label({"backbone": "s4d", "dt_min": 0.01, "dt_max": 1.0}) == "s4d+dt0.01-1"
+    assert agent_label({"targets_from_data": True, "data_target_quantiles": [1.0, 0.5], "tag": "x"}) == (
+        "transformer+data-targets-q1_0.5+x")
+
+
+def test_every_shipped_config_loads_and_passes_the_checks():
+    import dataclasses
+
+    from seqrl.config import load_yaml_config
+
+    from helpers import REPO
+
+    files = sorted((REPO / "configs").glob("*/*.yaml"))
+    assert len([f for f in files if f.parent.name == "ab"]) >= 6 and len([f for f in files if f.name.startswith("bc-")]) >= 6
+    for f in files:
+        cfg = load_yaml_config(f)
+        if "s4d" in f.name:
+            cfg = dataclasses.replace(cfg, backbone="s4d")
+        check_config(cfg)
+        assert (cfg.agent == "bc") == f.name.startswith("bc-"), f
