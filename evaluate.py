@@ -11,6 +11,7 @@ takes no target and has one rollout: it is evaluated once, labelled rollout ``st
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import tyro
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.evaluate import evaluate_agent, format_table
 from seqrl.config import Rollout
-from seqrl.errors import SeqRLError
+from seqrl.errors import SeqRLError, check_flags
 from seqrl.recipe import agent_label
 from seqrl.runtime import resolve_device
 
@@ -33,7 +34,7 @@ from seqrl.runtime import resolve_device
 class EvalArgs:
     run: Annotated[Path, tyro.conf.Positional]
     """Run directory written by train_offline.py, or a checkpoint file."""
-    checkpoint: str = "last"
+    checkpoint: Literal["last", "best"] = "last"
     """Which checkpoint of the run: last or best."""
     episodes: int = 10
     """Episodes per target return and rollout mode."""
@@ -75,6 +76,12 @@ def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalAr
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(EvalArgs, args=argv, description=__doc__)
     try:
+        check_flags([
+            ("episodes", args.episodes >= 1, ">= 1", args.episodes),
+            ("targets", args.targets is None or (len(args.targets) > 0 and all(map(math.isfinite, args.targets))),
+             "one or more finite returns", args.targets),
+            ("seed", 0 <= args.seed < 2**32, "in [0, 2**32)", args.seed),
+        ])
         device = resolve_device(args.device)
         path = find_checkpoint(args.run, args.checkpoint)
         agent, _ = load_checkpoint(path, device)

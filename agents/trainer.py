@@ -9,7 +9,6 @@ per evaluation ``eval/return_...``, ``eval/episode_length_...``, ``eval/x_displa
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -29,6 +28,7 @@ from seqrl.datasets.d4rl import is_d4rl_benchmark
 from seqrl.distributed import DistInfo
 from seqrl.envs import Task
 from seqrl.errors import SeqRLError
+from seqrl.rundir import EVAL_KEYS, append_jsonl, read_jsonl, write_atomic, write_jsonl
 from seqrl.recipe import agent_label
 
 from .checkpoint import AgentBundle, save_checkpoint
@@ -80,6 +80,7 @@ class EvalRecord:
 
     def to_dict(self) -> dict:
         return {"step": self.step, "score": self.score, "results": [r.to_dict() for r in self.results]}
+
 
 
 class Trainer:
@@ -167,8 +168,7 @@ class Trainer:
             self.writer.add_scalar(f"eval/fell_fraction_{r.label}", s["fell_fraction"], self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
         self.log_gate_histograms()
-        with open(self.run_dir / "evals.jsonl", "a") as f:
-            f.write(json.dumps(rec.to_dict()) + "\n")
+        append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())  # atomic: a crash leaves no partial line
         self.save("last.pt")
         if rec.score >= max(h.score for h in self.history):
             self.save("best.pt")
@@ -233,16 +233,16 @@ class Trainer:
         self.diag_batch = payload.get("diag_batch")
         self.step = int(payload["step"])
         evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
-        kept = [line for line in evals.read_text().splitlines() if json.loads(line)["step"] <= self.step] if evals.is_file() else []
-        evals.write_text("".join(line + "\n" for line in kept))
-        self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]]) for d in map(json.loads, kept)]
+        kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]
+        write_jsonl(evals, kept)
+        self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]]) for d in kept]
 
     def train(self) -> list[EvalRecord]:
         """The update loop. Under torchrun every rank updates; rank 0 alone logs, evaluates and checkpoints."""
         cfg, main = self.cfg, self.dist.is_main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            write_atomic(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
             # purge_step: after a resume, TensorBoard hides what the interrupted run logged past the checkpoint
             self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1 if self.step else None)
             self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from seqrl.envs.tasks import Task, get_task
-from seqrl.errors import SeqRLError
+from seqrl.errors import SeqRLError, check_flags
 
 Level = Literal["medium", "medium-replay", "expert", "medium-expert"]
 MEDIUM_BANDS = {"hopper": (1300.0, 1900.0), "halfcheetah": (4000.0, 5400.0), "walker2d": (1800.0, 3000.0)}
@@ -60,25 +61,51 @@ class MakeArgs:
     namespace: str = "local"
     """Dataset ids are <namespace>/<env>/<level>-v<version>."""
     version: int = 0
+    """Dataset version number (the -v<version> of the id)."""
     out: Path | None = None
     """Minari root to write into (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)."""
     work_dir: Path = Path("runs/make")
     """SAC checkpoints, replay buffer and progress (resumable)."""
     seed: int = 0
+    """Seed of SAC and of the rollouts' first reset (episode i is reset with seed + i)."""
     transitions: int = 1_000_000
     """Transitions of the medium and expert datasets."""
     max_sac_steps: int = 3_000_000
     """Give up if SAC has not reached the band by then."""
     eval_every: int = 10_000
+    """Evaluate SAC's deterministic policy every this many environment steps."""
     eval_episodes: int = 10
+    """Episodes per SAC evaluation."""
     learning_starts: int = 10_000
+    """SAC's random-action steps before learning starts."""
     medium_band: tuple[float, float] | None = None
     """Override the medium stop band (low high)."""
     expert_band: tuple[float, float] | None = None
     """Override the expert stop band (low high)."""
     threads: int = 1
+    """torch CPU threads for SAC."""
     overwrite: bool = False
     """Replace datasets that exist already."""
+
+
+def check_args(args: MakeArgs) -> None:
+    """Every flag in range before SAC starts (the env name is checked by ``get_task``)."""
+    get_task(args.env)
+    band_ok = lambda b: b is None or (b[0] < b[1] and not math.isnan(b[0]) and not math.isnan(b[1]))  # noqa: E731
+    check_flags([
+        ("level", len(args.level) > 0, "one or more levels", args.level),
+        ("namespace", bool(re.fullmatch(r"[A-Za-z0-9_-]+", args.namespace)), "letters, digits, '_' or '-'", args.namespace),
+        ("version", args.version >= 0, ">= 0", args.version),
+        ("seed", 0 <= args.seed < 2**32, "in [0, 2**32)", args.seed),
+        ("transitions", args.transitions >= 1, ">= 1", args.transitions),
+        ("max_sac_steps", args.max_sac_steps >= 1, ">= 1", args.max_sac_steps),
+        ("eval_every", args.eval_every >= 1, ">= 1", args.eval_every),
+        ("eval_episodes", args.eval_episodes >= 1, ">= 1", args.eval_episodes),
+        ("learning_starts", args.learning_starts >= 0, ">= 0", args.learning_starts),
+        ("medium_band", band_ok(args.medium_band), "LOW HIGH with LOW < HIGH", args.medium_band),
+        ("expert_band", band_ok(args.expert_band), "LOW HIGH with LOW < HIGH", args.expert_band),
+        ("threads", args.threads >= 1, ">= 1", args.threads),
+    ])
 
 
 def bands(args: MakeArgs, task: Task) -> dict[str, tuple[float, float]]:
@@ -319,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = tyro.cli(MakeArgs, args=argv, description=__doc__)
     try:
+        check_args(args)
         make(args)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -36,6 +36,7 @@ def main() -> None:
 
     from seqrl.recipe import agent_label
     from seqrl.results import fmt_target, median_updates_per_s, param_count
+    from seqrl.rundir import EVAL_KEYS, read_jsonl
 
     rows = []
     for run in args.runs:
@@ -43,7 +44,7 @@ def main() -> None:
         if not evals_path.is_file():
             continue
         cfg = yaml.safe_load((run / "config.yaml").read_text())
-        evals = [json.loads(line) for line in evals_path.read_text().splitlines()]
+        evals = read_jsonl(evals_path, EVAL_KEYS)
         params, ups = param_count(run), median_updates_per_s(run)
         loss = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload().Scalars("losses/action_mse")
         wall = (loss[-1].wall_time - loss[0].wall_time) if len(loss) > 1 else float("nan")

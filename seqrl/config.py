@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence, TypeVar
 
 import yaml
 
-from seqrl.errors import SeqRLError
+from seqrl.errors import SeqRLError, check_flags
 
 Rollout = Literal["window", "recurrent"]
 
@@ -59,7 +62,7 @@ class TrainConfig:
     """Attention heads (transformer)."""
     dropout: float = 0.1
     """Dropout on embeddings, residual branches and attention."""
-    gate: str = "default"
+    gate: Literal["default", "ugi", "ur"] = "default"
     """Gate option for minGRU/minLSTM: default, ugi (uniform gate init) or ur (UGI + refine gate)."""
     d_state: int = 16
     """State size per channel of the SSM backbones (s4d: complex modes; mamba: N)."""
@@ -67,7 +70,7 @@ class TrainConfig:
     """Smallest initial SSM step size Delta (s4d: log Delta ~ U[log dt_min, log dt_max]; mamba likewise)."""
     dt_max: float = 1e-1
     """Largest initial SSM step size Delta (s4d, mamba). The default 1e-3..1e-1 suits sequences of thousands of steps."""
-    scan: str = "auto"
+    scan: Literal["auto", "native", "log"] = "auto"
     """Scan for minGRU/minLSTM/mamba: auto (native C loop on CPU, log-space on CUDA), native or log."""
     max_ep_len: int = 1000
     """Size of the timestep embedding (longest episode)."""
@@ -128,6 +131,8 @@ class TrainConfig:
     """Also write last.pt every this many updates (0: only at evaluations)."""
     resume: Path | None = None
     """Continue the run in this directory from its last.pt, exactly (same batches and RNG streams)."""
+    overwrite: bool = False
+    """Delete the run already in --run-dir before starting (without it such a directory is refused)."""
     log_every: int = 100
     """Log training scalars every this many updates."""
     threads: int = 0
@@ -139,6 +144,81 @@ class TrainConfig:
 
 
 T = TypeVar("T")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_types(cls: type, values: dict[str, Any], source: str) -> None:
+    """Refuse a value of the wrong kind or outside a field's choices (YAML values bypass tyro's checks)."""
+    hints = typing.get_type_hints(cls)
+    problems = []
+    for key, value in values.items():
+        tp = hints.get(key)
+        if tp is None or value is None:
+            continue
+        ok, want = _fits(tp, value)
+        if not ok:
+            problems.append(f"{key}: {value!r} is not {want}")
+    if problems:
+        raise SeqRLError(f"{source}: {'; '.join(problems)}.")
+
+
+def _fits(tp: Any, value: Any) -> tuple[bool, str]:
+    """Whether ``value`` fits the annotation ``tp`` (int, float, bool, str, Path, Literal, list, Optional)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return value in args, "one of " + ", ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        results = [_fits(a, value) for a in args if a is not type(None)]
+        return any(ok for ok, _ in results), " or ".join(w for _, w in results)
+    if origin is list:
+        if not isinstance(value, list):
+            return False, "a list"
+        inner = [_fits(args[0], v) for v in value]
+        return all(ok for ok, _ in inner), f"a list of {_fits(args[0], None)[1] if not inner else inner[0][1]}"
+    if tp is bool:
+        return isinstance(value, bool), "true or false"
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), "an integer"
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    if tp in (str, Path):
+        return isinstance(value, (str, Path)), "a string"
+    return True, ""
+
+
+def check_values(cfg: TrainConfig) -> None:
+    """Every numeric and choice field in range, before any work; all problems in one message."""
+    finite = math.isfinite
+    rules: list[tuple[str, bool, str]] = [  # (field, ok, what it must be)
+        ("context_len", cfg.context_len >= 1, ">= 1"),
+        ("n_layers", cfg.n_layers >= 1, ">= 1"),
+        ("width", cfg.width >= 1, ">= 1"),
+        ("n_heads", cfg.n_heads >= 1 and cfg.width % max(cfg.n_heads, 1) == 0, f">= 1 and divide --width ({cfg.width})"),
+        ("dropout", 0 <= cfg.dropout < 1, "in [0, 1)"),
+        ("d_state", cfg.d_state >= 1, ">= 1"),
+        ("max_ep_len", cfg.max_ep_len >= 1, ">= 1"),
+        ("rtg_scale", finite(cfg.rtg_scale) and cfg.rtg_scale > 0, "> 0"),
+        ("steps", cfg.steps >= 1, ">= 1"),
+        ("batch_size", cfg.batch_size >= 1, ">= 1"),
+        ("lr", finite(cfg.lr) and cfg.lr > 0, "> 0"),
+        ("weight_decay", finite(cfg.weight_decay) and cfg.weight_decay >= 0, ">= 0"),
+        ("warmup_steps", cfg.warmup_steps >= 0, ">= 0"),
+        ("grad_clip", finite(cfg.grad_clip) and cfg.grad_clip >= 0, ">= 0 (0: no clipping)"),
+        ("eval_every", cfg.eval_every >= 1, ">= 1"),
+        ("eval_episodes", cfg.eval_episodes >= 1, ">= 1"),
+        ("eval_targets", cfg.eval_targets is None or (len(cfg.eval_targets) > 0 and all(map(finite, cfg.eval_targets))),
+         "one or more finite returns"),
+        ("rollout", len(cfg.rollout) > 0, "one or more of window, recurrent"),
+        ("seed", 0 <= cfg.seed < 2**32, "in [0, 2**32)"),
+        ("checkpoint_every", cfg.checkpoint_every >= 0, ">= 0 (0: only at evaluations)"),
+        ("log_every", cfg.log_every >= 1, ">= 1"),
+        ("threads", cfg.threads >= 0, ">= 0 (0: torch's default)"),
+        ("dataset", bool(cfg.dataset.strip()), "a dataset name, Minari id or path"),
+    ]
+    check_flags([(name, ok, want, getattr(cfg, name)) for name, ok, want in rules])
 
 
 def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
@@ -153,6 +233,7 @@ def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
         raise SeqRLError(
             f"{source}: unknown config key(s) {', '.join(hints)}. Valid keys: {', '.join(names)}."
         )
+    check_types(cls, values, source)
     paths = ("config", "run_dir", "d4rl_cache", "resume")
     kwargs = {k: (Path(v) if isinstance(v, str) and k in paths else v) for k, v in values.items()}
     return cls(**kwargs)

@@ -7,3 +7,11 @@ class SeqRLError(Exception):
     The message says what is wrong and what to do about it; the command-line
     tools print it as one paragraph and exit with status 2.
     """
+
+
+def check_flags(checks: "list[tuple[str, bool, str, object]]") -> None:
+    """Refuse bad flag values before any work: ``checks`` are (field name, ok, what it must be, value
+    given); every failed one is listed in one SeqRLError (``--field-name must be ... (got ...)``)."""
+    bad = [f"--{name.replace('_', '-')} must be {want} (got {value!r})" for name, ok, want, value in checks if not ok]
+    if bad:
+        raise SeqRLError("; ".join(bad) + ". See --help for what each flag means.")

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from seqrl.config import TrainConfig, parse_train_args
-from seqrl.errors import SeqRLError
+from seqrl.errors import SeqRLError, check_flags
 from seqrl.recipe import check_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +85,12 @@ def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
     return found[-1], (found[-1] / "done.json").is_file()
 
 
+def train_command(args: list[str], threads: int) -> list[str]:
+    """train_offline.py with ``args``; the grid's thread count unless the user's flags (after ``--``) set one."""
+    given = any(a == "--threads" or a.startswith("--threads=") for a in args)
+    return [sys.executable, str(REPO / "train_offline.py"), *args, *([] if given else ["--threads", str(threads)])]
+
+
 def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
     path, finished = existing(root, job)
     if finished:
@@ -99,8 +105,7 @@ def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
         print(f"[grid] start {path.name}", flush=True)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "train.log", "a") as log:
-        rc = subprocess.call([sys.executable, str(REPO / "train_offline.py"), *args, "--threads", str(threads)],
-                             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     print(f"[grid] {'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name}", flush=True)
     return job, path, rc
 
@@ -115,11 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", nargs="+", type=Path, required=True, help="one YAML per task (configs/...)")
     ap.add_argument("--backbones", nargs="+", default=None,
                     help="registry names (needed by Decision-model configs; BC configs make one run per seed)")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--jobs", type=int, default=1, help="parallel training processes")
-    ap.add_argument("--runs-root", type=Path, default=Path("runs"))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per seed (default: 0 1 2)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="parallel training processes, each with cores / jobs threads unless --threads is given after --")
+    ap.add_argument("--runs-root", type=Path, default=Path("runs"),
+                    help="folder of the run directories (a finished run there is skipped, an unfinished one resumed)")
     args = ap.parse_args(argv)
     try:
+        check_flags([
+            ("jobs", args.jobs >= 1, ">= 1", args.jobs),
+            ("seeds", all(0 <= s < 2**32 for s in args.seeds) and len(set(args.seeds)) == len(args.seeds),
+             "distinct seeds in [0, 2**32)", args.seeds),
+        ])
         jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)

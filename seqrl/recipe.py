@@ -17,14 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from seqrl.config import TrainConfig
+from seqrl.config import TrainConfig, check_values
 from seqrl.errors import SeqRLError
 
 DT_ONLY = ("backbone", "context_len", "n_layers", "width", "n_heads", "dropout", "gate", "d_state", "dt_min",
            "dt_max", "scan", "max_ep_len", "rtg_scale", "eval_targets", "rollout", "targets_from_data",
            "data_target_quantiles")
 BC_ONLY = ("bc_hidden",)
-SSM_STEP_BACKBONES = ("s4d", "mamba")  # backbones that read dt_min / dt_max
 
 
 def _defaults() -> dict[str, Any]:
@@ -36,7 +35,8 @@ def _flag(name: str) -> str:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """Refuse settings this run would ignore or that contradict each other (see the module docstring)."""
+    """Refuse out-of-range values, and settings this run would ignore or that contradict each other."""
+    check_values(cfg)
     values, default = cfg.to_dict(), _defaults()
     changed = [k for k in default if k not in ("config", "resume", "run_dir") and values[k] != default[k]]
     ignored = [k for k in changed if k in (DT_ONLY if cfg.agent == "bc" else BC_ONLY)]
@@ -45,9 +45,17 @@ def check_config(cfg: TrainConfig) -> None:
                 "returns-to-go or target)" if cfg.agent == "bc" else "behaviour cloning's (--agent bc) settings")
         raise SeqRLError(f"--agent {cfg.agent} does not use {', '.join(map(_flag, ignored))}, among {what}. "
                          "Drop them (from the flags or the --config file; BC's recipe: configs/cpu/bc-<task>.yaml).")
-    if cfg.agent == "dt" and cfg.backbone not in SSM_STEP_BACKBONES and {"dt_min", "dt_max"} & set(changed):
-        raise SeqRLError(f"--dt-min/--dt-max set the SSM step-size range of {', '.join(SSM_STEP_BACKBONES)}; "
-                         f"--backbone {cfg.backbone} has none. Drop them.")
+    if cfg.agent == "dt":
+        from seqrl.agents.backbones import OPTIONS, available_backbones, get_backbone_class
+
+        reads = get_backbone_class(cfg.backbone).options  # an unknown name is refused here, with the list
+        unused = [k for k in OPTIONS if k in changed and k not in reads]
+        if unused:
+            users = {k: [b for b in available_backbones() if k in get_backbone_class(b).options] for k in unused}
+            raise SeqRLError(
+                f"--backbone {cfg.backbone} does not use " + "; ".join(
+                    f"{_flag(k)} (read by {', '.join(users[k]) or 'no backbone'})" for k in unused)
+                + ". Drop them (from the flags or the --config file), or pick a backbone that reads them.")
     if not re.fullmatch(r"[A-Za-z0-9._-]*", cfg.tag):
         raise SeqRLError(f"--tag {cfg.tag!r} goes into run directory names: use letters, digits, '.', '_' and '-'.")
     if not 0 < cfg.dt_min < cfg.dt_max:

@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from seqrl.recipe import agent_label
+from seqrl.rundir import EVAL_KEYS, read_jsonl
 
 
 @dataclass
@@ -84,18 +85,21 @@ def load_runs(paths: list[Path]) -> list[Run]:
         evals_file, cfg_file = p / "evals.jsonl", p / "config.yaml"
         if not (evals_file.is_file() and cfg_file.is_file()):
             continue
-        evals = [json.loads(line) for line in evals_file.read_text().splitlines() if line.strip()]
+        evals = read_jsonl(evals_file, EVAL_KEYS)  # a damaged line is reported (file:line) and skipped
         if not evals:
             continue
-        cfg = yaml.safe_load(cfg_file.read_text())
-        dataset = cfg["dataset"]  # as the user gave it (done.json records what it resolved to)
-        if (p / "final_eval.json").is_file():  # evaluate.py's results replace/extend the last evaluation
-            final = json.loads((p / "final_eval.json").read_text())["results"]
-            keys = {(r["target"], r["rollout"]) for r in final}
-            last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
-            evals[-1] = {**evals[-1], "results": last + final}
-        runs.append(Run(p, cfg.get("env") or "", dataset, agent_label(cfg), int(cfg.get("seed", 0)), evals,
-                        param_count(p), median_updates_per_s(p), data_score(p)))
+        try:
+            cfg = yaml.safe_load(cfg_file.read_text())
+            dataset = cfg["dataset"]  # as the user gave it (done.json records what it resolved to)
+            if (p / "final_eval.json").is_file():  # evaluate.py's results replace/extend the last evaluation
+                final = json.loads((p / "final_eval.json").read_text())["results"]
+                keys = {(r["target"], r["rollout"]) for r in final}
+                last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
+                evals[-1] = {**evals[-1], "results": last + final}
+            runs.append(Run(p, cfg.get("env") or "", dataset, agent_label(cfg), int(cfg.get("seed", 0)), evals,
+                            param_count(p), median_updates_per_s(p), data_score(p)))
+        except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as e:
+            print(f"[seqrl] warning: run {p} skipped: a file of it is damaged ({type(e).__name__}: {e}).", file=sys.stderr)
     return runs
 
 
@@ -290,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wide", action="store_true",
                     help="also print one row per agent, one column per rollout and target (results_wide.md)")
     args = ap.parse_args(argv)
+    missing = [str(p) for p in args.runs if not p.exists()]
+    if missing:
+        print(f"error: {', '.join(missing)}: no such run directory or folder.", file=sys.stderr)
+        return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file; give a folder for the tables and plots.", file=sys.stderr)
+        return 2
     paths = []
     for p in args.runs:
         paths += [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []

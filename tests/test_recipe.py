@@ -190,7 +190,7 @@ def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
     ({"agent": "bc", "backbone": "mingru"}, "--agent bc does not use --backbone"),
     ({"agent": "bc", "eval_targets": [3600.0], "rollout": ["recurrent"]}, "--eval-targets, --rollout"),
     ({"bc_hidden": [64]}, "--agent dt does not use --bc-hidden"),
-    ({"backbone": "mingru", "dt_min": 0.01}, "--backbone mingru has none"),
+    ({"backbone": "mingru", "dt_min": 0.01}, "--backbone mingru does not use --dt-min (read by mamba, s4d)"),
     ({"backbone": "s4d", "dt_min": 0.5, "dt_max": 0.1}, "0 < --dt-min < --dt-max"),
     ({"targets_from_data": True, "eval_targets": [1.0]}, "use one of the two"),
     ({"data_target_quantiles": [0.5]}, "only applies with --targets-from-data"),

@@ -45,6 +45,9 @@ class BackboneConfig:
 class Backbone(nn.Module, ABC):
     """Base class: subclasses implement ``forward`` and ``initial_state``."""
 
+    registry_name: str = ""
+    options: tuple[str, ...] = ()  # BackboneConfig options it reads (set by ``register_backbone``)
+
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
         self.cfg = cfg

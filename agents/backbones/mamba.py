@@ -82,7 +82,7 @@ class SelectiveSSMLayer(Mixer):
         return self.out_proj(y * F.silu(z)), (window[..., 1:], h)
 
 
-@register_backbone("mamba")
+@register_backbone("mamba", options=("d_state", "scan", "dt_min", "dt_max"))
 class Mamba(ResidualStack):
     """Stacked selective-SSM layers in the shared residual block."""
 

@@ -76,7 +76,7 @@ class MinGRULayer(Mixer):
         return self.gate.activations(self._split(x)[0])
 
 
-@register_backbone("mingru")
+@register_backbone("mingru", options=("gate", "scan"))
 class MinGRU(ResidualStack):
     """Stacked minGRU layers in the shared residual block."""
 

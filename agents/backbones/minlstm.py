@@ -64,7 +64,7 @@ class MinLSTMLayer(Mixer):
         return {**self.gate.activations(k), "normalized": torch.sigmoid(-d)}
 
 
-@register_backbone("minlstm")
+@register_backbone("minlstm", options=("gate", "scan"))
 class MinLSTM(ResidualStack):
     """Stacked minLSTM layers in the shared residual block."""
 

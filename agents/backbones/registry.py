@@ -18,14 +18,23 @@ _REGISTRY: dict[str, type[Backbone]] = {}
 B = TypeVar("B", bound=type[Backbone])
 
 
-def register_backbone(name: str) -> Callable[[B], B]:
-    """Class decorator: make ``cls`` available as ``--backbone name``."""
+# The BackboneConfig options a backbone may read beyond width, depth and dropout.
+OPTIONS = ("n_heads", "gate", "scan", "d_state", "dt_min", "dt_max")
+
+
+def register_backbone(name: str, options: tuple[str, ...] = ()) -> Callable[[B], B]:
+    """Class decorator: make ``cls`` available as ``--backbone name``. ``options``: which of ``OPTIONS``
+    it reads (a run that sets another one to a non-default value is refused, not silently ignored)."""
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"backbone {name!r}: unknown options {sorted(unknown)}; known: {OPTIONS}")
 
     def decorator(cls: B) -> B:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"backbone name {name!r} is registered twice")
         _REGISTRY[name] = cls
         cls.registry_name = name  # type: ignore[attr-defined]
+        cls.options = tuple(options)  # type: ignore[attr-defined]
         return cls
 
     return decorator

@@ -83,7 +83,7 @@ class S4DLayer(Mixer):
         return self.out(F.gelu(y)), s
 
 
-@register_backbone("s4d")
+@register_backbone("s4d", options=("d_state", "dt_min", "dt_max"))
 class S4D(ResidualStack):
     """Stacked S4D layers in the shared residual block."""
 

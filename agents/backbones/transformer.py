@@ -55,7 +55,7 @@ class CausalSelfAttention(Mixer):
         return self.proj(y.transpose(1, 2).reshape(b, t, d)), None  # (B, T, D)
 
 
-@register_backbone("transformer")
+@register_backbone("transformer", options=("n_heads",))
 class Transformer(ResidualStack):
     """GPT blocks; state = the last ``max_tokens - 1`` inputs, shape (B, n, D)."""
 
