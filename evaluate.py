@@ -2,8 +2,10 @@
 """Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode.
 
     python evaluate.py runs/<run> [--episodes 10] [--targets 3600 1800] [--json results.json]
+    python evaluate.py --policy policy.onnx [--episodes 10] [--json results.json]
 
-The model is rebuilt from the checkpoint alone (no dataset needed).
+The model is rebuilt from the checkpoint alone (no dataset needed). ``--policy`` scores a file
+written by export.py instead (ONNX or TorchScript, its own rollout mode), with the same table and JSON.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering for --video; read when mujoco is imported
 
@@ -28,16 +30,18 @@ from seqrl.runtime import resolve_device
 
 @dataclass
 class EvalArgs:
-    run: Annotated[Path, tyro.conf.Positional]
-    """Run directory written by train_offline.py, or a checkpoint file."""
+    run: Annotated[Path | None, tyro.conf.Positional] = None
+    """Run directory written by train_offline.py, or a checkpoint file (or give --policy)."""
+    policy: Path | None = None
+    """An exported policy file (export.py: ONNX or TorchScript) to evaluate instead of a run."""
     checkpoint: str = "last"
     """Which checkpoint of the run: last or best."""
     episodes: int = 10
     """Episodes per target return and rollout mode."""
     targets: list[float] | None = None
     """Target returns R^_0 (default: the run's)."""
-    rollout: list[Rollout] = field(default_factory=lambda: ["window"])
-    """Rollout modes: window and/or recurrent."""
+    rollout: list[Rollout] | None = None
+    """Rollout modes: window and/or recurrent (default: window; with --policy: the file's)."""
     seed: int = 0
     """Episode i is reset with seed + i."""
     device: str = "auto"
@@ -61,7 +65,7 @@ def record_videos(agent, targets: list[float], args: EvalArgs) -> None:
     if problem:
         print(f"[seqrl] video skipped: {problem}", file=sys.stderr)
         return
-    for rollout in args.rollout:
+    for rollout in args.rollout or ["window"]:
         policy = SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, next(agent.model.parameters()).device)
         for target in targets:
             path = args.video / f"{rollout}_R{target:g}_seed{args.seed}.{args.video_format}"
@@ -69,33 +73,63 @@ def record_videos(agent, targets: list[float], args: EvalArgs) -> None:
             print(f"[seqrl] video {path} (return {ret:.1f})")
 
 
+def evaluate_exported(args: EvalArgs) -> tuple[list, dict, None]:
+    """--policy FILE: the same episodes through the exported policy (seqrl.runner)."""
+    from seqrl.agents.evaluate import evaluate_policies
+    from seqrl.datasets.trajectories import DatasetInfo
+    from seqrl.runner import load_policy
+
+    policy = load_policy(args.policy)
+    info = policy.info
+    if args.rollout and args.rollout != [info.rollout]:
+        raise SeqRLError(
+            f"{str(args.policy)!r} was exported with the {info.rollout} rollout; it cannot act in "
+            f"{' and '.join(args.rollout)} mode. Drop --rollout, or export the run again with --rollout."
+        )
+    if args.video:
+        raise SeqRLError("--video records a run directory's policy; evaluate the run directory for videos.")
+    targets = args.targets or info.default_targets
+    dataset = DatasetInfo(**info.dataset)
+    print(
+        f"[seqrl] {args.policy} ({policy.format}, from {info.checkpoint or 'unknown'}, step {info.step}): "
+        f"backbone {info.backbone}, {info.rollout} rollout, env {info.env_id}, {args.episodes} episodes per target"
+    )
+    results = evaluate_policies(dataset, info.obs_dim, info.act_dim, {info.rollout: policy}, targets, args.episodes,
+                                args.seed)
+    out = {"env": info.env_id, "dataset": dataset.name, "backbone": info.backbone, "checkpoint": info.checkpoint,
+           "policy": str(args.policy), "step": info.step}
+    return results, out, None
+
+
+def evaluate_run(args: EvalArgs) -> tuple[list, dict, Any]:
+    device = resolve_device(args.device)
+    path = find_checkpoint(args.run, args.checkpoint)
+    agent, _ = load_checkpoint(path, device)
+    targets = args.targets or agent.targets
+    print(
+        f"[seqrl] {path} (step {agent.step}): backbone {agent.model.cfg.backbone}, dataset "
+        f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
+    )
+    results = evaluate_agent(agent, targets, args.rollout or ["window"], args.episodes, args.seed, device)
+    out = {"env": agent.dataset.env_id, "dataset": agent.dataset.name, "backbone": agent.model.cfg.backbone,
+           "checkpoint": str(path), "step": agent.step}
+    return results, out, agent
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(EvalArgs, args=argv, description=__doc__)
     try:
-        device = resolve_device(args.device)
-        path = find_checkpoint(args.run, args.checkpoint)
-        agent, _ = load_checkpoint(path, device)
-        targets = args.targets or agent.targets
-        print(
-            f"[seqrl] {path} (step {agent.step}): backbone {agent.model.cfg.backbone}, dataset "
-            f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
-        )
-        results = evaluate_agent(agent, targets, args.rollout, args.episodes, args.seed, device)
+        if (args.run is None) == (args.policy is None):
+            raise SeqRLError("Give a run directory (evaluate.py RUN_DIR) or an exported policy (--policy FILE), one of them.")
+        results, out, agent = evaluate_exported(args) if args.policy else evaluate_run(args)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(results))
-    if args.video:
-        record_videos(agent, targets, args)
+    if args.video and agent is not None:
+        record_videos(agent, args.targets or agent.targets, args)
     if args.json:
-        out = {
-            "env": agent.dataset.env_id,
-            "dataset": agent.dataset.name,
-            "backbone": agent.model.cfg.backbone,
-            "checkpoint": str(path),
-            "step": agent.step,
-            "results": [r.to_dict() for r in results],
-        }
+        out["results"] = [r.to_dict() for r in results]
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
         print(f"[seqrl] wrote {args.json}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
+from seqrl.datasets.trajectories import DatasetInfo
 from seqrl.envs import check_dims, make_env, run_episodes, run_episodes_vectorized
+from seqrl.envs.evaluation import Policy
 
 from .checkpoint import AgentBundle
 from .policy import Rollout, SequencePolicy
@@ -33,6 +35,38 @@ class EvalResult:
         return {**asdict(self), "normalized_mean": self.normalized_mean, "normalized_std": self.normalized_std}
 
 
+def evaluate_policies(
+    dataset: DatasetInfo,
+    obs_dim: int,
+    act_dim: int,
+    policies: Mapping[str, Policy],
+    targets: Sequence[float],
+    episodes: int,
+    seed: int = 0,
+    progress: bool = True,
+    vectorized: bool = True,
+) -> list[EvalResult]:
+    """Every (rollout, target) of ``policies`` (rollout name -> policy): ``episodes`` episodes in the
+    dataset's env, seeds seed, seed + 1, ... (vectorized by default)."""
+    env = make_env(dataset)
+    check_dims(env, obs_dim, act_dim, dataset.name)
+    results = []
+    try:
+        for rollout, policy in policies.items():
+            for target in targets:
+                desc = f"eval {rollout} R={target:g}" if progress else None
+                if vectorized:
+                    env_fn = lambda: make_env(dataset)  # noqa: E731
+                    returns = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
+                else:
+                    returns = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
+                norm = dataset.normalized_score(returns).tolist()
+                results.append(EvalResult(float(target), rollout, returns, norm))
+    finally:
+        env.close()
+    return results
+
+
 def evaluate_agent(
     agent: AgentBundle,
     targets: Sequence[float],
@@ -44,26 +78,14 @@ def evaluate_agent(
     vectorized: bool = True,
 ) -> list[EvalResult]:
     """Every (rollout, target): ``episodes`` episodes, seeds seed, seed + 1, ... (vectorized by default)."""
-    env = make_env(agent.dataset)
-    check_dims(env, agent.model.cfg.obs_dim, agent.model.cfg.act_dim, agent.dataset.name)
     was_training = agent.model.training
-    results = []
+    policies = {r: SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, r, device) for r in rollouts}
     try:
-        for rollout in rollouts:
-            policy = SequencePolicy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
-            for target in targets:
-                desc = f"eval {rollout} R={target:g}" if progress else None
-                if vectorized:
-                    env_fn = lambda: make_env(agent.dataset)  # noqa: E731
-                    returns = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
-                else:
-                    returns = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
-                norm = agent.dataset.normalized_score(returns).tolist()
-                results.append(EvalResult(float(target), rollout, returns, norm))
+        cfg = agent.model.cfg
+        return evaluate_policies(agent.dataset, cfg.obs_dim, cfg.act_dim, policies, targets, episodes, seed, progress,
+                                 vectorized)
     finally:
-        env.close()
         agent.model.train(was_training)
-    return results
 
 
 def format_table(results: Sequence[EvalResult]) -> str:

@@ -43,6 +43,8 @@ class BackboneConfig:
 class Backbone(nn.Module, ABC):
     """Base class: subclasses implement ``forward`` and ``initial_state``."""
 
+    constant_state: bool = True  # the state has a fixed size (an O(1) recurrent step); False: it grows
+
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
         self.cfg = cfg

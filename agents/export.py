@@ -1,0 +1,127 @@
+"""Write a trained agent's policy step (``acting.PolicyStep``) as a self-contained ONNX or TorchScript file.
+
+The graph takes (obs, rtg, prev_action, timestep, state...) and returns (action, next state...)
+for any number of envs (the env dim is dynamic), in float32, with plain tensor ops only (no
+native kernels). The file's metadata (``seqrl.runner.PolicyInfo``) says what the env, the
+dimensions, the reference scores, the default targets, the return-to-go scale, the backbone
+and the rollout mode are. ``seqrl.runner`` runs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from seqrl import __version__
+from seqrl.config import Rollout
+from seqrl.errors import SeqRLError
+from seqrl.runner import ACTION_OUTPUT, METADATA_KEY, STEP_INPUTS, TORCHSCRIPT_EXTRA, PolicyInfo
+
+from .acting import PolicyStep, has_recurrent_step
+from .checkpoint import AgentBundle
+
+ExportFormat = Literal["onnx", "torchscript"]
+EXAMPLE_ENVS = 2  # traced with 2 envs (1 would let a tracer treat the env dim as a constant)
+
+
+def default_rollout(bundle: AgentBundle) -> Rollout:
+    """recurrent where the backbone has an O(1) step, window for the transformer."""
+    return "recurrent" if has_recurrent_step(bundle.model) else "window"
+
+
+def policy_step(bundle: AgentBundle, rollout: Rollout) -> PolicyStep:
+    """The float32 CPU policy step of ``bundle`` (its model is copied, the bundle is left as it was)."""
+    model = copy.deepcopy(bundle.model).float().cpu().eval()
+    return PolicyStep(model, bundle.obs_mean, bundle.obs_std, bundle.rtg_scale, rollout)
+
+
+def io_names(step: PolicyStep) -> tuple[list[str], list[str]]:
+    states = [s.name for s in step.state_specs]
+    return [*STEP_INPUTS, *(f"state.{n}" for n in states)], [ACTION_OUTPUT, *(f"next_state.{n}" for n in states)]
+
+
+def example_inputs(step: PolicyStep, n: int = EXAMPLE_ENVS) -> tuple[torch.Tensor, ...]:
+    cfg = step.model.cfg
+    return (
+        torch.zeros(n, cfg.obs_dim),
+        torch.zeros(n),
+        torch.zeros(n, cfg.act_dim),
+        torch.arange(n, dtype=torch.long),  # t = 0 and t = 1: both branches of the recurrent step
+        *step.initial_state(n),
+    )
+
+
+def policy_info(bundle: AgentBundle, step: PolicyStep, fmt: ExportFormat, checkpoint: str) -> PolicyInfo:
+    cfg = bundle.model.cfg
+    for spec, t in zip(step.state_specs, step.initial_state(1)):
+        if t.count_nonzero():  # the runner starts every state from zeros
+            raise SeqRLError(f"State {spec.name!r} of backbone {cfg.backbone!r} does not start at zero; cannot export.")
+    return PolicyInfo(
+        env_id=bundle.dataset.env_id,
+        obs_dim=cfg.obs_dim,
+        act_dim=cfg.act_dim,
+        backbone=cfg.backbone,
+        rollout=step.rollout,
+        rtg_scale=float(bundle.rtg_scale),
+        default_targets=[float(t) for t in bundle.targets],
+        ref_min_score=bundle.dataset.ref_min_score,
+        ref_max_score=bundle.dataset.ref_max_score,
+        state=[s.to_dict() for s in step.state_specs],
+        dataset=bundle.dataset.to_dict(),
+        model_config=cfg.to_dict(),
+        checkpoint=checkpoint,
+        step=bundle.step,
+        seqrl_version=__version__,
+        export_format=fmt,
+        extra={"torch_version": torch.__version__},
+    )
+
+
+def _export_onnx(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise SeqRLError("ONNX export needs onnx and onnxscript: `pip install -e '.[deploy]'`.") from None
+    inputs, outputs = io_names(step)
+    axes = {name: {0: "n_envs"} for name in STEP_INPUTS}
+    for spec, i, o in zip(step.state_specs, inputs[len(STEP_INPUTS):], outputs[1:]):
+        axes[i] = axes[o] = {spec.batch_dim: "n_envs"}
+    axes[ACTION_OUTPUT] = {0: "n_envs"}
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            step, example_inputs(step), buf, dynamo=False, input_names=inputs, output_names=outputs,
+            dynamic_axes=axes, opset_version=17,
+        )
+    model = onnx.load_from_string(buf.getvalue())
+    model.metadata_props.add(key=METADATA_KEY, value=info.to_json())
+    model.producer_name = "seqrl"
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
+
+
+def _export_torchscript(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(step, example_inputs(step), check_trace=False)
+    traced = torch.jit.freeze(traced.eval())
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA: info.to_json()})
+    out.write_bytes(buf.getvalue())
+
+
+def export_policy(
+    bundle: AgentBundle, out: Path, fmt: ExportFormat = "onnx", rollout: Rollout | None = None, checkpoint: str = ""
+) -> PolicyInfo:
+    """Write ``bundle``'s policy to ``out`` as ``fmt``; ``rollout`` None: ``default_rollout``."""
+    step = policy_step(bundle, rollout or default_rollout(bundle))
+    info = policy_info(bundle, step, fmt, checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (_export_onnx if fmt == "onnx" else _export_torchscript)(step, info, out)
+    return info
