@@ -107,12 +107,13 @@ def _export_onnx(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
 
 
 def _export_torchscript(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(step, example_inputs(step), check_trace=False)
-    traced = torch.jit.freeze(traced.eval())
     buf = io.BytesIO()
-    torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA: info.to_json()})
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch >= 2.10 marks torch.jit deprecated (it still works); tracer warnings are about shapes we vary
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.freeze(torch.jit.trace(step, example_inputs(step), check_trace=False).eval())
+        torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA: info.to_json()})
     out.write_bytes(buf.getvalue())
 
 

@@ -17,6 +17,7 @@ anything that does.
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,9 @@ class _TorchScriptBackend:
 
         files = {TORCHSCRIPT_EXTRA: ""}
         try:
-            self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.10 marks torch.jit deprecated
+                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
         except Exception as e:
             why = "a PyTorch checkpoint, not an exported policy" if _is_checkpoint(path) else (
                 f"TorchScript cannot read it: {type(e).__name__}: {str(e).strip()[:200]}"
