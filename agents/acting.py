@@ -13,7 +13,8 @@ inside ``plain_ops()``): it is what ``agents/export.py`` traces into ONNX and To
 - ``recurrent``: the state is the backbone's (one entry per tensor, e.g. ``layer0``, or
   ``layer0.0`` / ``layer0.1`` for a layer with two). Tokens a_{t-1}, R^_t, s_t go through the
   backbone with the carried state; at t = 0 the a_{t-1} token is skipped, per env (envs need
-  not be in lockstep).
+  not be in lockstep): one backbone pass over a_{t-1} first, whose state is kept only where
+  t > 0, then one over R^_t, s_t. When every env is past t = 0, one pass over the three.
 - ``window``: DT's evaluation; the state is the last K steps' inputs (``rtg``, ``obs``,
   ``action``, ``timestep``, right-aligned: step t in the last slot), and the backbone re-runs
   them from its initial state.
@@ -96,6 +97,9 @@ class PolicyStep(nn.Module):
                 "window); use --rollout window."
             )
         self.model, self.rollout = model.eval(), rollout
+        # When traced: True -> a graph for steps where every env is past t = 0 (one backbone pass; see export.py),
+        # False -> the general graph. Run eagerly, the step picks by itself.
+        self.started = False
         p = next(model.parameters())
         self.register_buffer("obs_mean", torch.as_tensor(np.asarray(obs_mean), dtype=p.dtype, device=p.device))
         self.register_buffer("obs_std", torch.as_tensor(np.asarray(obs_std), dtype=p.dtype, device=p.device))
@@ -141,6 +145,10 @@ class PolicyStep(nn.Module):
         m = self.model
         tokens = m.step_tokens(r[:, None, None], s[:, None], ts[:, None], prev[:, None])  # (N, 3, D): a_{t-1}, R^_t, s_t
         state = _unflatten(self._template, flat)
+        started = self.started if torch.jit.is_tracing() else bool((ts > 0).all())
+        if started:  # every env past t = 0: one pass over the three tokens
+            h, new = m.backbone(tokens, state)
+            return (m.predict_action(h[:, -1]), *(t for _, t in self._named(new)))
         _, after_a = m.backbone(tokens[:, :1], state)
         first = ts == 0  # no a_{t-1} at t = 0: keep the state from before it
         kept = [
