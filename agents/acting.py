@@ -79,7 +79,7 @@ def _batch_dim(one: Tensor, two: Tensor) -> int:
 
 def has_recurrent_step(model: DecisionModel) -> bool:
     """Whether the backbone's state is O(1) per env step (every backbone but the transformer)."""
-    return getattr(model.backbone, "constant_state", True)
+    return model.backbone.constant_state
 
 
 class PolicyStep(nn.Module):

@@ -265,3 +265,41 @@ def test_export_cli_errors(tmp_path, capsys):
     assert export.main([str(run_dir), "--out", str(tmp_path / "p.pt"), "--format", "torchscript"]) == 0
     assert "window rollout" in capsys.readouterr().out
     assert load_policy(tmp_path / "p.pt").info.rollout == "window"
+
+
+@pytest.mark.parametrize("backbone", ["mingru", "mamba"])
+def test_envs_at_different_timesteps_in_one_call(tmp_path, backbone):
+    """The step takes a timestep per env: env 0 starting (t = 0) beside env 1 at t = 3 gives each the actions
+    it gets alone (the a_{t-1} token is skipped per env), in the exported graph as in the eager step."""
+    import onnxruntime as ort
+
+    from seqrl.agents.export import policy_step
+
+    b = tiny_bundle(backbone)
+    step = policy_step(b, "recurrent")
+    export_policy(b, tmp_path / "p.onnx", "onnx")
+    sess = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(5, 2, 5)).astype(np.float32)
+    prev = rng.uniform(-1, 1, size=(5, 2, 2)).astype(np.float32)
+    rtg = np.float32([300.0, 150.0])
+
+    def alone(env: int, steps: int) -> tuple[np.ndarray, list[torch.Tensor]]:
+        state = step.initial_state(1)
+        with torch.no_grad():
+            for t in range(steps):
+                a, *state = step(torch.from_numpy(obs[t, env : env + 1]), torch.from_numpy(rtg[env : env + 1]),
+                                 torch.from_numpy(prev[t, env : env + 1]), torch.tensor([t]), *state)
+        return a.numpy(), state
+
+    _, state1 = alone(1, 3)  # env 1 has taken 3 steps
+    fresh = step.initial_state(1)
+    state = [torch.cat([f, s], dim=spec.batch_dim) for f, s, spec in zip(fresh, state1, step.state_specs)]
+    inputs = (torch.from_numpy(np.stack([obs[0, 0], obs[3, 1]])), torch.from_numpy(rtg),
+              torch.from_numpy(np.stack([prev[0, 0], prev[3, 1]])), torch.tensor([0, 3]), *state)
+    with torch.no_grad():
+        eager = step(*inputs)[0].numpy()
+    graph = sess.run(["action"], dict(zip(names, (t.numpy() for t in inputs))))[0]
+    want = np.concatenate([alone(0, 1)[0], alone(1, 4)[0]])
+    assert np.abs(eager - want).max() <= TOL and np.abs(graph - want).max() <= TOL
