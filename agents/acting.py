@@ -38,6 +38,7 @@ from seqrl.errors import SeqRLError
 from .backbones import State
 from .backbones.plain import plain_ops
 from .model import TOKENS_PER_STEP, DecisionModel
+from .policy import ROLLOUTS
 
 WINDOW_STATE = ("rtg", "obs", "action", "timestep")  # window mode: the last K steps of these
 
@@ -89,8 +90,8 @@ class PolicyStep(nn.Module):
         self, model: DecisionModel, obs_mean: np.ndarray, obs_std: np.ndarray, rtg_scale: float, rollout: Rollout
     ) -> None:
         super().__init__()
-        if rollout not in ("recurrent", "window"):
-            raise SeqRLError(f"rollout must be recurrent or window, got {rollout!r}.")
+        if rollout not in ROLLOUTS:
+            raise SeqRLError(f"rollout must be one of {', '.join(ROLLOUTS)}, got {rollout!r}.")
         if rollout == "recurrent" and not has_recurrent_step(model):
             raise SeqRLError(
                 f"The {model.cfg.backbone} backbone has no O(1) recurrent step (its state grows with the "
