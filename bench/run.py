@@ -317,6 +317,9 @@ def _act_costs(policies: dict, n_envs: int, obs: np.ndarray, rounds: int, skip: 
     return {k: statistics.median(v) for k, v in per.items()}
 
 
+DEPLOY_BACKBONES = list(BACKBONES)  # --deploy-backbones
+
+
 def section_deploy(q: bool) -> dict:
     """The exported policy step (export.py) run by seqrl.runner, against the eager PyTorch policy."""
     import tempfile
@@ -331,7 +334,7 @@ def section_deploy(q: bool) -> dict:
     obs = np.random.default_rng(0).normal(size=(steps, 10, 11)).astype(np.float32)
     out: dict = {"steps": steps - skip, "rounds": rounds, "ort_threads": 1, "us_per_step": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in BACKBONES if not q else ["transformer", "mingru"]:
+        for name in DEPLOY_BACKBONES if not q else ["transformer", "mingru"]:
             m = make_model(name, 20).eval()
             bundle = AgentBundle(m, np.zeros(11), np.ones(11), 1000.0, [3600.0], info, 0, {})
             rollout = default_rollout(bundle)
@@ -462,7 +465,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json and latest.md")
+    ap.add_argument("--deploy-backbones", nargs="+", choices=BACKBONES, help="backbones of the deploy section (default: all)")
     args = ap.parse_args()
+    if args.deploy_backbones:
+        DEPLOY_BACKBONES[:] = args.deploy_backbones
     sys.path.insert(0, str(HERE))
     if args.threads:
         torch.set_num_threads(args.threads)
