@@ -21,6 +21,8 @@ inside ``plain_ops()``): it is what ``agents/export.py`` traces into ONNX and To
 
 The token layout is the model's (``DecisionModel.step_tokens`` / ``interleave``); the
 returns-to-go bookkeeping (R^ <- R^ - r) stays with the caller, which owns the rewards.
+Run eagerly it gives ``SequencePolicy``'s actions (tested through the exported files), so
+the PyTorch policy can delegate its ``act`` to it: one acting computation for both.
 """
 
 from __future__ import annotations
