@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode,
-and what the episodes did: length, forward progress (x displacement) and how many fell.
+"""Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode.
 
     python evaluate.py runs/<run> [--episodes 10] [--targets 3600 1800] [--json results.json]
+    python evaluate.py --policy policy.onnx [--episodes 10] [--json results.json]
 
 The model is rebuilt from the checkpoint alone (no dataset needed). A behaviour-cloning run (--agent bc)
-takes no target and has one rollout: it is evaluated once, labelled rollout ``state``.
+takes no target and has one rollout: it is evaluated once, labelled rollout ``state``. ``--policy`` scores
+a file written by export.py instead (ONNX or TorchScript, its own rollout mode), with the same table and JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering for --video; read when mujoco is imported
 
@@ -32,8 +33,10 @@ from seqrl.runtime import resolve_device
 
 @dataclass
 class EvalArgs:
-    run: Annotated[Path, tyro.conf.Positional]
-    """Run directory written by train_offline.py, or a checkpoint file."""
+    run: Annotated[Path | None, tyro.conf.Positional] = None
+    """Run directory written by train_offline.py, or a checkpoint file (or give --policy)."""
+    policy: Path | None = None
+    """An exported policy file (export.py: ONNX or TorchScript) to evaluate instead of a run."""
     checkpoint: Literal["last", "best"] = "last"
     """Which checkpoint of the run: last or best."""
     episodes: int = 10
@@ -41,7 +44,8 @@ class EvalArgs:
     targets: list[float] | None = None
     """Target returns R^_0 (default: the run's; not for a BC run, which takes none)."""
     rollout: list[Rollout] | None = None
-    """Rollout modes: window and/or recurrent (default: window; not for a BC run, which acts on the state alone)."""
+    """Rollout modes: window and/or recurrent (default: window; with --policy: the file's; not for a BC run,
+    which acts on the state alone)."""
     seed: int = 0
     """Episode i is reset with seed + i."""
     device: str = "auto"
@@ -73,6 +77,58 @@ def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalAr
         print(f"[seqrl] video {path} (return {ret:.1f})")
 
 
+def evaluate_exported(args: EvalArgs) -> tuple[list, dict, None]:
+    """--policy FILE: the same episodes through the exported policy (seqrl.runner)."""
+    from seqrl.agents.evaluate import evaluate_policies
+    from seqrl.datasets.trajectories import DatasetInfo
+    from seqrl.runner import load_policy
+
+    policy = load_policy(args.policy)
+    info = policy.info
+    if args.rollout and args.rollout != [info.rollout]:
+        raise SeqRLError(
+            f"{str(args.policy)!r} was exported with the {info.rollout} rollout; it cannot act in "
+            f"{' and '.join(args.rollout)} mode. Drop --rollout, or export the run again with --rollout."
+        )
+    if args.video:
+        raise SeqRLError("--video records a run directory's policy; evaluate the run directory for videos.")
+    targets = args.targets or info.default_targets
+    dataset = DatasetInfo(**info.dataset)
+    print(
+        f"[seqrl] {args.policy} ({policy.format}, from {info.checkpoint or 'unknown'}, step {info.step}): "
+        f"backbone {info.backbone}, {info.rollout} rollout, env {info.env_id}, {args.episodes} episodes per target"
+    )
+    plan = [(info.rollout, float(t), policy) for t in targets]
+    results = evaluate_policies(dataset, info.obs_dim, info.act_dim, plan, args.episodes, args.seed)
+    out = {"env": info.env_id, "dataset": dataset.name, "backbone": info.backbone, "checkpoint": info.checkpoint,
+           "policy": str(args.policy), "step": info.step}
+    return results, out, None
+
+
+def evaluate_run(args: EvalArgs) -> tuple[list, dict, Any]:
+    device = resolve_device(args.device)
+    path = find_checkpoint(args.run, args.checkpoint)
+    agent, _ = load_checkpoint(path, device)
+    if agent.model.kind == "bc" and (args.targets or args.rollout):
+        raise SeqRLError("This is a behaviour-cloning run: it takes no target return and acts on the current "
+                         "state alone (one evaluation, rollout 'state'). Drop --targets / --rollout.")
+    label = agent_label(agent.config)
+    print(
+        f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "
+        f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
+    )
+    results = evaluate_agent(agent, *run_plan(args, agent), args.episodes, args.seed, device)
+    out = {"env": agent.dataset.env_id, "dataset": agent.dataset.name, "agent": label,
+           "backbone": getattr(agent.model.cfg, "backbone", None),  # None for BC
+           "checkpoint": str(path), "step": agent.step}
+    return results, out, agent
+
+
+def run_plan(args: EvalArgs, agent: Any) -> tuple[list[float], list[str]]:
+    """The targets and rollout modes to evaluate a run with: the flags', else the run's and window."""
+    return list(args.targets or agent.targets), list(args.rollout or ["window"])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(EvalArgs, args=argv, description=__doc__)
     try:
@@ -82,35 +138,17 @@ def main(argv: list[str] | None = None) -> int:
              "one or more finite returns", args.targets),
             ("seed", 0 <= args.seed < 2**32, "in [0, 2**32)", args.seed),
         ])
-        device = resolve_device(args.device)
-        path = find_checkpoint(args.run, args.checkpoint)
-        agent, _ = load_checkpoint(path, device)
-        if agent.model.kind == "bc" and (args.targets or args.rollout):
-            raise SeqRLError("This is a behaviour-cloning run: it takes no target return and acts on the current "
-                             "state alone (one evaluation, rollout 'state'). Drop --targets / --rollout.")
-        targets, rollouts = args.targets or agent.targets, args.rollout or ["window"]
-        label = agent_label(agent.config)
-        print(
-            f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "
-            f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
-        )
-        results = evaluate_agent(agent, targets, rollouts, args.episodes, args.seed, device)
+        if (args.run is None) == (args.policy is None):
+            raise SeqRLError("Give a run directory (evaluate.py RUN_DIR) or an exported policy (--policy FILE), one of them.")
+        results, out, agent = evaluate_exported(args) if args.policy else evaluate_run(args)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(results))
-    if args.video:
-        record_videos(agent, targets, rollouts, args)
+    if args.video and agent is not None:
+        record_videos(agent, *run_plan(args, agent), args)
     if args.json:
-        out = {
-            "env": agent.dataset.env_id,
-            "dataset": agent.dataset.name,
-            "agent": label,
-            "backbone": getattr(agent.model.cfg, "backbone", None),  # None for BC
-            "checkpoint": str(path),
-            "step": agent.step,
-            "results": [r.to_dict() for r in results],
-        }
+        out["results"] = [r.to_dict() for r in results]
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
         print(f"[seqrl] wrote {args.json}")

@@ -10,7 +10,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from seqrl.datasets.trajectories import DatasetInfo
 from seqrl.envs import Episode, check_dims, make_env, run_episodes, run_episodes_vectorized
+from seqrl.envs.evaluation import Policy
 
 from .checkpoint import AgentBundle
 from .kinds import evaluation_plan, make_policy
@@ -64,6 +66,36 @@ class EvalResult:
                 **self.summary()}
 
 
+def evaluate_policies(
+    dataset: DatasetInfo,
+    obs_dim: int,
+    act_dim: int,
+    plan: Sequence[tuple[str, float | None, Policy]],
+    episodes: int,
+    seed: int = 0,
+    progress: bool = True,
+    vectorized: bool = True,
+) -> list[EvalResult]:
+    """Every (rollout name, target or None, policy) of ``plan``: ``episodes`` episodes in the dataset's env,
+    seeds seed, seed + 1, ... (vectorized by default)."""
+    env = make_env(dataset)
+    check_dims(env, obs_dim, act_dim, dataset.name)
+    results = []
+    try:
+        for rollout, target, policy in plan:
+            desc = f"eval {rollout}" + ("" if target is None else f" R={target:g}") if progress else None
+            if vectorized:
+                env_fn = lambda: make_env(dataset)  # noqa: E731
+                eps = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
+            else:
+                eps = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
+            norm = dataset.normalized_score([e.ret for e in eps])
+            results.append(EvalResult.from_episodes(target, rollout, eps, norm))
+    finally:
+        env.close()
+    return results
+
+
 def evaluate_agent(
     agent: AgentBundle,
     targets: Sequence[float],
@@ -76,25 +108,14 @@ def evaluate_agent(
 ) -> list[EvalResult]:
     """Every (rollout, target) of the agent's plan (BC: one, see ``kinds.evaluation_plan``): ``episodes``
     episodes, seeds seed, seed + 1, ... (vectorized by default)."""
-    env = make_env(agent.dataset)
-    check_dims(env, agent.model.cfg.obs_dim, agent.model.cfg.act_dim, agent.dataset.name)
     was_training = agent.model.training
-    results = []
+    plan = [(rollout, target, make_policy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device))
+            for rollout, target in evaluation_plan(agent.model, list(targets), list(rollouts))]
     try:
-        for rollout, target in evaluation_plan(agent.model, list(targets), list(rollouts)):
-            policy = make_policy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
-            desc = f"eval {rollout}" + ("" if target is None else f" R={target:g}") if progress else None
-            if vectorized:
-                env_fn = lambda: make_env(agent.dataset)  # noqa: E731
-                eps = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
-            else:
-                eps = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
-            norm = agent.dataset.normalized_score([e.ret for e in eps])
-            results.append(EvalResult.from_episodes(target, rollout, eps, norm))
+        cfg = agent.model.cfg
+        return evaluate_policies(agent.dataset, cfg.obs_dim, cfg.act_dim, plan, episodes, seed, progress, vectorized)
     finally:
-        env.close()
         agent.model.train(was_training)
-    return results
 
 
 def _range(v: Sequence[float], fmt: str) -> str:

@@ -13,6 +13,8 @@ Sections
   memory  peak resident memory of one update per backbone (each in a fresh process)
   policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
   eval    wall time of a 10-episode Hopper evaluation, vectorized vs one-env, and the simulator's share
+  deploy  µs per env step of the exported policy (export.py) per backbone, 1 env and 10 envs, one thread:
+          eager PyTorch policy vs TorchScript vs ONNX Runtime (recurrent; the transformer: window)
 """
 
 from __future__ import annotations
@@ -296,8 +298,63 @@ def section_eval(q: bool) -> dict:
     return out
 
 
+def _act_costs(policies: dict, n_envs: int, obs: np.ndarray, rounds: int, skip: int) -> dict[str, float]:
+    """µs per ``act`` call for each policy over len(obs)-step episodes of ``n_envs`` envs, the first ``skip``
+    steps untimed; the policies take turns, ``rounds`` episodes each, and the median episode counts."""
+    per: dict[str, list[float]] = {k: [] for k in policies}
+    for _ in range(rounds):
+        for name, pol in policies.items():
+            pol.reset(np.full(n_envs, 3600.0))
+            total = 0.0
+            with torch.inference_mode():
+                for t in range(len(obs)):
+                    t0 = time.perf_counter()
+                    pol.act(obs[t, :n_envs])
+                    if t >= skip:
+                        total += time.perf_counter() - t0
+                    pol.observe(np.ones(n_envs))
+            per[name].append(1e6 * total / (len(obs) - skip))
+    return {k: statistics.median(v) for k, v in per.items()}
+
+
+DEPLOY_BACKBONES = list(BACKBONES)  # --deploy-backbones
+
+
+def section_deploy(q: bool) -> dict:
+    """The exported policy step (export.py) run by seqrl.runner, against the eager PyTorch policy."""
+    import tempfile
+
+    from seqrl.agents import AgentBundle, SequencePolicy
+    from seqrl.agents.export import default_rollout, export_policy
+    from seqrl.datasets import DatasetInfo
+    from seqrl.runner import load_policy
+
+    steps, skip, rounds = (12, 2, 1) if q else (220, 20, 3)
+    info = DatasetInfo("bench", "d4rl", "-", "hopper", "Hopper-v5", "", -20.272305, 3234.3)
+    obs = np.random.default_rng(0).normal(size=(steps, 10, 11)).astype(np.float32)
+    out: dict = {"steps": steps - skip, "rounds": rounds, "ort_threads": 1, "us_per_step": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in DEPLOY_BACKBONES if not q else ["transformer", "mingru"]:
+            m = make_model(name, 20).eval()
+            bundle = AgentBundle(m, np.zeros(11), np.ones(11), 1000.0, [3600.0], info, 0, {})
+            rollout = default_rollout(bundle)
+            policies = {"eager": SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, rollout)}
+            for fmt in ("torchscript", "onnx"):
+                path = Path(tmp) / f"{name}.{fmt}"
+                export_policy(bundle, path, fmt, rollout)
+                policies[fmt] = load_policy(path, threads=1)  # ONNX Runtime: one intra-op thread
+            torch.set_num_threads(1)
+            for n_envs in (1, 10):
+                us = _act_costs(policies, n_envs, obs, rounds, skip)
+                out["us_per_step"][f"{name}/{n_envs}"] = {"rollout": rollout, **us}
+                print(f"  deploy {name} ({rollout}), {n_envs} env(s): eager {us['eager']:.0f} us, torchscript "
+                      f"{us['torchscript']:.0f} us, onnxruntime {us['onnx']:.0f} us (x{us['eager'] / us['onnx']:.1f})",
+                      flush=True)
+    return out
+
+
 SECTIONS = {"update": section_update, "scan": section_scan, "memory": section_memory,
-            "policy": section_policy, "eval": section_eval}
+            "policy": section_policy, "eval": section_eval, "deploy": section_deploy}
 
 
 def targets(res: dict) -> list[tuple[str, str, str]]:
@@ -324,6 +381,10 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
             t_last, t_k = max(by_t), 19 if 19 in by_t else min(by_t)
             rows.append((f"{n} recurrent cost at t={t_last} ÷ at t={t_k}", "flat (≈ 1) for recurrent",
                          f"{by_t[t_last] / by_t[t_k]:.2f}"))
+    if "deploy" in res and "mingru/1" in res["deploy"]["us_per_step"]:
+        d = res["deploy"]["us_per_step"]["mingru/1"]
+        rows.append(("ONNX Runtime recurrent minGRU step, 1 env, one thread", "≤ 50 µs", f"{d['onnx']:.0f} µs"))
+        rows.append(("eager ÷ ONNX Runtime, recurrent minGRU step, 1 env", "≥ 7×", f"{d['eager'] / d['onnx']:.1f}×"))
     if "eval" in res:
         rows += [(f"{res['eval']['episodes']}-episode Hopper evaluation, one-env ÷ vectorized, {m}", "≥ 3×", f"{v['speedup']:.1f}×")
                  for m, v in res["eval"]["s"].items()]
@@ -383,6 +444,18 @@ def markdown(res: dict) -> str:
         lines += [f"**{e['episodes']}-episode Hopper evaluation** ({e['max_steps']} steps each), seconds:", "",
                   "| rollout | one-env loop | vectorized | speed-up | simulator share (one-env / vectorized) |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {m} | {v['one_env']:.1f} | {v['vectorized']:.1f} | {v['speedup']:.1f}× | {v['sim_share_one_env']:.0%} / {v['sim_share_vectorized']:.0%} |" for m, v in e["s"].items()]
+        lines.append("")
+    if "deploy" in res:
+        d = res["deploy"]["us_per_step"]
+        names = sorted({k.split("/")[0] for k in d}, key=lambda n: BACKBONES.index(n))
+        lines += [f"**Exported policy, µs per env step** (one thread; mean over {res['deploy']['steps']} steps, median of "
+                  f"{res['deploy']['rounds']} episodes taken in turns; eager = the PyTorch SequencePolicy):", "",
+                  "| backbone | rollout | eager, 1 env | TorchScript | ONNX Runtime | eager ÷ ORT | eager, 10 envs | "
+                  "TorchScript | ONNX Runtime | eager ÷ ORT |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in names:
+            a, b = d[f"{n}/1"], d[f"{n}/10"]
+            lines.append(f"| {n} | {a['rollout']} | " + " | ".join(
+                f"{v['eager']:.0f} | {v['torchscript']:.0f} | {v['onnx']:.0f} | {v['eager'] / v['onnx']:.1f}×" for v in (a, b)) + " |")
     return "\n".join(lines)
 
 
@@ -392,7 +465,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json and latest.md")
+    ap.add_argument("--deploy-backbones", nargs="+", choices=BACKBONES, help="backbones of the deploy section (default: all)")
     args = ap.parse_args()
+    if args.deploy_backbones:
+        DEPLOY_BACKBONES[:] = args.deploy_backbones
     sys.path.insert(0, str(HERE))
     if args.threads:
         torch.set_num_threads(args.threads)

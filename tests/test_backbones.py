@@ -121,3 +121,32 @@ def test_transformer_forward_with_state_equals_step_loop_beyond_its_span():
         y, state = m(x[:, lo:hi], state)
         chunks.append(y)
     assert (torch.cat(chunks, 1) - torch.stack(ys, 1)).abs().max().item() <= TOL
+
+
+@torch.no_grad()
+def test_plain_ops_compute_the_same_function(name, monkeypatch):
+    """Inside ``plain_ops()`` (what exported policies are traced in: no native kernel, FFT or complex
+    tensor) a backbone gives the default path's outputs, whole and chunked with the state carried."""
+    from seqrl.agents.backbones import native_scan
+    from seqrl.agents.backbones.plain import plain_ops
+
+    m, x = make(name), inputs()
+    y_ref, _ = m(x)
+
+    def no_native(*args):
+        raise AssertionError("a native kernel was called inside plain_ops()")
+
+    monkeypatch.setattr(native_scan, "_kernel", no_native)
+    monkeypatch.setattr(torch.fft, "rfft", no_native)
+    with plain_ops():
+        y_plain, _ = m(x)
+        state, ys = m.initial_state(B), []
+        for lo, hi in [(0, 1), (1, 3), (3, T)]:
+            y, state = m(x[:, lo:hi], state)
+            ys.append(y)
+        state, steps = m.initial_state(B), []
+        for t in range(T):
+            y_t, state = m.step(x[:, t], state)
+            steps.append(y_t)
+    for y in (y_plain, torch.cat(ys, 1), torch.stack(steps, 1)):
+        assert (y - y_ref).abs().max().item() <= TOL

@@ -47,6 +47,7 @@ class Backbone(nn.Module, ABC):
 
     registry_name: str = ""
     options: tuple[str, ...] = ()  # BackboneConfig options it reads (set by ``register_backbone``)
+    constant_state: bool = True  # the state has a fixed size (an O(1) recurrent step); False: it grows
 
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()

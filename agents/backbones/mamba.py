@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from .base import BackboneConfig
 from .registry import register_backbone
-from .scan import selective_scan
+from .scan import selective_scan, selective_step
 from .stack import Mixer, ResidualStack
 
 
@@ -77,7 +77,7 @@ class SelectiveSSMLayer(Mixer):
         window = torch.cat([conv_buf, xi[..., None]], dim=-1)  # (B, E, d_conv)
         xc = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)
         dt, B, C = self._selective(xc)
-        h = (dt[..., None] * -self.A_log.exp()).exp() * h + (dt * xc)[..., None] * B[:, None, :]
+        h = selective_step(xc, dt, -self.A_log.exp(), B, h)
         y = (h * C[:, None, :]).sum(-1) + self.D * xc
         return self.out_proj(y * F.silu(z)), (window[..., 1:], h)
 

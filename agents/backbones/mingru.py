@@ -25,7 +25,8 @@ from .base import BackboneConfig
 from .gates import ForgetGate
 from .registry import register_backbone
 from .native_scan import native_gated_scan
-from .scan import log_space_scan, safe_log, use_native
+from .plain import plain_ops_active
+from .scan import log_space_scan, safe_log, sequential_scan, use_native
 from .stack import Mixer, ResidualStack
 
 
@@ -59,7 +60,10 @@ class MinGRULayer(Mixer):
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         k, v = self._split(x)  # (B, T, D) each
-        if use_native(x, self.scan):  # the same recurrence in linear space: one fused C loop (gates inside)
+        if plain_ops_active():  # the step's recurrence, looped over T
+            f = self.gate.value(k)
+            h = sequential_scan(f, (1 - f) * g(v), state)
+        elif use_native(x, self.scan):  # the same recurrence in linear space: one fused C loop (gates inside)
             h = native_gated_scan(self.gate.logit(k), v, state)
         else:  # the paper's log-space parallel scan
             log_f, log_1mf = self.gate.log_pair(k)

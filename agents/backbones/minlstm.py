@@ -21,7 +21,8 @@ from .gates import ForgetGate
 from .mingru import g, log_g
 from .registry import register_backbone
 from .native_scan import native_gated_scan
-from .scan import log_space_scan, safe_log, use_native
+from .plain import plain_ops_active
+from .scan import log_space_scan, safe_log, sequential_scan, use_native
 from .stack import Mixer, ResidualStack
 
 
@@ -47,7 +48,9 @@ class MinLSTMLayer(Mixer):
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         _, d, v = self._gates(x)  # (B, T, D) each
-        if use_native(x, self.scan):  # f' = sigma(-d), i' = 1 - f', in linear space: one fused C loop
+        if plain_ops_active():  # the step's recurrence, looped over T
+            h = sequential_scan(torch.sigmoid(-d), torch.sigmoid(d) * g(v), state)
+        elif use_native(x, self.scan):  # f' = sigma(-d), i' = 1 - f', in linear space: one fused C loop
             h = native_gated_scan(-d, v, state)
         else:  # log f' = -softplus(d), log i' = -softplus(-d)
             log_h0 = None if state is None else safe_log(state)

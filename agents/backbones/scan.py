@@ -24,6 +24,7 @@ from seqrl.errors import SeqRLError
 
 from . import native_scan as _native
 from .native_scan import native_scan, native_selective_scan
+from .plain import plain_ops_active
 
 ScanBackend = Literal["auto", "native", "log"]
 SCAN_BACKENDS = ("auto", "native", "log")
@@ -46,7 +47,8 @@ def log_space_scan(log_a: Tensor, log_b: Tensor, log_h0: Tensor | None = None) -
 
 
 def sequential_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """The recurrence as a plain loop (a reference for tests). a, b: (B, T, D); returns h (B, T, D)."""
+    """The recurrence as a plain loop (a reference for tests, and the scan of ``plain_ops()``).
+    a, b: (B, T, D); returns h (B, T, D)."""
     h = torch.zeros_like(b[:, 0]) if h0 is None else h0
     out = []
     for t in range(a.shape[1]):
@@ -72,8 +74,9 @@ def signed_log_space_scan(log_a: Tensor, b: Tensor, h0: Tensor | None = None) ->
 
 
 def use_native(x: Tensor, backend: str) -> bool:
-    """Whether ``backend`` means the native C scan for tensors like ``x`` (see the module docstring)."""
-    if backend == "log":
+    """Whether ``backend`` means the native C scan for tensors like ``x`` (see the module docstring);
+    never inside ``plain_ops()``."""
+    if backend == "log" or plain_ops_active():
         return False
     if backend == "auto":
         return x.device.type == "cpu" and _native.available()
@@ -91,6 +94,11 @@ def scan_positive(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, backen
     return log_space_scan(log_a, log_b, None if h0 is None else safe_log(h0)).exp()
 
 
+def selective_step(x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, h: Tensor) -> Tensor:
+    """One step of Mamba's SSM: x, dt (B, E); A (E, N); Bm (B, N); h (B, E, N) -> the next h."""
+    return (dt[..., None] * A).exp() * h + (dt * x)[..., None] * Bm[:, None, :]
+
+
 def selective_scan(
     x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor | None = None, backend: str = "auto"
 ) -> tuple[Tensor, Tensor]:
@@ -102,6 +110,13 @@ def selective_scan(
     """
     if use_native(x, backend):
         return native_selective_scan(x, dt, A, Bm, Cm, h0)
+    if plain_ops_active():  # the step's recurrence, looped over T
+        h = x.new_zeros(x.shape[0], A.shape[0], A.shape[1]) if h0 is None else h0
+        ys = []
+        for t in range(x.shape[1]):
+            h = selective_step(x[:, t], dt[:, t], A, Bm[:, t], h)
+            ys.append((h * Cm[:, t, None, :]).sum(-1))
+        return torch.stack(ys, dim=1), h
     log_a = dt[..., None] * A  # (B, T, E, N)
     bx = (dt * x)[..., None] * Bm[:, :, None, :]
     h = signed_log_space_scan(log_a, bx, h0)

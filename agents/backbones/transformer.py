@@ -59,6 +59,8 @@ class CausalSelfAttention(Mixer):
 class Transformer(ResidualStack):
     """GPT blocks; state = the last ``max_tokens - 1`` inputs, shape (B, n, D)."""
 
+    constant_state = False  # the buffer grows to max_tokens - 1 tokens
+
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
         return CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout, cfg.max_tokens)
 
