@@ -124,9 +124,11 @@ DEFINE_SELECTIVE(double, f64, exp)
 
 /* Gated scan (minGRU / minLSTM in linear space), fused with its gate and candidate activations:
  *   s = sigmoid(q),  c = g(v) = (v >= 0 ? v + 0.5 : sigmoid(v)),  h_t = s h_{t-1} + (1 - s) c
- * q, v, h: (B, T, C); h0: (B, C). The backward recomputes s and c from q and v. */
+ * q, v, h: (B, T, C); h0: (B, C). The backward recomputes s and c from q and v.
+ * sigmoid clamps its argument at -80 (float: exp(80) < FLT_MAX): -ffast-math assumes no inf, and
+ * 1 / (1 + inf) came out NaN for q = -1e4; the clamp changes sigmoid by < 2e-35. */
 #define DEFINE_GATED(T_, SUF, EXP)                                                               \
-static inline T_ sigmoid_##SUF(T_ x) { return 1 / (1 + EXP(-x)); }                               \
+static inline T_ sigmoid_##SUF(T_ x) { return 1 / (1 + EXP(x < -80 ? (T_)80 : -x)); }           \
 static inline T_ gpos_##SUF(T_ v) { return v >= 0 ? v + (T_)0.5 : sigmoid_##SUF(v); }           \
 void gated_fwd_##SUF(const T_* q, const T_* v, const T_* h0, T_* h, long B, long T, long C,     \
                      int nthreads) {                                                             \
