@@ -26,6 +26,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from seqrl.runtime import cache_root
+
 _SRC = Path(__file__).with_name("native_scan.c")
 _lib: ctypes.CDLL | None = None
 # C entry points (each in an _f32 and an _f64 version): tensor pointers, then sizes, then the thread count
@@ -35,7 +37,7 @@ _tried = False
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("SEQRL_CACHE_DIR", Path.home() / ".cache" / "seqrl")) / "kernels"
+    return cache_root() / "kernels"
 
 
 def _cpu_id() -> str:
@@ -107,6 +109,7 @@ def _load() -> ctypes.CDLL | None:
     return lib
 
 
+@torch.compiler.assume_constant_result  # torch.compile: a constant of the process, not traced (it reads files)
 def available() -> bool:
     return _load() is not None
 
