@@ -23,6 +23,10 @@ class TorchRNNLayer(Mixer):
         return (z, z.clone()) if self.is_lstm else z
 
     def forward(self, x: Tensor, state=None):
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN's bf16 RNN needs AVX-512 (it fails without); the cell runs in float32 inside CPU autocast
+            with torch.autocast("cpu", enabled=False):
+                return self.rnn(x.float(), state)
         return self.rnn(x, state)  # (B, T, D), state
 
 
