@@ -10,7 +10,7 @@ Sections
           B=64, K=20, width 128, 3 layers; the Transformer against its FLOP floor
           (counted FLOPs / measured matmul rate); per-token update time at K=1000 (3,000 tokens)
   fastpath  update time per backbone in fp32, bf16 autocast, torch.compile'd and both, interleaved,
-          as ratios to fp32, and each compile's time (--backbones to pick some)
+          as ratios to fp32, and each compile's time (--backbones, --variants to pick some)
   scan    one minGRU layer trained through its parallel path vs its step loop, T = 512, 4096
   memory  peak resident memory of one update per backbone (each in a fresh process)
   policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
@@ -88,10 +88,11 @@ def make_model(backbone: str, k: int, width: int = 128, layers: int = 3):
                                      context_len=k, max_ep_len=max(1000, k)))
 
 
-def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool = False, fused: bool = False):
+def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool = False, fused: bool = False,
+              backend: str = "inductor"):
     """One update (forward + backward + clip + AdamW) of a fresh model on a fixed random batch. ``bf16``:
-    bf16 autocast of the forward; ``compiled``: forward + loss through torch.compile; ``fused``: fused
-    AdamW (as the trainer)."""
+    bf16 autocast of the forward; ``compiled``: forward + loss through torch.compile (``backend``); ``fused``:
+    fused AdamW (as the trainer)."""
     from seqrl.agents.model import masked_action_mse
 
     m = make_model(backbone, k)
@@ -106,7 +107,7 @@ def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool 
             pred = m(r, s, a, ts)
         return masked_action_mse(pred.float(), a, mask)
 
-    loss_fn = torch.compile(forward_loss, dynamic=False) if compiled else forward_loss
+    loss_fn = torch.compile(forward_loss, dynamic=False, backend=backend) if compiled else forward_loss
 
     def step():
         loss = loss_fn(r, s, a, ts, mask)
@@ -165,20 +166,22 @@ def section_update(q: bool) -> dict:
 FAST_VARIANTS = {"fp32": (False, False), "bf16": (True, False), "compiled": (False, True), "bf16+compiled": (True, True)}
 
 
-def section_fastpath(q: bool, backbones: list[str] | None = None) -> dict:
+def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list[str] | None = None) -> dict:
     """The update's fast path per backbone: fp32, bf16 autocast, torch.compile and both, B=64 K=20, fused AdamW
     (as the trainer). The variants' calls are interleaved (one of each per round) so that load from other
     processes hits them alike; ratios are of medians. The first compiled call (the compile) is timed apart."""
     from seqrl.agents.fastpath import native_bf16, prepare_compile
 
     b, k, rounds = (8, 5, 3) if q else (64, 20, 15)
-    names = backbones or (["transformer", "mingru"] if q else BACKBONES)
+    names = backbones or (["mingru"] if q else BACKBONES)
+    backend = "aot_eager" if q else "inductor"  # --quick checks the script, not inductor's C++ build (minutes)
     cache = prepare_compile()
     bf16_native, why = native_bf16(torch.device("cpu"))
-    out: dict = {"B": b, "K": k, "rounds": rounds, "bf16_native": bf16_native, "bf16_detection": why,
+    out: dict = {"B": b, "K": k, "rounds": rounds, "backend": backend, "bf16_native": bf16_native, "bf16_detection": why,
                  "inductor_cache": str(cache), "ms": {}, "ratio": {}, "compile_s": {}}
     for name in names:
-        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True)[1] for v, (bf, c) in FAST_VARIANTS.items()}
+        chosen = {v: FAST_VARIANTS[v] for v in ["fp32", *(variants or FAST_VARIANTS)] if v in FAST_VARIANTS}
+        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True, backend=backend)[1] for v, (bf, c) in chosen.items()}
         out["compile_s"][name] = {}
         for v, step in steps.items():  # first call (compile for the compiled variants), then one warm-up
             t0 = time.perf_counter()
@@ -362,7 +365,7 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
                      f"{r['long transformer/mingru per token']:.1f}"))
     if "fastpath" in res:
         rows += [(f"update time {v} ÷ fp32, {n}", "< 1 to be on by default", f"{r[v]:.2f}")
-                 for n, r in res["fastpath"]["ratio"].items() for v in ("bf16", "compiled") if n in ("transformer", "mingru")]
+                 for n, r in res["fastpath"]["ratio"].items() for v in ("bf16", "compiled") if v in r and n in ("transformer", "mingru")]
     if "scan" in res:
         t_max = max(v["T"] for v in res["scan"]["runs"])
         rows += [(f"minGRU layer parallel ÷ step loop, T={v['T']}, B={v['B']}", "≥ 500×", f"{v['speedup']:.0f}×")
@@ -406,15 +409,16 @@ def markdown(res: dict) -> str:
                   f"Per-token transformer ÷ minGRU at K={u['long']['K']}: {u['ratios']['long transformer/mingru per token']:.1f}.", ""]
     if "fastpath" in res:
         f = res["fastpath"]
-        vs = list(FAST_VARIANTS)
+        vs = [v for v in FAST_VARIANTS if any(v in ms for ms in f["ms"].values())]
         lines += [f"**Fast path of the update**, B={f['B']}, K={f['K']}, fused AdamW: median ms over {f['rounds']} interleaved "
                   f"rounds, and ÷ fp32 (bf16 native here: {'yes' if f['bf16_native'] else 'no'}: {f['bf16_detection']}):", "",
                   "| backbone | " + " | ".join(f"{v} ms" for v in vs) + " | " + " | ".join(f"{v} ÷ fp32" for v in vs[1:])
                   + " | first compile s (compiled / bf16+compiled) |", "|---|" + "---:|" * (2 * len(vs))]
         for n, ms in f["ms"].items():
             cs = f["compile_s"][n]
-            lines.append(f"| {n} | " + " | ".join(f"{ms[v]:.1f}" for v in vs) + " | "
-                         + " | ".join(f"{f['ratio'][n][v]:.2f}" for v in vs[1:]) + f" | {cs['compiled']:.0f} / {cs['bf16+compiled']:.0f} |")
+            lines.append(f"| {n} | " + " | ".join(f"{ms[v]:.1f}" if v in ms else "-" for v in vs) + " | "
+                         + " | ".join(f"{f['ratio'][n][v]:.2f}" if v in ms else "-" for v in vs[1:])
+                         + " | " + " / ".join(f"{cs[v]:.0f}" if v in cs else "-" for v in ("compiled", "bf16+compiled")) + " |")
         lines.append("")
     if "scan" in res:
         lines += [f"**minGRU layer (D={res['scan']['D']}), parallel path vs step loop** (forward + backward):", "",
@@ -457,6 +461,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
     ap.add_argument("--backbones", nargs="+", choices=BACKBONES, help="fastpath section: these backbones only (default: all)")
+    ap.add_argument("--variants", nargs="+", choices=list(FAST_VARIANTS)[1:],
+                    help="fastpath section: these variants besides fp32 (default: all; bf16 is slow where it is emulated)")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json and latest.md")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
@@ -466,7 +472,7 @@ def main() -> None:
                  "threads": torch.get_num_threads(), "quick": args.quick}
     for name in args.only or list(SECTIONS):
         print(f"[bench] {name}", flush=True)
-        res[name] = SECTIONS[name](args.quick, args.backbones) if name == "fastpath" else SECTIONS[name](args.quick)
+        res[name] = SECTIONS[name](args.quick, args.backbones, args.variants) if name == "fastpath" else SECTIONS[name](args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(res, indent=2))
     md = markdown(res)
