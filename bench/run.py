@@ -9,8 +9,9 @@ Sections
   update  update time (forward + backward + AdamW) of the Decision model per backbone at
           B=64, K=20, width 128, 3 layers; the Transformer against its FLOP floor
           (counted FLOPs / measured matmul rate); per-token update time at K=1000 (3,000 tokens)
-  fastpath  update time per backbone in fp32, bf16 autocast, torch.compile'd and both, interleaved,
-          as ratios to fp32, and each compile's time (--backbones, --variants to pick some)
+  fastpath  update time per backbone in fp32, bf16 autocast, torch.compile'd and both, and with the last
+          layers at every token ("all tokens", the model before they ran at the read tokens only),
+          interleaved, as ratios to fp32, and each compile's time (--backbones, --variants to pick some)
   scan    one minGRU layer trained through its parallel path vs its step loop, T = 512, 4096
   memory  peak resident memory of one update per backbone (each in a fresh process)
   policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
@@ -89,13 +90,14 @@ def make_model(backbone: str, k: int, width: int = 128, layers: int = 3):
 
 
 def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool = False, fused: bool = False,
-              backend: str = "inductor"):
+              backend: str = "inductor", read_tokens_only: bool = True):
     """One update (forward + backward + clip + AdamW) of a fresh model on a fixed random batch. ``bf16``:
     bf16 autocast of the forward; ``compiled``: forward + loss through torch.compile (``backend``); ``fused``:
     fused AdamW (as the trainer)."""
     from seqrl.agents.model import masked_action_mse
 
     m = make_model(backbone, k)
+    m.read_tokens_only = read_tokens_only
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-4, fused=fused)
     g = torch.Generator().manual_seed(0)
     r, s, a = torch.randn(b, k, 1, generator=g), torch.randn(b, k, 11, generator=g), torch.rand(b, k, 3, generator=g) * 2 - 1
@@ -163,7 +165,9 @@ def section_update(q: bool) -> dict:
     return out
 
 
-FAST_VARIANTS = {"fp32": (False, False), "bf16": (True, False), "compiled": (False, True), "bf16+compiled": (True, True)}
+# variant -> (bf16 autocast, torch.compile, last layers at the read tokens only); "all tokens" is the model before that
+FAST_VARIANTS = {"fp32": (False, False, True), "bf16": (True, False, True), "compiled": (False, True, True),
+                 "bf16+compiled": (True, True, True), "all tokens": (False, False, False)}
 
 
 def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list[str] | None = None) -> dict:
@@ -181,12 +185,13 @@ def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list
                  "inductor_cache": str(cache), "ms": {}, "ratio": {}, "compile_s": {}}
     for name in names:
         chosen = {v: FAST_VARIANTS[v] for v in ["fp32", *(variants or FAST_VARIANTS)] if v in FAST_VARIANTS}
-        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True, backend=backend)[1] for v, (bf, c) in chosen.items()}
+        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True, backend=backend, read_tokens_only=r)[1]
+                 for v, (bf, c, r) in chosen.items()}
         out["compile_s"][name] = {}
         for v, step in steps.items():  # first call (compile for the compiled variants), then one warm-up
             t0 = time.perf_counter()
             step()
-            if FAST_VARIANTS[v][1]:
+            if chosen[v][1]:
                 out["compile_s"][name][v] = time.perf_counter() - t0
             step()
         times: dict[str, list[float]] = {v: [] for v in steps}

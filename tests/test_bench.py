@@ -16,7 +16,7 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / "latest.json").read_text())
     assert {"update", "fastpath", "scan", "memory", "policy", "eval"} <= set(res)
-    assert set(res["fastpath"]["ratio"]["mingru"]) == {"fp32", "bf16", "compiled", "bf16+compiled"}
+    assert set(res["fastpath"]["ratio"]["mingru"]) == {"fp32", "bf16", "compiled", "bf16+compiled", "all tokens"}
     assert all(v > 0 for v in res["update"]["ms_per_update"].values())
     assert all(run["parallel_ms"] > 0 and run["step_loop_ms"] > 0 for run in res["scan"]["runs"])
     assert set(res["policy"]["us_per_step"]) == set(res["policy"]["us_per_step_batched"])

@@ -138,3 +138,23 @@ def test_flags_and_old_configs(tmp_path):
     assert config_from_dict(TrainConfig, {"bf16": True}, "x").precision == "bf16"
     with pytest.raises(Exception, match="bf16 is the old name of precision"):
         config_from_dict(TrainConfig, {"bf16": True, "precision": "fp32"}, "x")
+
+
+@pytest.mark.parametrize("backbone", available_backbones())
+def test_outputs_at_kept_positions_equal_the_full_pass(backbone):
+    """The model reads the backbone at the s_t tokens only, and the backbone then runs its last MLP and final
+    norm there only: the same values and gradients as the full pass sliced (float64)."""
+    torch.manual_seed(0)
+    m = tiny(backbone).double()
+    x = torch.randn(B, 3 * K - 1, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    keep = slice(1, None, 3)
+    outs = {}
+    for mode in ("full", "keep"):
+        m.zero_grad()
+        y = m.backbone(x)[0][:, keep] if mode == "full" else m.backbone(x, keep=keep)[0]
+        y.pow(2).sum().backward()
+        outs[mode] = (y.detach(), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
+    torch.testing.assert_close(outs["keep"][0], outs["full"][0], atol=1e-10, rtol=0)
+    assert outs["keep"][1].keys() == outs["full"][1].keys()
+    for n, g in outs["full"][1].items():
+        torch.testing.assert_close(outs["keep"][1][n], g, atol=1e-10, rtol=0, msg=n)
