@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from seqrl.datasets import WindowBatch
 
 from .backbones import BackboneConfig, State, build_backbone
-from .backbones.stack import Dropout
+from .backbones.stack import Dropout, ResidualStack
 
 TOKENS_PER_STEP = 3  # R^, s, a
 
@@ -62,6 +62,9 @@ class ModelConfig:
 
 class DecisionModel(nn.Module):
     kind = "dt"
+    # training forward: the backbone's last per-position layers (MLP, final norm) run at the s_t tokens only, the
+    # only ones read (same values; False: at every token, as before, for benchmarks)
+    read_tokens_only: bool = True
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -108,8 +111,14 @@ class DecisionModel(nn.Module):
         """Predicted actions (B, T, act_dim) for windows that start from the initial state."""
         # The last token (a_T) predicts nothing and, the backbone being causal, changes no earlier output:
         # it is dropped, which also keeps the transformer's 3K - 1 tokens within its span (causal fast path).
-        h, _ = self.backbone(self.interleave(rtg, states, actions, timesteps)[:, :-1])  # (B, 3T - 1, D)
-        return self.predict_action(h[:, 1::TOKENS_PER_STEP])  # outputs at the s_t tokens
+        # Only the outputs at the s_t tokens are read: the backbone computes its last per-position layers there only.
+        tokens = self.interleave(rtg, states, actions, timesteps)[:, :-1]  # (B, 3T - 1, D)
+        at_states = slice(1, None, TOKENS_PER_STEP)
+        if self.read_tokens_only and isinstance(self.backbone, ResidualStack):
+            h, _ = self.backbone(tokens, keep=at_states)  # (B, T, D), outputs at the s_t tokens
+        else:
+            h = self.backbone(tokens)[0][:, at_states]
+        return self.predict_action(h)
 
     @staticmethod
     def batch_inputs(batch: WindowBatch) -> tuple[Tensor, ...]:

@@ -34,6 +34,7 @@ from seqrl.recipe import agent_label
 from .checkpoint import AgentBundle, save_checkpoint
 from .ema import EMA
 from .evaluate import EvalResult, evaluate_agent, format_table
+from .fastpath import prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .kinds import build_model, model_config
 from .model import TOKENS_PER_STEP, masked_action_mse
@@ -114,6 +115,12 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps, cfg.lr_schedule)
         )
+        self.fast = resolve_fast_path(cfg.precision, cfg.compile, device, cfg.backbone if cfg.agent == "dt" else "bc")
+        # forward + loss, compiled by inductor when the fast path says so (the first call compiles)
+        self.loss_fn = self.forward_loss
+        if self.fast.compile:
+            self.compile_cache = prepare_compile()
+            self.loss_fn = torch.compile(self.forward_loss, dynamic=False)
         self.step = 0
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None
@@ -136,11 +143,17 @@ class Trainer:
             config=self.cfg.to_dict(),
         )
 
+    def forward_loss(self, inputs: tuple[torch.Tensor, ...], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The training loss of one batch (``model.batch_inputs``; B, K, ...), under bf16 autocast when the
+        fast path says so."""
+        dtype = self.fast.autocast_dtype
+        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            pred = self.train_model(*inputs)
+        return masked_action_mse(pred.float(), actions, mask)
+
     def update(self) -> float:
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            pred = self.train_model(*self.model.batch_inputs(batch))
-            loss = masked_action_mse(pred.float(), batch.actions, batch.mask)
+        loss = self.loss_fn(self.model.batch_inputs(batch), batch.actions, batch.mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip > 0:
@@ -253,11 +266,18 @@ class Trainer:
             total=cfg.steps, initial=self.step, desc=f"train {agent_label(cfg.to_dict())}", unit="upd", dynamic_ncols=True,
             mininterval=0.1 if sys.stderr.isatty() else 30, disable=not main,
         )
+        for note in self.fast.notes:
+            bar.write(f"[seqrl] {note}")
+        compiling = self.fast.compile
         try:
             while self.step < cfg.steps:
                 t0 = time.perf_counter()
                 losses.append(self.update())
                 busy += time.perf_counter() - t0
+                if compiling:  # the first update of this process compiled (or loaded) the graphs
+                    bar.write(f"[seqrl] torch.compile: first update took {time.perf_counter() - t0:.1f} s "
+                              f"(compile, counted in the wall time; inductor cache {self.compile_cache})")
+                    compiling = False
                 bar.update(1)
                 if not main:
                     continue

@@ -9,6 +9,9 @@ Sections
   update  update time (forward + backward + AdamW) of the Decision model per backbone at
           B=64, K=20, width 128, 3 layers; the Transformer against its FLOP floor
           (counted FLOPs / measured matmul rate); per-token update time at K=1000 (3,000 tokens)
+  fastpath  update time per backbone in fp32, bf16 autocast, torch.compile'd and both, and with the last
+          layers at every token ("all tokens", the model before they ran at the read tokens only),
+          interleaved, as ratios to fp32, and each compile's time (--backbones, --variants to pick some)
   scan    one minGRU layer trained through its parallel path vs its step loop, T = 512, 4096
   memory  peak resident memory of one update per backbone (each in a fresh process)
   policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
@@ -88,18 +91,30 @@ def make_model(backbone: str, k: int, width: int = 128, layers: int = 3):
                                      context_len=k, max_ep_len=max(1000, k)))
 
 
-def update_fn(backbone: str, b: int, k: int):
+def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool = False, fused: bool = False,
+              backend: str = "inductor", read_tokens_only: bool = True):
+    """One update (forward + backward + clip + AdamW) of a fresh model on a fixed random batch. ``bf16``:
+    bf16 autocast of the forward; ``compiled``: forward + loss through torch.compile (``backend``); ``fused``:
+    fused AdamW (as the trainer)."""
     from seqrl.agents.model import masked_action_mse
 
     m = make_model(backbone, k)
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-4)
+    m.read_tokens_only = read_tokens_only
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-4, fused=fused)
     g = torch.Generator().manual_seed(0)
     r, s, a = torch.randn(b, k, 1, generator=g), torch.randn(b, k, 11, generator=g), torch.rand(b, k, 3, generator=g) * 2 - 1
     ts = torch.arange(k).repeat(b, 1) % 1000
     mask = torch.ones(b, k, dtype=torch.bool)
 
+    def forward_loss(r, s, a, ts, mask):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pred = m(r, s, a, ts)
+        return masked_action_mse(pred.float(), a, mask)
+
+    loss_fn = torch.compile(forward_loss, dynamic=False, backend=backend) if compiled else forward_loss
+
     def step():
-        loss = masked_action_mse(m(r, s, a, ts), a, mask)
+        loss = loss_fn(r, s, a, ts, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 0.25)
@@ -149,6 +164,49 @@ def section_update(q: bool) -> dict:
         print(f"  long {name}: {out['long']['us_per_token'][name]:.1f} us/token", flush=True)
     lt = out["long"]["us_per_token"]
     out["ratios"]["long transformer/mingru per token"] = lt["transformer"] / lt["mingru"]
+    return out
+
+
+# variant -> (bf16 autocast, torch.compile, last layers at the read tokens only); "all tokens" is the model before that
+FAST_VARIANTS = {"fp32": (False, False, True), "bf16": (True, False, True), "compiled": (False, True, True),
+                 "bf16+compiled": (True, True, True), "all tokens": (False, False, False)}
+
+
+def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list[str] | None = None) -> dict:
+    """The update's fast path per backbone: fp32, bf16 autocast, torch.compile and both, B=64 K=20, fused AdamW
+    (as the trainer). The variants' calls are interleaved (one of each per round) so that load from other
+    processes hits them alike; ratios are of medians. The first compiled call (the compile) is timed apart."""
+    from seqrl.agents.fastpath import native_bf16, prepare_compile
+
+    b, k, rounds = (8, 5, 3) if q else (64, 20, 15)
+    names = backbones or (["mingru"] if q else BACKBONES)
+    backend = "aot_eager" if q else "inductor"  # --quick checks the script, not inductor's C++ build (minutes)
+    cache = prepare_compile()
+    bf16_native, why = native_bf16(torch.device("cpu"))
+    out: dict = {"B": b, "K": k, "rounds": rounds, "backend": backend, "bf16_native": bf16_native, "bf16_detection": why,
+                 "inductor_cache": str(cache), "ms": {}, "ratio": {}, "compile_s": {}}
+    for name in names:
+        chosen = {v: FAST_VARIANTS[v] for v in ["fp32", *(variants or FAST_VARIANTS)] if v in FAST_VARIANTS}
+        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True, backend=backend, read_tokens_only=r)[1]
+                 for v, (bf, c, r) in chosen.items()}
+        out["compile_s"][name] = {}
+        for v, step in steps.items():  # first call (compile for the compiled variants), then one warm-up
+            t0 = time.perf_counter()
+            step()
+            if chosen[v][1]:
+                out["compile_s"][name][v] = time.perf_counter() - t0
+            step()
+        times: dict[str, list[float]] = {v: [] for v in steps}
+        for _ in range(rounds):
+            for v, step in steps.items():
+                t0 = time.perf_counter()
+                step()
+                times[v].append(time.perf_counter() - t0)
+        out["ms"][name] = {v: 1000 * statistics.median(t) for v, t in times.items()}
+        out["ratio"][name] = {v: out["ms"][name][v] / out["ms"][name]["fp32"] for v in steps}
+        print(f"  fastpath {name}: " + ", ".join(f"{v} {out['ms'][name][v]:.1f} ms (x{out['ratio'][name][v]:.2f})"
+                                                 for v in steps)
+              + "; compile " + ", ".join(f"{v} {t:.0f} s" for v, t in out["compile_s"][name].items()), flush=True)
     return out
 
 
@@ -353,7 +411,7 @@ def section_deploy(q: bool) -> dict:
     return out
 
 
-SECTIONS = {"update": section_update, "scan": section_scan, "memory": section_memory,
+SECTIONS = {"update": section_update, "fastpath": section_fastpath, "scan": section_scan, "memory": section_memory,
             "policy": section_policy, "eval": section_eval, "deploy": section_deploy}
 
 
@@ -367,6 +425,9 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
         rows.append(("update time transformer ÷ FLOP floor", "≤ 1.5", f"{r['transformer/flop_floor']:.2f}"))
         rows.append((f"per-token update time transformer ÷ minGRU, {3 * res['update']['long']['K']} tokens", "≥ 5",
                      f"{r['long transformer/mingru per token']:.1f}"))
+    if "fastpath" in res:
+        rows += [(f"update time {v} ÷ fp32, {n}", "< 1 to be on by default", f"{r[v]:.2f}")
+                 for n, r in res["fastpath"]["ratio"].items() for v in ("bf16", "compiled") if v in r and n in ("transformer", "mingru")]
     if "scan" in res:
         t_max = max(v["T"] for v in res["scan"]["runs"])
         rows += [(f"minGRU layer parallel ÷ step loop, T={v['T']}, B={v['B']}", "≥ 500×", f"{v['speedup']:.0f}×")
@@ -412,6 +473,19 @@ def markdown(res: dict) -> str:
                   "at the measured 2048x2048 matmul rate.", "", f"Transformer FLOP floor: {u['transformer_gflop_per_update']:.2f} GFLOP at {u['matmul_gflops']:.0f} GFLOP/s "
                   f"= {u['transformer_flop_floor_ms']:.1f} ms; measured ÷ floor = {u['ratios']['transformer/flop_floor']:.2f}. "
                   f"Per-token transformer ÷ minGRU at K={u['long']['K']}: {u['ratios']['long transformer/mingru per token']:.1f}.", ""]
+    if "fastpath" in res:
+        f = res["fastpath"]
+        vs = [v for v in FAST_VARIANTS if any(v in ms for ms in f["ms"].values())]
+        lines += [f"**Fast path of the update**, B={f['B']}, K={f['K']}, fused AdamW: median ms over {f['rounds']} interleaved "
+                  f"rounds, and ÷ fp32 (bf16 native here: {'yes' if f['bf16_native'] else 'no'}: {f['bf16_detection']}):", "",
+                  "| backbone | " + " | ".join(f"{v} ms" for v in vs) + " | " + " | ".join(f"{v} ÷ fp32" for v in vs[1:])
+                  + " | first compile s (compiled / bf16+compiled) |", "|---|" + "---:|" * (2 * len(vs))]
+        for n, ms in f["ms"].items():
+            cs = f["compile_s"][n]
+            lines.append(f"| {n} | " + " | ".join(f"{ms[v]:.1f}" if v in ms else "-" for v in vs) + " | "
+                         + " | ".join(f"{f['ratio'][n][v]:.2f}" if v in ms else "-" for v in vs[1:])
+                         + " | " + " / ".join(f"{cs[v]:.0f}" if v in cs else "-" for v in ("compiled", "bf16+compiled")) + " |")
+        lines.append("")
     if "scan" in res:
         lines += [f"**minGRU layer (D={res['scan']['D']}), parallel path vs step loop** (forward + backward):", "",
                   "| B | T | parallel ms | step loop ms | speed-up |", "|---:|---:|---:|---:|---:|"]
@@ -464,6 +538,9 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", choices=list(SECTIONS), help="sections to run (default: all)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
+    ap.add_argument("--backbones", nargs="+", choices=BACKBONES, help="fastpath section: these backbones only (default: all)")
+    ap.add_argument("--variants", nargs="+", choices=list(FAST_VARIANTS)[1:],
+                    help="fastpath section: these variants besides fp32 (default: all; bf16 is slow where it is emulated)")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for latest.json and latest.md")
     ap.add_argument("--deploy-backbones", nargs="+", choices=BACKBONES, help="backbones of the deploy section (default: all)")
     args = ap.parse_args()
@@ -476,7 +553,7 @@ def main() -> None:
                  "threads": torch.get_num_threads(), "quick": args.quick}
     for name in args.only or list(SECTIONS):
         print(f"[bench] {name}", flush=True)
-        res[name] = SECTIONS[name](args.quick)
+        res[name] = SECTIONS[name](args.quick, args.backbones, args.variants) if name == "fastpath" else SECTIONS[name](args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(res, indent=2))
     md = markdown(res)

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import difflib
 import math
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -89,8 +90,12 @@ class TrainConfig:
     """Linear learning-rate warm-up from 0 over this many updates."""
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """After warm-up: constant (DT) or cosine decay to 0 at the last update."""
-    bf16: bool = False
-    """bfloat16 autocast for the forward pass (for GPUs with bf16; works on CPU too)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Forward pass of the update: auto (bfloat16 autocast where the device multiplies bf16 natively:
+    CPUs with AMX-BF16/AVX512-BF16, CUDA GPUs with bf16; fp32 elsewhere, said in the log), fp32 or bf16 (forced)."""
+    compile: Literal["auto", "on", "off"] = "auto"
+    """torch.compile the update's forward + loss: auto (only for backbones where bench/run.py measured
+    a gain on this device type; README, Speed), on or off. The first update pays the compile."""
     grad_clip: float = 0.25
     """Clip the global gradient norm to this (0: no clipping)."""
     ema_decay: float = 0.0
@@ -221,8 +226,27 @@ def check_values(cfg: TrainConfig) -> None:
     check_flags([(name, ok, want, getattr(cfg, name)) for name, ok, want in rules])
 
 
+LEGACY_FLAGS = {"--bf16": "--precision=bf16", "--no-bf16": "--precision=fp32"}  # before precision existed
+
+
+def migrate_legacy_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Configs saved before ``precision``/``compile`` existed have ``bf16: true|false``: they keep the
+    precision they ran with and no compile, so a resumed old run continues as it started."""
+    if "bf16" not in values:
+        return values
+    out = dict(values)
+    legacy = "bf16" if out.pop("bf16") else "fp32"
+    if out.setdefault("precision", legacy) != legacy:
+        raise SeqRLError(f"config has both bf16: {values['bf16']} and precision: {out['precision']}; "
+                         "bf16 is the old name of precision: keep precision only.")
+    out.setdefault("compile", "off")
+    return out
+
+
 def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
     """Build ``cls`` from ``values``, refusing keys that are not fields (with a suggestion)."""
+    if cls is TrainConfig:
+        values = migrate_legacy_keys(values)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = [k for k in values if k not in names]
     if unknown:
@@ -271,7 +295,8 @@ def parse_train_args(argv: Sequence[str] | None = None, description: str | None 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", type=Path, default=None)
     pre.add_argument("--resume", type=Path, default=None)
-    known, _ = pre.parse_known_args(argv)
+    args = [LEGACY_FLAGS.get(a, a) for a in (sys.argv[1:] if argv is None else argv)]
+    known, _ = pre.parse_known_args(args)
     if known.resume:  # the run's own resolved config is the default; flags (e.g. --steps) still win
         saved = known.resume / "config.yaml"
         if not saved.is_file():
@@ -280,4 +305,4 @@ def parse_train_args(argv: Sequence[str] | None = None, description: str | None 
         default.run_dir, default.resume = known.resume, known.resume
     else:
         default = load_yaml_config(known.config) if known.config else TrainConfig()
-    return tyro.cli(TrainConfig, default=default, args=argv, description=description)
+    return tyro.cli(TrainConfig, default=default, args=args, description=description)

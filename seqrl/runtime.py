@@ -1,8 +1,10 @@
-"""Device choice and seeding."""
+"""Device choice, seeding and where seqrl caches built artifacts."""
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,3 +29,8 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def cache_root() -> Path:
+    """``$SEQRL_CACHE_DIR`` (default ~/.cache/seqrl): compiled native kernels, inductor's compiled graphs."""
+    return Path(os.environ.get("SEQRL_CACHE_DIR", Path.home() / ".cache" / "seqrl"))

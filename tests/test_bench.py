@@ -15,12 +15,13 @@ def test_bench_quick_writes_every_section(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / "latest.json").read_text())
-    assert {"update", "scan", "memory", "policy", "eval", "deploy"} <= set(res)
+    assert {"update", "fastpath", "scan", "memory", "policy", "eval", "deploy"} <= set(res)
     assert all(v[k] > 0 for v in res["deploy"]["us_per_step"].values() for k in ("eager", "torchscript", "onnx"))
+    assert set(res["fastpath"]["ratio"]["mingru"]) == {"fp32", "bf16", "compiled", "bf16+compiled", "all tokens"}
     assert all(v > 0 for v in res["update"]["ms_per_update"].values())
     assert all(run["parallel_ms"] > 0 and run["step_loop_ms"] > 0 for run in res["scan"]["runs"])
     assert set(res["policy"]["us_per_step"]) == set(res["policy"]["us_per_step_batched"])
     md = (tmp_path / "latest.md").read_text()
-    for heading in ("**Targets**", "**Update time**", "parallel path vs step loop", "**Policy cost", "Hopper evaluation",
-                    "**Exported policy"):
+    for heading in ("**Targets**", "**Update time**", "**Fast path of the update**", "parallel path vs step loop",
+                    "**Policy cost", "Hopper evaluation", "**Exported policy"):
         assert heading in md

@@ -208,12 +208,21 @@ def test_torchrun_two_gloo_ranks_stay_in_sync(data_root, tmp_path):
     assert {"last.pt", "done.json"} <= {f.name for f in run_dir.iterdir()}
 
 
-def test_bf16_autocast_trains(data_root, tmp_path):
-    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--bf16",
-             "--run-dir", str(tmp_path / "bf16"), *TINY])
+def test_bf16_autocast_and_compile_train(data_root, tmp_path):
+    from seqrl.agents.fastpath import native_bf16
+
+    import torch
+
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--precision", "bf16",
+             "--compile", "on", "--run-dir", str(tmp_path / "bf16"), *TINY])
     assert p.returncode == 0, p.stderr
     evals = [json.loads(line) for line in (tmp_path / "bf16" / "evals.jsonl").read_text().splitlines()]
     assert np.isfinite(evals[-1]["score"])
+    log = p.stdout + p.stderr
+    assert "[seqrl] torch.compile: first update took" in log
+    assert ("precision bf16 (forced)" in log) == (not native_bf16(torch.device("cpu"))[0])
+    saved = yaml.safe_load((tmp_path / "bf16" / "config.yaml").read_text())
+    assert (saved["precision"], saved["compile"]) == ("bf16", "on") and "bf16" not in saved
 
 
 def test_evaluate_records_video_or_says_why_not(data_root, tmp_path):

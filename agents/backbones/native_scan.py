@@ -21,9 +21,12 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor
+
+from seqrl.runtime import cache_root
 
 _SRC = Path(__file__).with_name("native_scan.c")
 _lib: ctypes.CDLL | None = None
@@ -34,7 +37,7 @@ _tried = False
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("SEQRL_CACHE_DIR", Path.home() / ".cache" / "seqrl")) / "kernels"
+    return cache_root() / "kernels"
 
 
 def _cpu_id() -> str:
@@ -120,6 +123,7 @@ def _load() -> ctypes.CDLL | None:
     return lib
 
 
+@torch.compiler.assume_constant_result  # torch.compile: a constant of the process, not traced (it reads files)
 def available() -> bool:
     return _load() is not None
 
@@ -147,25 +151,117 @@ def _compute_dtype(t: Tensor) -> torch.dtype:
 
 def _needs_grad(*ts: Tensor) -> bool:
     """Whether autograd must record the call (else the forward kernel is called directly: the
-    autograd.Function machinery costs ~10 us, which is most of a policy step's scan)."""
+    autograd machinery of an op costs ~10 us, which is most of a policy step's scan)."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
 
 
-class _NativeScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, a: Tensor, x: Tensor, h0: Tensor) -> Tensor:  # a, x: (B, T, C); h0: (B, C)
-        h = torch.empty_like(x)
-        _kernel("scan_fwd", a, x, h0, h, *x.shape)
-        ctx.save_for_backward(a, h, h0)
-        return h
+# ---- the kernels as torch custom ops -------------------------------------------------------------
+# Registered with torch.library (fake = output shapes, autograd = the backward kernel), so a
+# torch.compile'd update calls them as opaque ops inside one graph instead of breaking the graph at
+# a ctypes call. They run in float32 or float64 only: under bf16 autocast the wrappers below cast
+# their inputs to float32 (the kernels run in float32 inside an autocast region).
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, gh: Tensor):
-        a, h, h0 = ctx.saved_tensors
-        da, dx, dh0 = torch.empty_like(a), torch.empty_like(h), torch.empty_like(h0)
-        _kernel("scan_bwd", a, h, h0, gh.contiguous(), da, dx, dh0, *h.shape)
-        return da, dx, dh0
+
+def _op(name: str, schema: str, impl: Callable, fake: Callable) -> torch.library.CustomOpDef:
+    op = torch.library.custom_op(f"seqrl::{name}", impl, mutates_args=(), schema=schema)
+    op.register_fake(fake)
+    return op
+
+
+def _scan_forward(a: Tensor, x: Tensor, h0: Tensor) -> Tensor:
+    h = torch.empty_like(x)
+    _kernel("scan_fwd", a, x, h0, h, *x.shape)
+    return h
+
+
+def _scan_backward(a: Tensor, h: Tensor, h0: Tensor, gh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    da, dx, dh0 = torch.empty_like(a), torch.empty_like(h), torch.empty_like(h0)
+    _kernel("scan_bwd", a, h, h0, gh, da, dx, dh0, *h.shape)
+    return da, dx, dh0
+
+
+def _selective_forward(x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """-> y (B, T, E), the last state (B, E, N) and every state hs (B, T, E, N) (kept for the backward)."""
+    b, t, e = x.shape
+    y, hs = torch.empty_like(x), x.new_empty(b, t, e, A.shape[1])
+    _kernel("sel_fwd", x, dt, A, Bm, Cm, h0, y, hs, b, t, e, A.shape[1])
+    return y, hs[:, -1].clone(), hs  # outputs of an op may not alias each other
+
+
+def _selective_backward(x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor, hs: Tensor,
+                        gy: Tensor, ghT: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    gx, gdt = torch.empty_like(x), torch.empty_like(dt)
+    gB, gC = torch.empty_like(Bm), torch.empty_like(Cm)
+    gA_part, gh0 = torch.empty_like(h0), torch.empty_like(h0)
+    _kernel("sel_bwd", x, dt, A, Bm, Cm, h0, hs, gy, ghT, gx, gdt, gB, gC, gA_part, gh0, *hs.shape)
+    return gx, gdt, gA_part.sum(0), gB, gC, gh0
+
+
+def _gated_forward(q: Tensor, v: Tensor, h0: Tensor) -> Tensor:
+    h = torch.empty_like(v)
+    _kernel("gated_fwd", q, v, h0, h, *v.shape)
+    return h
+
+
+def _gated_backward(q: Tensor, v: Tensor, h: Tensor, h0: Tensor, gh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    dq, dv, dh0 = torch.empty_like(q), torch.empty_like(v), torch.empty_like(h0)
+    _kernel("gated_bwd", q, v, h, h0, gh, dq, dv, dh0, *h.shape)
+    return dq, dv, dh0
+
+
+def _likes(*ts: Tensor) -> tuple[Tensor, ...]:
+    return tuple(torch.empty_like(t) for t in ts)
+
+
+_T3 = "(Tensor, Tensor, Tensor)"
+scan_op = _op("scan", "(Tensor a, Tensor x, Tensor h0) -> Tensor", _scan_forward, lambda a, x, h0: torch.empty_like(x))
+scan_bwd_op = _op("scan_bwd", f"(Tensor a, Tensor h, Tensor h0, Tensor gh) -> {_T3}", _scan_backward,
+                  lambda a, h, h0, gh: _likes(a, h, h0))
+selective_op = _op("selective_scan", f"(Tensor x, Tensor dt, Tensor A, Tensor Bm, Tensor Cm, Tensor h0) -> {_T3}",
+                   _selective_forward, lambda x, dt, A, Bm, Cm, h0: (torch.empty_like(x), torch.empty_like(h0),
+                                                                     x.new_empty(*x.shape, A.shape[1])))
+selective_bwd_op = _op(
+    "selective_scan_bwd",
+    "(Tensor x, Tensor dt, Tensor A, Tensor Bm, Tensor Cm, Tensor h0, Tensor hs, Tensor gy, Tensor ghT)"
+    " -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)",
+    _selective_backward,
+    lambda x, dt, A, Bm, Cm, h0, hs, gy, ghT: (*_likes(x, dt), torch.empty_like(A), *_likes(Bm, Cm, h0)),
+)
+gated_op = _op("gated_scan", "(Tensor q, Tensor v, Tensor h0) -> Tensor", _gated_forward, lambda q, v, h0: torch.empty_like(v))
+gated_bwd_op = _op("gated_scan_bwd", f"(Tensor q, Tensor v, Tensor h, Tensor h0, Tensor gh) -> {_T3}", _gated_backward,
+                   lambda q, v, h, h0, gh: _likes(q, v, h0))
+
+
+def _save_inputs_and_output(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs, output)
+
+
+def _scan_grad(ctx, gh: Tensor):
+    a, _, h0, h = ctx.saved_tensors
+    return scan_bwd_op(a, h, h0, gh.contiguous())
+
+
+def _selective_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs, output[2])
+    ctx.mark_non_differentiable(output[2])  # every state: kept for the backward only
+    ctx.set_materialize_grads(False)  # no (B, T, E, N) zero gradient for it
+
+
+def _selective_grad(ctx, gy: Tensor | None, ghT: Tensor | None, _ghs: Tensor | None):
+    *inputs, hs = ctx.saved_tensors
+    gy = torch.zeros_like(inputs[0]) if gy is None else gy.contiguous()
+    ghT = torch.zeros_like(inputs[5]) if ghT is None else ghT.contiguous()
+    return selective_bwd_op(*inputs, hs, gy, ghT)
+
+
+def _gated_grad(ctx, gh: Tensor):
+    q, v, h0, h = ctx.saved_tensors
+    return gated_bwd_op(q, v, h, h0, gh.contiguous())
+
+
+scan_op.register_autograd(_scan_grad, setup_context=_save_inputs_and_output)
+gated_op.register_autograd(_gated_grad, setup_context=_save_inputs_and_output)
+selective_op.register_autograd(_selective_grad, setup_context=_selective_setup)
 
 
 def native_scan(a: Tensor, x: Tensor, h0: Tensor | None = None) -> Tensor:
@@ -176,34 +272,8 @@ def native_scan(a: Tensor, x: Tensor, h0: Tensor | None = None) -> Tensor:
     a3 = a.expand_as(x).reshape(b, t, -1).contiguous()
     x3 = x.reshape(b, t, -1).contiguous()
     h03 = torch.zeros_like(x3[:, 0]) if h0 is None else h0.reshape(b, -1).contiguous()
-    return _NativeScan.apply(a3, x3, h03).view(shape).to(dtype)
-
-
-def _selective_forward(x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-    """-> y (B, T, E) and every state hs (B, T, E, N) (kept for the backward)."""
-    b, t, e = x.shape
-    y, hs = torch.empty_like(x), x.new_empty(b, t, e, A.shape[1])
-    _kernel("sel_fwd", x, dt, A, Bm, Cm, h0, y, hs, b, t, e, A.shape[1])
-    return y, hs
-
-
-class _NativeSelectiveScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor):
-        y, hs = _selective_forward(x, dt, A, Bm, Cm, h0)
-        ctx.save_for_backward(x, dt, A, Bm, Cm, h0, hs)
-        return y, hs[:, -1]
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, gy: Tensor, ghT: Tensor):
-        x, dt, A, Bm, Cm, h0, hs = ctx.saved_tensors
-        ghT = torch.zeros_like(h0) if ghT is None else ghT.contiguous()
-        gx, gdt = torch.empty_like(x), torch.empty_like(dt)
-        gB, gC = torch.empty_like(Bm), torch.empty_like(Cm)
-        gA_part, gh0 = torch.empty_like(h0), torch.empty_like(h0)
-        _kernel("sel_bwd", x, dt, A, Bm, Cm, h0, hs, gy.contiguous(), ghT, gx, gdt, gB, gC, gA_part, gh0, *hs.shape)
-        return gx, gdt, gA_part.sum(0), gB, gC, gh0
+    h = scan_op(a3, x3, h03) if _needs_grad(a3, x3, h03) else _scan_forward(a3, x3, h03)
+    return h.view(shape).to(dtype)
 
 
 def native_selective_scan(
@@ -215,34 +285,8 @@ def native_selective_scan(
     h0 = x.new_zeros(x.shape[0], A.shape[0], A.shape[1]) if h0 is None else h0
     dtype = _compute_dtype(x)
     c = [v.to(dtype).contiguous() for v in (x, dt, A, Bm, Cm, h0)]
-    if _needs_grad(*c):
-        y, h_last = _NativeSelectiveScan.apply(*c)
-    else:
-        y, hs = _selective_forward(*c)
-        h_last = hs[:, -1]
+    y, h_last, _ = selective_op(*c) if _needs_grad(*c) else _selective_forward(*c)
     return y.to(x.dtype), h_last
-
-
-def _gated_forward(q: Tensor, v: Tensor, h0: Tensor) -> Tensor:
-    h = torch.empty_like(v)
-    _kernel("gated_fwd", q, v, h0, h, *v.shape)
-    return h
-
-
-class _NativeGatedScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q: Tensor, v: Tensor, h0: Tensor) -> Tensor:  # q, v: (B, T, C); h0: (B, C)
-        h = _gated_forward(q, v, h0)
-        ctx.save_for_backward(q, v, h, h0)
-        return h
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, gh: Tensor):
-        q, v, h, h0 = ctx.saved_tensors
-        dq, dv, dh0 = torch.empty_like(q), torch.empty_like(v), torch.empty_like(h0)
-        _kernel("gated_bwd", q, v, h, h0, gh.contiguous(), dq, dv, dh0, *h.shape)
-        return dq, dv, dh0
 
 
 def native_gated_scan(q: Tensor, v: Tensor, h0: Tensor | None = None) -> Tensor:
@@ -254,4 +298,4 @@ def native_gated_scan(q: Tensor, v: Tensor, h0: Tensor | None = None) -> Tensor:
     dtype = _compute_dtype(v)
     q, v = q.to(dtype).contiguous(), v.to(dtype).contiguous()
     h0 = v.new_zeros(v.shape[0], v.shape[2]) if h0 is None else h0.to(dtype).contiguous()
-    return _NativeGatedScan.apply(q, v, h0) if _needs_grad(q, v, h0) else _gated_forward(q, v, h0)
+    return gated_op(q, v, h0) if _needs_grad(q, v, h0) else _gated_forward(q, v, h0)

@@ -30,6 +30,10 @@ class TorchRNNLayer(Mixer):
     def forward(self, x: Tensor, state=None):
         if plain_ops_active():
             return self._cell_loop(x, state if state is not None else self.initial_state(x.shape[0], x.device, x.dtype))
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN's bf16 RNN needs AVX-512 (it fails without); the cell runs in float32 inside CPU autocast
+            with torch.autocast("cpu", enabled=False):
+                return self.rnn(x.float(), state)
         return self.rnn(x, state)  # (B, T, D), state
 
     def _cell_loop(self, x: Tensor, state):

@@ -70,12 +70,17 @@ class Transformer(ResidualStack):
         p = self._param_like()
         return torch.zeros(batch, 0, self.cfg.d_model, device=device or p.device, dtype=dtype or p.dtype)
 
-    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, state: Tensor | None = None, keep: slice | None = None) -> tuple[Tensor, Tensor]:
         """Without a state: one causal pass, each token attending to at most ``max_tokens``.
         With a state: exactly the step loop, i.e. each new token's output is a fresh pass over
-        the last ``max_tokens`` tokens ending at it (one batched pass when they all fit)."""
+        the last ``max_tokens`` tokens ending at it (one batched pass when they all fit).
+        ``keep`` (no state only): return only these positions (see ``ResidualStack.forward``)."""
         b, t, d = x.shape
         span = self.cfg.max_tokens
+        if keep is not None:
+            if state is not None and state.shape[1]:
+                raise ValueError("keep= is for a pass from the initial state (training)")
+            return super().forward(x, keep=keep)[0], x[:, -(span - 1) :] if span > 1 else x[:, :0]
         if state is None or state.shape[1] == 0:
             ctx = x
             y, _ = super().forward(ctx)  # (B, T, D)
