@@ -104,6 +104,12 @@ def inductor_cache_dir() -> Path:
     return cache_root() / "inductor"
 
 
+def compile_backend() -> str:
+    """torch.compile's backend: ``$SEQRL_COMPILE_BACKEND`` (e.g. aot_eager to debug a graph without
+    inductor's C++ builds), default inductor."""
+    return os.environ.get("SEQRL_COMPILE_BACKEND", "inductor")
+
+
 def prepare_compile() -> Path:
     """Point inductor's on-disk caches at ``inductor_cache_dir()`` and let its compile workers use no
     more threads than torch does (``--threads 1``: one). Call before the first compiled call."""

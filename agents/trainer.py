@@ -34,7 +34,7 @@ from seqrl.recipe import agent_label
 from .checkpoint import AgentBundle, save_checkpoint
 from .ema import EMA
 from .evaluate import EvalResult, evaluate_agent, format_table
-from .fastpath import prepare_compile, resolve_fast_path
+from .fastpath import compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .kinds import build_model, model_config
 from .model import TOKENS_PER_STEP, masked_action_mse
@@ -120,7 +120,7 @@ class Trainer:
         self.loss_fn = self.forward_loss
         if self.fast.compile:
             self.compile_cache = prepare_compile()
-            self.loss_fn = torch.compile(self.forward_loss, dynamic=False)
+            self.loss_fn = torch.compile(self.forward_loss, dynamic=False, backend=compile_backend())
         self.step = 0
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None

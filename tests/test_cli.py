@@ -27,9 +27,9 @@ def script(name: str):
     return mod
 
 
-def run(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, env=os.environ.copy(),
-                          timeout=600)
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
 
 
 @pytest.mark.parametrize("backbone", ["transformer", "mingru"])
@@ -213,8 +213,9 @@ def test_bf16_autocast_and_compile_train(data_root, tmp_path):
 
     import torch
 
+    # the plumbing (flags, log, saved config) on aot_eager; inductor end to end: tests/test_fastpath.py
     p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--precision", "bf16",
-             "--compile", "on", "--run-dir", str(tmp_path / "bf16"), *TINY])
+             "--compile", "on", "--run-dir", str(tmp_path / "bf16"), *TINY], env={"SEQRL_COMPILE_BACKEND": "aot_eager"})
     assert p.returncode == 0, p.stderr
     evals = [json.loads(line) for line in (tmp_path / "bf16" / "evals.jsonl").read_text().splitlines()]
     assert np.isfinite(evals[-1]["score"])
