@@ -12,7 +12,6 @@ a file written by export.py instead (ONNX or TorchScript, its own rollout mode),
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import tyro
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.evaluate import evaluate_agent, format_table
 from seqrl.config import Rollout
-from seqrl.errors import SeqRLError, check_flags
+from seqrl.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
 from seqrl.recipe import agent_label
 from seqrl.runtime import resolve_device
 
@@ -134,9 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_flags([
             ("episodes", args.episodes >= 1, ">= 1", args.episodes),
-            ("targets", args.targets is None or (len(args.targets) > 0 and all(map(math.isfinite, args.targets))),
-             "one or more finite returns", args.targets),
-            ("seed", 0 <= args.seed < 2**32, "in [0, 2**32)", args.seed),
+            ("targets", returns_ok(args.targets), RETURNS_RULE, args.targets),
+            ("seed", seed_ok(args.seed), SEED_RULE, args.seed),
         ])
         if (args.run is None) == (args.policy is None):
             raise SeqRLError("Give a run directory (evaluate.py RUN_DIR) or an exported policy (--policy FILE), one of them.")

@@ -42,7 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from seqrl.envs.tasks import Task, get_task
-from seqrl.errors import SeqRLError, check_flags
+from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 
 Level = Literal["medium", "medium-replay", "expert", "medium-expert"]
 MEDIUM_BANDS = {"hopper": (1300.0, 1900.0), "halfcheetah": (4000.0, 5400.0), "walker2d": (1800.0, 3000.0)}
@@ -96,7 +96,7 @@ def check_args(args: MakeArgs) -> None:
         ("level", len(args.level) > 0, "one or more levels", args.level),
         ("namespace", bool(re.fullmatch(r"[A-Za-z0-9_-]+", args.namespace)), "letters, digits, '_' or '-'", args.namespace),
         ("version", args.version >= 0, ">= 0", args.version),
-        ("seed", 0 <= args.seed < 2**32, "in [0, 2**32)", args.seed),
+        ("seed", seed_ok(args.seed), SEED_RULE, args.seed),
         ("transitions", args.transitions >= 1, ">= 1", args.transitions),
         ("max_sac_steps", args.max_sac_steps >= 1, ">= 1", args.max_sac_steps),
         ("eval_every", args.eval_every >= 1, ">= 1", args.eval_every),

@@ -21,7 +21,7 @@ from typing import Any, Literal, Sequence, TypeVar
 
 import yaml
 
-from seqrl.errors import SeqRLError, check_flags
+from seqrl.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
 
 Rollout = Literal["window", "recurrent"]
 
@@ -214,10 +214,9 @@ def check_values(cfg: TrainConfig) -> None:
         ("grad_clip", finite(cfg.grad_clip) and cfg.grad_clip >= 0, ">= 0 (0: no clipping)"),
         ("eval_every", cfg.eval_every >= 1, ">= 1"),
         ("eval_episodes", cfg.eval_episodes >= 1, ">= 1"),
-        ("eval_targets", cfg.eval_targets is None or (len(cfg.eval_targets) > 0 and all(map(finite, cfg.eval_targets))),
-         "one or more finite returns"),
+        ("eval_targets", returns_ok(cfg.eval_targets), RETURNS_RULE),
         ("rollout", len(cfg.rollout) > 0, "one or more of window, recurrent"),
-        ("seed", 0 <= cfg.seed < 2**32, "in [0, 2**32)"),
+        ("seed", seed_ok(cfg.seed), SEED_RULE),
         ("checkpoint_every", cfg.checkpoint_every >= 0, ">= 0 (0: only at evaluations)"),
         ("log_every", cfg.log_every >= 1, ">= 1"),
         ("threads", cfg.threads >= 0, ">= 0 (0: torch's default)"),

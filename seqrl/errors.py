@@ -15,3 +15,18 @@ def check_flags(checks: "list[tuple[str, bool, str, object]]") -> None:
     bad = [f"--{name.replace('_', '-')} must be {want} (got {value!r})" for name, ok, want, value in checks if not ok]
     if bad:
         raise SeqRLError("; ".join(bad) + ". See --help for what each flag means.")
+
+
+SEED_RULE = "in [0, 2**32)"  # what numpy's and torch's seeding take
+RETURNS_RULE = "one or more finite returns"
+
+
+def seed_ok(seed: int) -> bool:
+    return 0 <= seed < 2**32
+
+
+def returns_ok(returns: "list[float] | None") -> bool:
+    """None (the default) or a non-empty list of finite target returns."""
+    import math
+
+    return returns is None or (len(returns) > 0 and all(map(math.isfinite, returns)))

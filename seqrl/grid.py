@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from seqrl.config import TrainConfig, parse_train_args
-from seqrl.errors import SeqRLError, check_flags
+from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.recipe import check_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_flags([
             ("jobs", args.jobs >= 1, ">= 1", args.jobs),
-            ("seeds", all(0 <= s < 2**32 for s in args.seeds) and len(set(args.seeds)) == len(args.seeds),
-             "distinct seeds in [0, 2**32)", args.seeds),
+            ("seeds", all(map(seed_ok, args.seeds)) and len(set(args.seeds)) == len(args.seeds),
+             f"distinct seeds {SEED_RULE}", args.seeds),
         ])
         jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
     except SeqRLError as e:
