@@ -12,18 +12,15 @@ a file written by export.py instead (ONNX or TorchScript, its own rollout mode),
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering for --video; read when mujoco is imported
-
 import tyro
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
-from seqrl.agents.evaluate import evaluate_agent, format_table
+from seqrl.agents.scoring import evaluate_agent, format_table
 from seqrl.config import Rollout
 from seqrl.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
 from seqrl.recipe import agent_label
@@ -60,10 +57,10 @@ class EvalArgs:
 def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalArgs) -> None:
     """One rendered episode per (rollout, target); skipped with a message where nothing can render."""
     from seqrl.agents.kinds import evaluation_plan, make_policy
-    from seqrl.envs.make import make_env
+    from seqrl.agents.scoring import env_maker
     from seqrl.envs.video import record_episode, renderer_problem
 
-    make = lambda: make_env(agent.dataset, render_mode="rgb_array")  # noqa: E731
+    make = env_maker(agent.dataset, agent.eval_env, render_mode="rgb_array")
     problem = renderer_problem(make)
     if problem:
         print(f"[seqrl] video skipped: {problem}", file=sys.stderr)
@@ -78,7 +75,7 @@ def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalAr
 
 def evaluate_exported(args: EvalArgs) -> tuple[list, dict, None]:
     """--policy FILE: the same episodes through the exported policy (seqrl.runner)."""
-    from seqrl.agents.evaluate import evaluate_policies
+    from seqrl.agents.scoring import evaluate_policies
     from seqrl.datasets.trajectories import DatasetInfo
     from seqrl.runner import load_policy
 
@@ -98,7 +95,8 @@ def evaluate_exported(args: EvalArgs) -> tuple[list, dict, None]:
         f"backbone {info.backbone}, {info.rollout} rollout, env {info.env_id}, {args.episodes} episodes per target"
     )
     plan = [(info.rollout, float(t), policy) for t in targets]
-    results = evaluate_policies(dataset, info.obs_dim, info.act_dim, plan, args.episodes, args.seed)
+    eval_env = info.env_id if info.env_id != dataset.env_id else None  # the run's --eval-env (export.policy_info)
+    results = evaluate_policies(dataset, info.obs_dim, info.act_dim, plan, args.episodes, args.seed, eval_env=eval_env)
     out = {"env": info.env_id, "dataset": dataset.name, "backbone": info.backbone, "checkpoint": info.checkpoint,
            "policy": str(args.policy), "step": info.step}
     return results, out, None
@@ -114,10 +112,10 @@ def evaluate_run(args: EvalArgs) -> tuple[list, dict, Any]:
     label = agent_label(agent.config)
     print(
         f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "
-        f"{agent.dataset.name}, env {agent.dataset.env_id}, {args.episodes} episodes per target"
+        f"{agent.dataset.name}, env {agent.env_id}, {args.episodes} episodes per target"
     )
     results = evaluate_agent(agent, *run_plan(args, agent), args.episodes, args.seed, device)
-    out = {"env": agent.dataset.env_id, "dataset": agent.dataset.name, "agent": label,
+    out = {"env": agent.env_id, "dataset": agent.dataset.name, "agent": label,
            "backbone": getattr(agent.model.cfg, "backbone", None),  # None for BC
            "checkpoint": str(path), "step": agent.step}
     return results, out, agent
@@ -130,6 +128,10 @@ def run_plan(args: EvalArgs, agent: Any) -> tuple[list[float], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(EvalArgs, args=argv, description=__doc__)
+    if args.video:  # before any env imports mujoco: it reads the GL platform then
+        from seqrl.envs.video import choose_offscreen_gl
+
+        choose_offscreen_gl()
     try:
         check_flags([
             ("episodes", args.episodes >= 1, ">= 1", args.episodes),

@@ -12,7 +12,6 @@ config.yaml, TensorBoard events, evals.jsonl and checkpoints (last.pt, best.pt).
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import json
 import shutil
 import sys
@@ -22,16 +21,18 @@ from pathlib import Path
 import torch
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
+from seqrl.agents.scoring import env_maker
 from seqrl.agents.trainer import Trainer, resolve_targets, run_name
 from seqrl.config import TrainConfig, load_yaml_config, parse_train_args
 from seqrl.datasets import resolve_dataset
 from seqrl.datasets.d4rl import default_cache_dir
-from seqrl.envs import check_dims, get_task, make_env
+from seqrl.envs import check_dims
 from seqrl.distributed import init_distributed, max_param_difference, shutdown
 from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label, check_config
 from seqrl.rundir import check_resume, claim_run_dir, run_files, write_atomic
 from seqrl.runtime import seed_everything
+from seqrl.tasks import get_task
 
 
 def check_resume_request(cfg: TrainConfig) -> list[str]:
@@ -85,12 +86,11 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
     data = resolved.data
     print(f"[seqrl] dataset: {resolved.how}")
     print(f"[seqrl]          {data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
-    if cfg.eval_env:
-        data.info = dataclasses.replace(data.info, env_id=cfg.eval_env, env_spec_json="")
+    if cfg.eval_env:  # the dataset's info stays the dataset's; the run (config, checkpoints) keeps the eval env
         print(f"[seqrl] evaluating in {cfg.eval_env} (--eval-env) instead of the dataset's env")
     data.info.require_reference()
     data.check_context(1 if cfg.agent == "bc" else cfg.context_len)  # BC learns from single transitions
-    env = make_env(data.info)
+    env = env_maker(data.info, cfg.eval_env)()
     check_dims(env, data.obs_dim, data.act_dim, data.info.name)
     env.close()
     targets, targets_how = resolve_targets(cfg, task, data)
@@ -103,7 +103,7 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
               + (f"; changed on resume: {'; '.join(resume_changes)}" if resume_changes else ""))
     print(
         f"[seqrl] agent {agent_label(cfg.to_dict())}: {trainer.num_params:,} parameters on {device}; env "
-        f"{data.info.env_id}; targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
+        f"{trainer.bundle().env_id}; targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
     )
     start = time.perf_counter()
     history = trainer.train()

@@ -412,9 +412,11 @@ def section_deploy(q: bool) -> dict:
     from seqrl.agents.export import default_rollout, export_policy
     from seqrl.datasets import DatasetInfo
     from seqrl.runner import load_policy
+    from seqrl.tasks import TASKS
 
     steps, skip, rounds = (12, 2, 1) if q else (220, 20, 3)
-    info = DatasetInfo("bench", "d4rl", "-", "hopper", "Hopper-v5", "", -20.272305, 3234.3)
+    hopper = TASKS["hopper"]
+    info = DatasetInfo("bench", "d4rl", "-", "hopper", hopper.d4rl_env_id, "", *hopper.ref_scores)
     obs = np.random.default_rng(0).normal(size=(steps, 10, 11)).astype(np.float32)
     out: dict = {"steps": steps - skip, "rounds": rounds, "ort_threads": 1, "us_per_step": {}}
     with tempfile.TemporaryDirectory() as tmp:
