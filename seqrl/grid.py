@@ -32,7 +32,6 @@ from seqrl.config import TrainConfig, parse_train_args
 from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.recipe import check_config
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -96,9 +95,10 @@ def threads_flag(args: list[str]) -> str | None:
 
 
 def train_command(args: list[str], threads: int) -> list[str]:
-    """train_offline.py with ``args``; the grid's thread count unless the user's flags (after ``--``) set one."""
+    """The training program (``seqrl.cli.train``, what train_offline.py runs) with ``args``, by module so an
+    installed package needs no checkout; the grid's thread count unless the user's flags (after ``--``) set one."""
     given = threads_flag(args) is not None
-    return [sys.executable, str(REPO / "train_offline.py"), *args, *([] if given else ["--threads", str(threads)])]
+    return [sys.executable, "-m", "seqrl.cli.train", *args, *([] if given else ["--threads", str(threads)])]
 
 
 def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
@@ -115,7 +115,7 @@ def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
         print(f"[grid] start {path.name}", flush=True)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "train.log", "a") as log:
-        rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT)
     print(f"[grid] {'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name}", flush=True)
     return job, path, rc
 

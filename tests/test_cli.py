@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -12,14 +13,18 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, load_module, random_hopper_arrays, record_env_ids
+from helpers import REPO, random_hopper_arrays, record_env_ids
 
 TINY = ["--steps", "6", "--eval-every", "3", "--eval-episodes", "1", "--context-len", "5", "--width", "16",
         "--n-layers", "1", "--batch-size", "8", "--log-every", "2", "--warmup-steps", "2", "--device", "cpu"]
 
 
+PROGRAMS = {"train_offline": "seqrl.cli.train", "evaluate": "seqrl.cli.evaluate", "export": "seqrl.cli.export"}
+
+
 def script(name: str):
-    return load_module(REPO / f"{name}.py", name)
+    """The program behind the repository's ``<name>.py`` (which only calls its ``main``)."""
+    return importlib.import_module(PROGRAMS[name])
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

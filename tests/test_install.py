@@ -84,7 +84,7 @@ def test_tiny_grid_and_results_from_the_wheel(installed: Path, data_root: Path, 
     p = run(installed, [str(installed / "seqrl-grid"), "--configs", str(cfg), "--backbones", "mingru", "--seeds", "0",
                         "--runs-root", str(runs)], tmp_path)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = [d for d in runs.iterdir() if d.is_dir()]
     assert (run_dir / "done.json").is_file(), (run_dir / "train.log").read_text()[-3000:]
     p = run(installed, [str(installed / "seqrl-results"), str(runs), "--out", str(tmp_path / "results")], tmp_path)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
