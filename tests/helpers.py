@@ -32,3 +32,13 @@ def random_hopper_arrays(n_episodes: int, seed: int = 0, max_steps: int = 40) ->
                 break
     env.close()
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def backbone_options(backbone: str, **values):
+    """The options of ``backbone`` from those of ``values`` it has (one set of values for every backbone)."""
+    import dataclasses
+
+    from seqrl.agents.backbones import options_class
+
+    cls = options_class(backbone)
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})

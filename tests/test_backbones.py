@@ -10,6 +10,8 @@ from seqrl.agents.backbones import BackboneConfig, available_backbones, build_ba
 from seqrl.agents.backbones.scan import log_space_scan, sequential_scan
 from seqrl.errors import SeqRLError
 
+from helpers import backbone_options
+
 T, B, D = 24, 3, 16
 TOL = 1e-6
 
@@ -20,7 +22,8 @@ SCAN_BACKBONES = ("mingru", "minlstm", "mamba")  # run once per scan implementat
 def make(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     name, _, scan = name.partition(":")
-    cfg = BackboneConfig(d_model=D, n_layers=2, dropout=0.0, n_heads=2, max_tokens=64, scan=scan or "auto")
+    cfg = BackboneConfig(width=D, n_layers=2, dropout=0.0, max_tokens=64,
+                         options=backbone_options(name, n_heads=2, scan=scan or "auto"))
     return build_backbone(name, cfg).double().eval()
 
 
@@ -107,7 +110,7 @@ def test_transformer_forward_with_state_equals_step_loop_beyond_its_span():
     """DT's evaluation re-runs the last ``max_tokens`` tokens at every step; chunked calls with the
     carried buffer must give exactly that, even when buffer + chunk exceed the span."""
     torch.manual_seed(0)
-    cfg = BackboneConfig(d_model=D, n_layers=3, dropout=0.0, n_heads=2, max_tokens=8)
+    cfg = BackboneConfig(width=D, n_layers=3, dropout=0.0, max_tokens=8, options=backbone_options("transformer", n_heads=2))
     m = build_backbone("transformer", cfg).double().eval()
     x = inputs()
     state, ys = m.initial_state(B), []
