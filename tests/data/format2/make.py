@@ -3,7 +3,8 @@ whose ModelConfig and TrainConfig held every backbone option as a flat field), e
 
     git archive 373e4ac | tar -x -C /tmp/old && cd /tmp/old && pip install -e . --no-deps && python tests/data/format2/make.py
 
-Each file is a checkpoint as train_offline.py wrote it then (``model_config(cfg, ...)``, ``build_model``,
+The config-*.yaml files are run configs as that code saved them (config-ab-mingru.yaml: copied from a real A/B run,
+with the older bf16 key too). Each .pt file is a checkpoint as train_offline.py wrote it then (``model_config(cfg, ...)``, ``build_model``,
 ``save_checkpoint``) for one backbone with non-default options, plus ``test_inputs`` and ``test_outputs``: a
 batch and the actions the old code predicted for it (eval mode), which tests/test_migration.py compares with the
 model the current code rebuilds.
