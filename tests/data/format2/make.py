@@ -1,7 +1,6 @@
-"""Writes the format-2 checkpoints in this folder: run with the code of commit 373e4ac (format 2, the last one
-whose ModelConfig and TrainConfig held every backbone option as a flat field), e.g.
-
-    git archive 373e4ac | tar -x -C /tmp/old && cd /tmp/old && pip install -e . --no-deps && python tests/data/format2/make.py
+"""Writes the format-2 checkpoints in this folder: run it with the seqrl of commit 373e4ac importable (format 2, the
+last one whose ModelConfig and TrainConfig held every backbone option as a flat field; e.g. a checkout of that
+commit installed in a scratch venv): python tests/data/format2/make.py
 
 The config-*.yaml files are run configs as that code saved them (config-ab-mingru.yaml: copied from a real A/B run,
 with the older bf16 key too). Each .pt file is a checkpoint as train_offline.py wrote it then (``model_config(cfg, ...)``, ``build_model``,
