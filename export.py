@@ -1,67 +1,9 @@
 #!/usr/bin/env python
-"""Export a trained run's policy as one self-contained ONNX or TorchScript file.
-
-    python export.py runs/<run> --format onnx --out policy.onnx
-    python export.py runs/<run> --format torchscript --rollout window --checkpoint best --out policy.pt
-
-The file holds the policy step (state normalization, return-to-go scaling, the model, the
-tanh head) for N envs, in plain tensor ops, float32, and its metadata (env id, dimensions,
-reference scores, default targets, return-to-go scale, backbone, rollout mode, versions).
-Run it without PyTorch with ``seqrl.runner.load_policy`` (numpy + onnxruntime), or score it
-with ``python evaluate.py --policy FILE``.
-"""
-
-from __future__ import annotations
+"""``python export.py --help`` in a checkout; ``seqrl-export`` once installed. The program is ``seqrl/cli/export.py``."""
 
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Literal
 
-import tyro
-
-from seqrl.config import Rollout
-from seqrl.errors import SeqRLError
-
-
-@dataclass
-class ExportArgs:
-    run: Annotated[Path, tyro.conf.Positional]
-    """Run directory written by train_offline.py, or a checkpoint file."""
-    out: Path
-    """The file to write (e.g. policy.onnx)."""
-    format: Literal["onnx", "torchscript"] = "onnx"
-    """onnx (runs with numpy + onnxruntime, no PyTorch) or torchscript (runs with torch.jit.load, no seqrl)."""
-    rollout: Rollout | None = None
-    """recurrent (the O(1) step; state = the backbone's) or window (DT's: re-run the last K steps; state = them).
-    Default: recurrent, window for the transformer (its state grows with the window)."""
-    checkpoint: Literal["last", "best"] = "last"
-    """Which checkpoint of the run."""
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(ExportArgs, args=argv, description=__doc__)
-    try:
-        from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
-        from seqrl.agents.export import export_policy
-
-        path = find_checkpoint(args.run, args.checkpoint)
-        agent, _ = load_checkpoint(path, "cpu")
-        if agent.model.kind == "bc":
-            raise SeqRLError(f"{str(path)!r} is a behaviour-cloning run (--agent bc); export.py exports the "
-                             "Decision model's policies only, for now. Evaluate BC runs with evaluate.py RUN_DIR.")
-        info = export_policy(agent, args.out, args.format, args.rollout, checkpoint=str(path))
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    states = ", ".join(f"{s['name']} {tuple(s['shape'])}" for s in info.state)
-    print(
-        f"[seqrl] wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB): {info.backbone}, "
-        f"{info.rollout} rollout, from {path} (step {info.step}); env {info.env_id}, obs {info.obs_dim}, "
-        f"act {info.act_dim}; state per env: {states}"
-    )
-    return 0
-
+from seqrl.cli.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

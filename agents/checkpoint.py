@@ -41,7 +41,8 @@ def _migrate_v1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @dataclass
 class AgentBundle:
-    """A model with what acting needs: state normalization, RTG scale, targets, the dataset's info."""
+    """A model with what acting needs: state normalization, RTG scale, targets, the dataset's info, and the env
+    the run evaluates in when it is not the dataset's own (``--eval-env``)."""
 
     model: Model  # DecisionModel or BCModel
     obs_mean: np.ndarray
@@ -51,6 +52,12 @@ class AgentBundle:
     dataset: DatasetInfo
     step: int
     config: dict[str, Any]
+    eval_env: str | None = None  # --eval-env: a Gymnasium id to act in instead of the dataset's env
+
+    @property
+    def env_id(self) -> str:
+        """The env the agent is evaluated in: ``eval_env``, else the dataset's."""
+        return self.eval_env or self.dataset.env_id
 
 
 def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | None = None) -> None:
@@ -64,7 +71,8 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
         "obs_std": bundle.obs_std,
         "rtg_scale": bundle.rtg_scale,
         "targets": list(bundle.targets),
-        "dataset": bundle.dataset.to_dict(),
+        "dataset": bundle.dataset.to_dict(),  # the dataset's own info, never rewritten by --eval-env
+        "eval_env": bundle.eval_env,
         "step": bundle.step,
         "config": bundle.config,
         **(extra or {}),
@@ -117,5 +125,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         dataset=DatasetInfo(**payload["dataset"]),
         step=int(payload["step"]),
         config=payload["config"],
+        # checkpoints written before "eval_env" was saved keep it in their config only
+        eval_env=payload["eval_env"] if "eval_env" in payload else payload["config"].get("eval_env"),
     )
     return bundle, payload

@@ -63,7 +63,7 @@ def policy_info(bundle: AgentBundle, step: PolicyStep, fmt: ExportFormat, checkp
         if t.count_nonzero():  # the runner starts every state from zeros
             raise SeqRLError(f"State {spec.name!r} of backbone {cfg.backbone!r} does not start at zero; cannot export.")
     return PolicyInfo(
-        env_id=bundle.dataset.env_id,
+        env_id=bundle.env_id,  # the env it acts in (a run's --eval-env, else the dataset's)
         obs_dim=cfg.obs_dim,
         act_dim=cfg.act_dim,
         backbone=cfg.backbone,

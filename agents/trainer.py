@@ -26,14 +26,14 @@ from seqrl.config import TrainConfig
 from seqrl.datasets import TrajectoryDataset, WindowSampler
 from seqrl.datasets.d4rl import is_d4rl_benchmark
 from seqrl.distributed import DistInfo
-from seqrl.envs import Task
 from seqrl.errors import SeqRLError
 from seqrl.rundir import EVAL_KEYS, append_jsonl, read_jsonl, write_atomic, write_jsonl
 from seqrl.recipe import agent_label
+from seqrl.tasks import Task
 
 from .checkpoint import AgentBundle, save_checkpoint
 from .ema import EMA
-from .evaluate import EvalResult, evaluate_agent, format_table
+from .scoring import EvalResult, evaluate_agent, format_table
 from .fastpath import compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .kinds import build_model, model_config
@@ -141,6 +141,7 @@ class Trainer:
             dataset=self.data.info,
             step=self.step,
             config=self.cfg.to_dict(),
+            eval_env=self.cfg.eval_env,
         )
 
     def forward_loss(self, inputs: tuple[torch.Tensor, ...], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

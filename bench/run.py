@@ -378,6 +378,32 @@ def _act_costs(policies: dict, n_envs: int, obs: np.ndarray, rounds: int, skip: 
 DEPLOY_BACKBONES = list(BACKBONES)  # --deploy-backbones
 
 
+def _ort_matmul_floor_us(model: torch.nn.Module, rows: int, reps: int) -> float:
+    """µs for ONNX Runtime (one thread) to run only the model's weight matmuls, each on ``rows`` input rows:
+    the floor under any exported step that feeds ``rows`` tokens through every Linear layer once."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, inputs, outputs = [], [], [], []
+    for i, lin in enumerate(x for x in model.modules() if isinstance(x, torch.nn.Linear)):
+        w = lin.weight.detach().float().t().contiguous().numpy()  # (in, out)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        inputs.append(helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [rows, w.shape[0]]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [rows, w.shape[1]]))
+        nodes.append(helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"y{i}"]))
+    graph = helper.make_graph(nodes, "matmuls", inputs, outputs, initializer=inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = 1, 1, 3
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.normal(size=i.shape).astype(np.float32) for i in sess.get_inputs()}
+    onnx.checker.check_model(proto)
+    return timeit(lambda: sess.run(None, feeds), reps, warmup=20) * 1e6
+
+
 def section_deploy(q: bool) -> dict:
     """The exported policy step (export.py) run by seqrl.runner, against the eager PyTorch policy."""
     import tempfile
@@ -386,9 +412,11 @@ def section_deploy(q: bool) -> dict:
     from seqrl.agents.export import default_rollout, export_policy
     from seqrl.datasets import DatasetInfo
     from seqrl.runner import load_policy
+    from seqrl.tasks import TASKS
 
     steps, skip, rounds = (12, 2, 1) if q else (220, 20, 3)
-    info = DatasetInfo("bench", "d4rl", "-", "hopper", "Hopper-v5", "", -20.272305, 3234.3)
+    hopper = TASKS["hopper"]
+    info = DatasetInfo("bench", "d4rl", "-", "hopper", hopper.d4rl_env_id, "", *hopper.ref_scores)
     obs = np.random.default_rng(0).normal(size=(steps, 10, 11)).astype(np.float32)
     out: dict = {"steps": steps - skip, "rounds": rounds, "ort_threads": 1, "us_per_step": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -408,6 +436,10 @@ def section_deploy(q: bool) -> dict:
                 print(f"  deploy {name} ({rollout}), {n_envs} env(s): eager {us['eager']:.0f} us, torchscript "
                       f"{us['torchscript']:.0f} us, onnxruntime {us['onnx']:.0f} us (x{us['eager'] / us['onnx']:.1f})",
                       flush=True)
+            if name == "mingru":  # the step's Linear layers, 3 tokens (a_{t-1}, R^_t, s_t) through each once
+                out["mingru_matmul_floor_us"] = _ort_matmul_floor_us(m, 3, 20 if q else 2000)
+                print(f"  deploy mingru: its weight matmuls alone in ONNX Runtime (3 rows each): "
+                      f"{out['mingru_matmul_floor_us']:.0f} us", flush=True)
     return out
 
 
@@ -446,6 +478,9 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
         d = res["deploy"]["us_per_step"]["mingru/1"]
         rows.append(("ONNX Runtime recurrent minGRU step, 1 env, one thread", "≤ 50 µs", f"{d['onnx']:.0f} µs"))
         rows.append(("eager ÷ ONNX Runtime, recurrent minGRU step, 1 env", "≥ 7×", f"{d['eager'] / d['onnx']:.1f}×"))
+        if "mingru_matmul_floor_us" in res["deploy"]:
+            rows.append(("minGRU step's weight matmuls alone (ONNX Runtime, 3 rows each, one thread)", "(floor)",
+                         f"{res['deploy']['mingru_matmul_floor_us']:.0f} µs"))
     if "eval" in res:
         rows += [(f"{res['eval']['episodes']}-episode Hopper evaluation, one-env ÷ vectorized, {m}", "≥ 3×", f"{v['speedup']:.1f}×")
                  for m, v in res["eval"]["s"].items()]

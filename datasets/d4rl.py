@@ -17,14 +17,14 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from seqrl.envs.tasks import Task, get_task, task_from_text
 from seqrl.errors import SeqRLError
+from seqrl.tasks import TASKS, Task, get_task, task_from_text, task_names
 
 from .trajectories import DatasetInfo, TrajectoryDataset
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")
-D4RL_NAME = re.compile(r"^(hopper|halfcheetah|walker2d)-(random|medium|medium-replay|medium-expert|expert)-v2$")
+D4RL_NAME = re.compile(rf"^({'|'.join(TASKS)})-({'|'.join(map(re.escape, LEVELS))})-v2$")  # hopper-medium-v2
 # D4RL's public location of the gym_mujoco_v2 files; SEQRL_D4RL_URL overrides it (a mirror, or file:// in tests).
 D4RL_BASE_URL = "http://rail.eecs.berkeley.edu/datasets/offline_rl/gym_mujoco_v2"
 
@@ -35,7 +35,7 @@ def default_cache_dir() -> Path:
 
 def d4rl_names() -> list[str]:
     """Every D4RL v2 locomotion name this loader knows (3 tasks x 5 levels)."""
-    return [f"{t}-{lv}-v2" for t in ("hopper", "halfcheetah", "walker2d") for lv in LEVELS]
+    return [d4rl_name(t, lv) for t in TASKS for lv in LEVELS]
 
 
 def d4rl_name(task: str, level: str) -> str:
@@ -66,7 +66,7 @@ def load_d4rl_file(path: str | Path, task: Task | None = None, name: str | None 
     if task is None:
         raise SeqRLError(
             f"Cannot tell which env the D4RL file {str(path)!r} belongs to from its name; pass --env "
-            "(hopper, halfcheetah or walker2d)."
+            f"({task_names()})."
         )
     try:
         with h5py.File(path, "r") as f:
@@ -87,7 +87,7 @@ def load_d4rl_file(path: str | Path, task: Task | None = None, name: str | None 
         source="d4rl",
         location=str(path),
         task=task.name,
-        env_id=task.d4rl_env_id,
+        env_id=task.d4rl_env_id,  # D4RL's own data: the env that reproduces it
         ref_min_score=task.ref_min_score,
         ref_max_score=task.ref_max_score,
     )

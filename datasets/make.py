@@ -6,11 +6,12 @@
 The recipe (D4RL's, as ../shared/data/README.md describes it):
 
 1. Train SAC (stable-baselines3 defaults: MlpPolicy 256x256, lr 3e-4, batch 256, buffer 1M,
-   learning_starts 10k) online on the Gymnasium MuJoCo env, evaluating the deterministic policy
-   every ``eval_every`` steps on ``eval_episodes`` episodes (reset seeds 1000, 1001, ...).
+   learning_starts 10k) online on the task's Gymnasium MuJoCo env (listed below), evaluating
+   the deterministic policy every ``eval_every`` steps on ``eval_episodes`` episodes (reset
+   seeds 1000, 1001, ...).
 2. Stop at the first evaluation inside the level's band: ``medium`` about 1/3 of the expert
-   reference (Hopper [1300, 1900], HalfCheetah [4000, 5400], Walker2d [1800, 3000]), ``expert``
-   at 90% of the reference expert score or more. The same SAC run goes on from medium to expert.
+   reference (each task's band is listed below), ``expert`` at 90% of the reference expert
+   score or more. The same SAC run goes on from medium to expert.
 3. ``medium`` / ``expert``: roll the policy out with actions sampled from its stochastic
    (tanh-Gaussian) distribution, reset seeds 0, 1, 2, ..., episodes ending on termination or the
    1,000-step time limit, until exactly ``transitions`` transitions (the last episode cut and
@@ -26,9 +27,7 @@ recipe and seeds in their metadata. SAC checkpoints and its replay buffer are sa
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import shutil
 import sys
@@ -36,18 +35,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import gymnasium as gym
-import h5py
 import numpy as np
-from tqdm import tqdm
 
-from seqrl.envs.tasks import Task, get_task
 from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
+from seqrl.tasks import TASKS, Task, get_task, normalized_score
+
+from .minari_data import minari_root
+from .minari_writer import RawEpisode, write_dataset
+from .sac_trainer import EVAL_SEED, SACRun, replay_episodes, rollout_episodes
+
+# This module is the maker's command line and the recipe's steps in order. SAC and the episodes it yields:
+# sac_trainer.py; the Minari writer: minari_writer.py; per-task env, bands, reference scores: seqrl.tasks.
 
 Level = Literal["medium", "medium-replay", "expert", "medium-expert"]
-MEDIUM_BANDS = {"hopper": (1300.0, 1900.0), "halfcheetah": (4000.0, 5400.0), "walker2d": (1800.0, 3000.0)}
-ENV_IDS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
-EVAL_SEED = 1000
 
 
 @dataclass
@@ -108,202 +108,32 @@ def check_args(args: MakeArgs) -> None:
     ])
 
 
+def default_bands(task: Task) -> dict[str, tuple[float, float]]:
+    """The stop band of each SAC level: the task's medium band, and 90% of its expert reference or more."""
+    return {"medium": task.medium_band, "expert": (0.9 * task.ref_max_score, math.inf)}
+
+
 def bands(args: MakeArgs, task: Task) -> dict[str, tuple[float, float]]:
-    return {
-        "medium": args.medium_band or MEDIUM_BANDS[task.name],
-        "expert": args.expert_band or (0.9 * task.ref_max_score, math.inf),
-    }
+    """The stop bands of a run: the flags', else the defaults."""
+    default = default_bands(task)
+    return {"medium": args.medium_band or default["medium"], "expert": args.expert_band or default["expert"]}
 
 
-class SACRun:
-    """One SAC run, resumable, that stops at the first evaluation inside a band."""
-
-    def __init__(self, args: MakeArgs, task: Task) -> None:
-        try:
-            from stable_baselines3 import SAC
-        except ImportError:
-            raise SeqRLError("The dataset maker needs stable-baselines3: pip install 'seqrl[maker]'.") from None
-        self.args, self.task = args, task
-        self.dir = args.work_dir / task.name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.dir / "state.json"
-        self.env_id = ENV_IDS[task.name]
-        self.eval_env = gym.make(self.env_id)
-        latest = self.dir / "sac_latest.zip"
-        if latest.is_file():
-            self.model = SAC.load(latest, env=gym.make(self.env_id), device="cpu")
-            self.model.load_replay_buffer(self.dir / "buffer_latest.pkl")
-            self.state = json.loads(self.state_path.read_text())
-            print(f"[make] resuming SAC from {latest} at {self.model.num_timesteps} steps")
-        else:
-            self.model = SAC("MlpPolicy", gym.make(self.env_id), seed=args.seed, device="cpu",
-                             learning_starts=args.learning_starts, verbose=0)
-            self.state = {"evals": [], "stops": {}}
-
-    def evaluate(self) -> float:
-        rets = []
-        for i in range(self.args.eval_episodes):
-            obs, _ = self.eval_env.reset(seed=EVAL_SEED + i)
-            done, total = False, 0.0
-            while not done:
-                act, _ = self.model.predict(obs, deterministic=True)
-                obs, r, term, trunc, _ = self.eval_env.step(act)
-                total += float(r)
-                done = term or trunc
-            rets.append(total)
-        return float(np.mean(rets))
-
-    def save(self, tag: str) -> None:
-        self.model.save(self.dir / f"sac_{tag}.zip")
-        self.model.save_replay_buffer(self.dir / f"buffer_{tag}.pkl")
-        self.state_path.write_text(json.dumps(self.state, indent=1))
-
-    def train_until(self, level: str, band: tuple[float, float]):
-        """Train until an evaluation lands in ``band``; saves and returns (model, replay buffer) at that stop."""
-        from stable_baselines3 import SAC
-
-        if level in self.state["stops"]:
-            path = self.dir / f"sac_{level}.zip"
-            model = SAC.load(path, device="cpu")
-            model.load_replay_buffer(self.dir / f"buffer_{level}.pkl")
-            print(f"[make] SAC reached {level} before (step {self.state['stops'][level]['step']}): {path}")
-            return model
-        lo, hi = band
-        bar = tqdm(total=self.args.max_sac_steps, initial=self.model.num_timesteps, desc=f"SAC to {level}", unit="step")
-        try:
-            while self.model.num_timesteps < self.args.max_sac_steps:
-                before = self.model.num_timesteps
-                self.model.learn(self.args.eval_every, reset_num_timesteps=False, progress_bar=False)
-                bar.update(self.model.num_timesteps - before)
-                ret = self.evaluate()
-                self.state["evals"].append({"step": self.model.num_timesteps, "return": ret})
-                bar.set_postfix(det_return=f"{ret:.0f}", band=f"[{lo:g}, {hi:g}]")
-                if lo <= ret <= hi:
-                    self.state["stops"][level] = {"step": self.model.num_timesteps, "return": ret}
-                    self.save(level)
-                    self.save("latest")
-                    return self.model
-                if ret > hi and level == "medium":
-                    raise SeqRLError(
-                        f"SAC jumped past the medium band [{lo:g}, {hi:g}] (deterministic return {ret:.0f} at "
-                        f"{self.model.num_timesteps} steps). Evaluate more often (--eval-every) or widen --medium-band."
-                    )
-                self.save("latest")
-        finally:
-            bar.close()
-        raise SeqRLError(f"SAC did not reach the {level} band [{lo:g}, {hi:g}] in {self.args.max_sac_steps} steps.")
-
-
-def rollout_episodes(model, env_id: str, transitions: int, desc: str) -> list[dict]:
-    """Stochastic-policy episodes, reset seeds 0, 1, ...; exactly ``transitions`` steps, the last cut (truncated)."""
-    env = gym.make(env_id)
-    episodes, total, seed = [], 0, 0
-    with tqdm(total=transitions, desc=desc, unit="step") as bar:
-        while total < transitions:
-            obs, _ = env.reset(seed=seed)
-            ep = {"seed": seed, "observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
-            done = False
-            while not done:
-                act, _ = model.predict(obs, deterministic=False)
-                obs, r, term, trunc, _ = env.step(act)
-                total += 1
-                cut = total == transitions
-                ep["observations"].append(obs)
-                ep["actions"].append(act)
-                ep["rewards"].append(float(r))
-                ep["terminations"].append(bool(term))
-                ep["truncations"].append(bool(trunc or (cut and not term)))
-                done = term or trunc or cut
-            bar.update(len(ep["actions"]))
-            episodes.append(ep)
-            seed += 1
-    env.close()
-    return episodes
-
-
-def replay_episodes(model) -> list[dict]:
-    """SAC's replay buffer, in time order, split into episodes at terminations and time limits."""
-    buf = model.replay_buffer
-    n = buf.buffer_size if buf.full else buf.pos
-    if buf.full:
-        raise SeqRLError("The replay buffer wrapped around before the medium stop; medium-replay would be incomplete.")
-    obs, nxt = buf.observations[:n, 0], buf.next_observations[:n, 0]
-    acts, rews = buf.actions[:n, 0], buf.rewards[:n, 0]
-    dones, timeouts = buf.dones[:n, 0].astype(bool), buf.timeouts[:n, 0].astype(bool)
-    ends = list(np.flatnonzero(dones) + 1)
-    if not ends or ends[-1] != n:
-        ends.append(n)  # the episode running at the stop: cut, truncated
-    episodes, start = [], 0
-    for end in ends:
-        term = bool(dones[end - 1] and not timeouts[end - 1])
-        episodes.append({
-            "seed": None,
-            "observations": list(obs[start:end]) + [nxt[end - 1]],
-            "actions": list(acts[start:end]),
-            "rewards": [float(r) for r in rews[start:end]],
-            "terminations": [False] * (end - start - 1) + [term],
-            "truncations": [False] * (end - start - 1) + [not term],
-        })
-        start = end
-    return episodes
-
-
-def _gzip_rewrite(path: Path) -> None:
-    """Rewrite an hdf5 file with every dataset gzip-compressed (h5py reads it transparently)."""
-    tmp = path.with_suffix(".gz.tmp")
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
-        def copy(group_src, group_dst):
-            group_dst.attrs.update(dict(group_src.attrs))
-            for k, v in group_src.items():
-                if isinstance(v, h5py.Group):
-                    copy(v, group_dst.create_group(k))
-                else:
-                    kw = {"compression": "gzip"} if v.shape else {}
-                    d = group_dst.create_dataset(k, data=v[()], **kw)
-                    d.attrs.update(dict(v.attrs))
-        copy(src, dst)
-    os.replace(tmp, path)
-
-
-def write_dataset(dataset_id: str, episodes: list[dict], env_id: str, task: Task, description: str, root: Path) -> Path:
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    buffers = [
-        EpisodeBuffer(
-            id=i, seed=ep["seed"], observations=np.asarray(ep["observations"], np.float32),
-            actions=np.asarray(ep["actions"], np.float32), rewards=ep["rewards"],
-            terminations=ep["terminations"], truncations=ep["truncations"],
-        )
-        for i, ep in enumerate(episodes)
-    ]
-    env = gym.make(env_id)
-    minari.create_dataset_from_buffers(
-        dataset_id=dataset_id, buffer=buffers, env=env, eval_env=env_id, algorithm_name="SAC (stable-baselines3)",
-        author="seqrl dataset maker", author_email="seqrl@users.noreply.invalid",
-        code_permalink="seqrl/datasets/make.py", ref_min_score=task.ref_min_score, ref_max_score=task.ref_max_score,
-        description=description,
-    )
-    env.close()
-    path = root / dataset_id / "data" / "main_data.hdf5"
-    _gzip_rewrite(path)
-    return path
-
-
-def summary_row(dataset_id: str, episodes: list[dict], task: Task) -> str:
+def summary_row(dataset_id: str, episodes: list[RawEpisode], task: Task) -> str:
+    """One row of the summary table: id, episodes, transitions, return (mean ± std), normalized mean return."""
     rets = np.array([sum(ep["rewards"]) for ep in episodes])
     n = sum(len(ep["actions"]) for ep in episodes)
-    norm = 100 * (rets.mean() - task.ref_min_score) / (task.ref_max_score - task.ref_min_score)
+    norm = normalized_score(rets.mean(), *task.ref_scores)
     return f"| {dataset_id} | {len(episodes)} | {n:,} | {rets.mean():.1f} ± {rets.std():.1f} | {norm:.1f} |"
 
 
 def make(args: MakeArgs) -> list[str]:
+    """Write the datasets of ``args.level``; returns their ids."""
     import torch
 
     task = get_task(args.env)
     torch.set_num_threads(args.threads)
-    root = args.out or Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+    root = args.out or minari_root()
     ids = {lv: f"{args.namespace}/{task.name}/{lv}-v{args.version}" for lv in args.level}
     for lv, did in ids.items():
         if (root / did).exists():
@@ -311,12 +141,14 @@ def make(args: MakeArgs) -> list[str]:
                 raise SeqRLError(f"{did} exists under {root}; pass --overwrite to replace it.")
             shutil.rmtree(root / did)
     b = bands(args, task)
-    run = SACRun(args, task)
+    run = SACRun(task.maker_env_id, args.work_dir / task.name, args.seed, args.learning_starts, args.eval_every,
+                 args.eval_episodes, args.max_sac_steps)
     recipe = (f"D4RL recipe (seqrl.datasets.make): SAC (stable-baselines3 defaults, seed {args.seed}) on {run.env_id}, "
               f"deterministic evaluation every {args.eval_every} steps on {args.eval_episodes} episodes (seeds "
               f"{EVAL_SEED}+), stop bands medium {b['medium']}, expert {b['expert']}; rollouts with the stochastic "
               f"policy, reset seeds 0, 1, ...")
-    rows, episodes = [], {}
+    rows: list[str] = []
+    episodes: dict[str, list[RawEpisode]] = {}
     need_medium = {"medium", "medium-replay", "medium-expert"} & set(args.level)
     need_expert = {"expert", "medium-expert"} & set(args.level)
     if need_medium:
@@ -333,7 +165,7 @@ def make(args: MakeArgs) -> list[str]:
     for lv in args.level:
         stops = ", ".join(f"{k} at step {v['step']} (det. return {v['return']:.1f})" for k, v in run.state["stops"].items())
         desc = f"{task.name} {lv}: {recipe}. SAC stops: {stops}."
-        path = write_dataset(ids[lv], episodes[lv], run.env_id, task, desc, root)
+        path = write_dataset(ids[lv], episodes[lv], run.env_id, task.ref_scores, "SAC (stable-baselines3)", desc, root)
         rows.append(summary_row(ids[lv], episodes[lv], task))
         print(f"[make] wrote {ids[lv]} -> {path}")
     print("\n| id | episodes | transitions | return (mean ± std) | normalized |\n|---|---:|---:|---:|---:|")
@@ -341,10 +173,20 @@ def make(args: MakeArgs) -> list[str]:
     return list(ids.values())
 
 
+def tasks_help() -> str:
+    """The per-task facts the recipe uses (from ``seqrl.tasks``), for ``--help``."""
+    rows = []
+    for t in TASKS.values():
+        b = default_bands(t)
+        rows.append(f"  {t.name}: SAC in {t.maker_env_id}, medium band [{b['medium'][0]:g}, {b['medium'][1]:g}], "
+                    f"expert >= {b['expert'][0]:g}")
+    return "Tasks:\n" + "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     import tyro
 
-    args = tyro.cli(MakeArgs, args=argv, description=__doc__)
+    args = tyro.cli(MakeArgs, args=argv, description=f"{__doc__}\n{tasks_help()}")
     try:
         check_args(args)
         make(args)

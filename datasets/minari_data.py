@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from seqrl.envs.tasks import task_from_text
 from seqrl.errors import SeqRLError
+from seqrl.tasks import task_from_text
 
 from .trajectories import DatasetInfo, TrajectoryDataset
 

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqrl.envs.tasks import get_task
 from seqrl.errors import SeqRLError
+from seqrl.tasks import get_task, task_names
 
 from .d4rl import D4RL_NAME, LEVELS, d4rl_name, d4rl_names, load_d4rl_file, load_d4rl_name
 from .minari_data import load_minari, local_minari_ids, minari_root
@@ -59,7 +59,7 @@ def resolve_dataset(
         return Resolved(data, f"Minari {dataset} from {data.info.location}")
     if dataset in LEVELS:
         if task is None:
-            raise SeqRLError(f"--dataset {dataset!r} is a level; also pass --env (hopper, halfcheetah or walker2d).")
+            raise SeqRLError(f"--dataset {dataset!r} is a level; also pass --env ({task_names()}).")
         name = d4rl_name(task.name, dataset)
         if (cache_dir / f"{name}.hdf5").is_file():
             data = load_d4rl_name(name, cache_dir, allow_download=False)

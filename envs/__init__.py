@@ -1,7 +1,6 @@
-"""Evaluation envs matching the datasets, and the evaluation loop."""
+"""Evaluation envs and the episode loop (the task table is ``seqrl.tasks``; datasets are not imported here)."""
 
-from .evaluation import Episode, run_episodes, run_episodes_vectorized
-from .make import check_dims, make_env
-from .tasks import TASKS, Task, get_task
+from .episodes import Episode, run_episodes, run_episodes_vectorized
+from .factory import check_dims, make_env
 
-__all__ = ["TASKS", "Episode", "Task", "check_dims", "get_task", "make_env", "run_episodes", "run_episodes_vectorized"]
+__all__ = ["Episode", "check_dims", "make_env", "run_episodes", "run_episodes_vectorized"]

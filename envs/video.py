@@ -1,8 +1,8 @@
 """Record evaluation episodes to MP4 (imageio-ffmpeg) or GIF with MuJoCo's offscreen renderer.
 
 MuJoCo renders offscreen through EGL or OSMesa, picked by ``MUJOCO_GL`` before mujoco is
-imported (seqrl sets ``egl`` if unset). System packages: Debian ``libegl1`` (EGL) or
-``libosmesa6`` (OSMesa, with ``MUJOCO_GL=osmesa``).
+imported (``choose_offscreen_gl`` sets ``egl`` if unset; evaluate.py calls it for ``--video`` only).
+System packages: Debian ``libegl1`` (EGL) or ``libosmesa6`` (OSMesa, with ``MUJOCO_GL=osmesa``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import numpy as np
 
 from seqrl.errors import SeqRLError
 
-from .evaluation import Policy, run_episodes
+from .episodes import Policy, run_episodes
+
+
+def choose_offscreen_gl() -> None:
+    """Offscreen rendering through EGL unless ``MUJOCO_GL`` already says otherwise. Call it only when frames will
+    be rendered, before mujoco is imported (mujoco and PyOpenGL read the platform on import)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 class FrameRecorder(gym.Wrapper):

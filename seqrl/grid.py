@@ -32,7 +32,6 @@ from seqrl.config import TrainConfig, parse_train_args
 from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.recipe import check_config
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -86,10 +85,21 @@ def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
     return found[-1], (found[-1] / "done.json").is_file()
 
 
+def threads_flag(args: list[str]) -> str | None:
+    """The value of ``--threads`` in ``args`` (``--threads N`` or ``--threads=N``), if given."""
+    for i, a in enumerate(args):
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+        if a == "--threads" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
 def train_command(args: list[str], threads: int) -> list[str]:
-    """train_offline.py with ``args``; the grid's thread count unless the user's flags (after ``--``) set one."""
-    given = any(a == "--threads" or a.startswith("--threads=") for a in args)
-    return [sys.executable, str(REPO / "train_offline.py"), *args, *([] if given else ["--threads", str(threads)])]
+    """The training program (``seqrl.cli.train``, what train_offline.py runs) with ``args``, by module so an
+    installed package needs no checkout; the grid's thread count unless the user's flags (after ``--``) set one."""
+    given = threads_flag(args) is not None
+    return [sys.executable, "-m", "seqrl.cli.train", *args, *([] if given else ["--threads", str(threads)])]
 
 
 def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
@@ -106,7 +116,7 @@ def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
         print(f"[grid] start {path.name}", flush=True)
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "train.log", "a") as log:
-        rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT)
     print(f"[grid] {'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name}", flush=True)
     return job, path, rc
 
@@ -140,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     root = args.runs_root.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    print(f"[grid] {len(jobs)} runs, {args.jobs} at a time, {threads} thread(s) each, into {root}", flush=True)
+    given = threads_flag(extra)
+    each = f"{given} thread(s) each (--threads after --)" if given else f"{threads} thread(s) each"
+    print(f"[grid] {len(jobs)} runs, {args.jobs} at a time, {each}, into {root}", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda j: run_job(j, root, threads), jobs))
     failed = [p.name for _, p, rc in results if rc != 0]

@@ -10,7 +10,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from helpers import HOPPER_REF, random_hopper_arrays
+from helpers import random_hopper_arrays
+from seqrl.tasks import TASKS
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +46,8 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         buffer=buffers,
         env=env,
         algorithm_name="random",
-        ref_min_score=HOPPER_REF[0],
-        ref_max_score=HOPPER_REF[1],
+        ref_min_score=TASKS["hopper"].ref_min_score,
+        ref_max_score=TASKS["hopper"].ref_max_score,
         description="tiny test dataset",
         author="seqrl tests",
         author_email="tests@seqrl.invalid",

@@ -12,9 +12,9 @@ from seqrl.agents.kinds import evaluation_plan, make_policy
 from seqrl.datasets import DatasetInfo
 from seqrl.errors import SeqRLError
 
-from helpers import HOPPER_REF
+from seqrl.tasks import TASKS
 
-INFO = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+INFO = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
 
 
 def bc_model() -> BCModel:

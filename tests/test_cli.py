@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import subprocess
@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO, random_hopper_arrays
+from helpers import REPO, random_hopper_arrays, record_env_ids
 
 TINY = ["--steps", "6", "--eval-every", "3", "--eval-episodes", "1", "--context-len", "5", "--width", "16",
         "--n-layers", "1", "--batch-size", "8", "--log-every", "2", "--warmup-steps", "2", "--device", "cpu"]
 
 
+PROGRAMS = {"train_offline": "seqrl.cli.train", "evaluate": "seqrl.cli.evaluate", "export": "seqrl.cli.export"}
+
+
 def script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    """The program behind the repository's ``<name>.py`` (which only calls its ``main``)."""
+    return importlib.import_module(PROGRAMS[name])
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -162,7 +162,7 @@ def test_help_explains_every_field():
             assert f"--{b}.{f.name.replace('_', '-')}" in p.stdout, (b, f.name)
 
 
-def test_eval_env_override_and_unknown_env_id(d4rl_file, tmp_path, capsys):
+def test_eval_env_override_and_unknown_env_id(d4rl_file, tmp_path, capsys, monkeypatch):
     err = error_of(capsys, "train_offline", ["--dataset", str(d4rl_file), "--eval-env", "Hopper-v99", "--context-len", "5"])
     assert "Cannot create the evaluation env 'Hopper-v99'" in err
     p = run(["train_offline.py", "--dataset", str(d4rl_file), "--eval-env", "Hopper-v4", "--run-dir", str(tmp_path / "r"),
@@ -171,6 +171,34 @@ def test_eval_env_override_and_unknown_env_id(d4rl_file, tmp_path, capsys):
     assert "evaluating in Hopper-v4" in p.stdout
     res = json.loads((tmp_path / "r" / "evals.jsonl").read_text().splitlines()[-1])
     assert len(res["results"]) == 2
+
+    # the checkpoint keeps the dataset's own env, and the run's eval env beside it
+    from seqrl.agents.checkpoint import load_checkpoint
+
+    agent, payload = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert (agent.dataset.env_id, agent.eval_env, agent.env_id) == ("Hopper-v5", "Hopper-v4", "Hopper-v4")
+    assert payload["dataset"]["env_id"] == "Hopper-v5" and payload["eval_env"] == "Hopper-v4"
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["eval_env"] == "Hopper-v4"
+    # evaluate.py of the run evaluates in the run's eval env: every env it makes is Hopper-v4
+    made = record_env_ids(monkeypatch)
+    assert script("evaluate").main([str(tmp_path / "r"), "--episodes", "2", "--targets", "500", "--device", "cpu",
+                                    "--json", str(tmp_path / "e.json")]) == 0
+    assert "env Hopper-v4" in capsys.readouterr().out
+    assert json.loads((tmp_path / "e.json").read_text())["env"] == "Hopper-v4"
+    assert made and set(made) == {"Hopper-v4"}
+
+
+def test_evaluate_chooses_the_gl_platform_only_for_video(tmp_path, capsys, monkeypatch):
+    """MUJOCO_GL=egl is set by evaluate.py --video (before any env is made), never on import or without
+    --video, and a user's own choice stays."""
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    evaluate = script("evaluate")
+    assert "MUJOCO_GL" not in os.environ
+    assert evaluate.main([str(tmp_path)]) == 2 and "MUJOCO_GL" not in os.environ
+    assert evaluate.main([str(tmp_path), "--video", str(tmp_path / "v")]) == 2 and os.environ["MUJOCO_GL"] == "egl"
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    assert evaluate.main([str(tmp_path), "--video", str(tmp_path / "v")]) == 2 and os.environ["MUJOCO_GL"] == "osmesa"
+    assert "No last.pt in" in capsys.readouterr().err
 
 
 def test_context_longer_than_every_episode(tmp_path, capsys):

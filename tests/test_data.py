@@ -11,9 +11,10 @@ from seqrl.datasets import DatasetInfo, TrajectoryDataset, WindowSampler, load_d
 from seqrl.datasets.d4rl import d4rl_url, write_d4rl_file
 from seqrl.errors import SeqRLError
 
-from helpers import HOPPER_REF, random_hopper_arrays
+from helpers import random_hopper_arrays
+from seqrl.tasks import TASKS
 
-INFO = DatasetInfo("hand", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+INFO = DatasetInfo("hand", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
 
 
 def hand_dataset() -> TrajectoryDataset:
@@ -45,7 +46,7 @@ def test_state_stats():
 
 
 def test_normalized_score_formula():
-    lo, hi = HOPPER_REF
+    lo, hi = TASKS["hopper"].ref_scores
     np.testing.assert_allclose(INFO.normalized_score([lo, hi, 1000.0]), [0.0, 100.0, 100 * (1000 - lo) / (hi - lo)])
 
 
@@ -83,7 +84,7 @@ def test_d4rl_file_loader(d4rl_file):
     n_ends = int((arrays["terminals"] | arrays["timeouts"]).sum())
     assert ds.num_episodes == n_ends
     assert ds.num_transitions == len(arrays["rewards"])
-    assert ds.info.env_id == "Hopper-v5" and ds.info.ref_max_score == HOPPER_REF[1]
+    assert ds.info.env_id == "Hopper-v5" and ds.info.ref_max_score == TASKS["hopper"].ref_scores[1]
     np.testing.assert_allclose(ds.episode_returns().sum(), arrays["rewards"].sum(), rtol=1e-5)
 
 
@@ -99,7 +100,7 @@ def test_minari_loader_keeps_observations_before_actions(data_root):
     np.testing.assert_array_equal(ds.observations[: ds.lengths[0]], eps[0].observations[:-1].astype(np.float32))
     np.testing.assert_array_equal(ds.actions[ds.starts[1] : ds.starts[2]], eps[1].actions)
     assert ds.info.env_id == "Hopper-v5"
-    assert (ds.info.ref_min_score, ds.info.ref_max_score) == HOPPER_REF
+    assert (ds.info.ref_min_score, ds.info.ref_max_score) == TASKS["hopper"].ref_scores
     assert ds.terminated.tolist() == [bool(e.terminations[-1]) for e in eps]
 
 

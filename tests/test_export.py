@@ -22,13 +22,14 @@ from seqrl.datasets import DatasetInfo
 from seqrl.errors import SeqRLError
 from seqrl.runner import load_policy
 
-from helpers import HOPPER_REF, REPO, backbone_options
+from helpers import REPO, backbone_options
+from seqrl.tasks import TASKS
 
 EPISODE = 1000  # steps: a full MuJoCo locomotion episode
 N_ENVS = 3  # traced with 2: the env dim must really be dynamic
 TOL = 1e-5  # max abs action difference, float32
 FORMATS = ("onnx", "torchscript")
-INFO = DatasetInfo("test/hopper/medium-v0", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+INFO = DatasetInfo("test/hopper/medium-v0", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,7 +90,7 @@ def test_metadata_travels_with_the_file(tmp_path):
     export_policy(b, tmp_path / "p.onnx", "onnx", checkpoint="runs/x/last.pt")
     info = load_policy(tmp_path / "p.onnx").info
     assert (info.env_id, info.obs_dim, info.act_dim, info.backbone, info.rollout) == ("Hopper-v5", 5, 2, "mingru", "recurrent")
-    assert (info.ref_min_score, info.ref_max_score) == HOPPER_REF
+    assert (info.ref_min_score, info.ref_max_score) == TASKS["hopper"].ref_scores
     assert info.default_targets == [300.0, 150.0] and info.rtg_scale == 100.0 and info.step == 7
     assert info.checkpoint == "runs/x/last.pt" and info.dataset == INFO.to_dict() and info.seqrl_version
     assert [s["name"] for s in info.state] == ["layer0", "layer1"]  # one minGRU state per layer, named
@@ -251,6 +252,26 @@ def test_export_then_evaluate_policy_gives_the_run_directory_returns(tmp_path):
     np.testing.assert_allclose(ra["returns"], rb["returns"], atol=1e-3)
     # a rollout the file was not exported with is refused, clearly
     assert evaluate.main(["--policy", str(tmp_path / "p.onnx"), "--rollout", "window"]) == 2
+
+
+def test_a_run_with_an_eval_env_exports_and_evaluates_in_it(tmp_path, monkeypatch):
+    """--eval-env: the file says it acts in the eval env, keeps the dataset's info as it was, and evaluate.py
+    --policy makes only the eval env."""
+    import dataclasses
+
+    from helpers import record_env_ids
+    from test_cli import script
+
+    b = dataclasses.replace(tiny_bundle("mingru", obs_dim=11, act_dim=3), eval_env="Hopper-v4")
+    save_checkpoint(tmp_path / "run" / "last.pt", b)
+    assert script("export").main([str(tmp_path / "run"), "--out", str(tmp_path / "p.onnx")]) == 0
+    info = load_policy(tmp_path / "p.onnx").info
+    assert info.env_id == "Hopper-v4" and info.dataset == INFO.to_dict()
+    made = record_env_ids(monkeypatch)
+    assert script("evaluate").main(["--policy", str(tmp_path / "p.onnx"), "--episodes", "1", "--targets", "300",
+                                    "--json", str(tmp_path / "a.json")]) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["env"] == "Hopper-v4"
+    assert made and set(made) == {"Hopper-v4"}
 
 
 def test_export_cli_errors(tmp_path, capsys):

@@ -10,7 +10,7 @@ pytest.importorskip("stable_baselines3")
 
 from seqrl.datasets.make import MakeArgs, make  # noqa: E402
 
-from helpers import HOPPER_REF  # noqa: E402
+from seqrl.tasks import TASKS  # noqa: E402
 
 WIDE = (-1e9, 1e9)  # stop at the first evaluation
 
@@ -29,7 +29,7 @@ def test_maker_writes_loadable_datasets_and_resumes(tmp_path, monkeypatch, capsy
 
     med, rep, exp, mexp = (load_minari(i, allow_download=False) for i in ids)
     assert med.num_transitions == exp.num_transitions == 300
-    assert (med.info.ref_min_score, med.info.ref_max_score) == HOPPER_REF
+    assert (med.info.ref_min_score, med.info.ref_max_score) == TASKS["hopper"].ref_scores
     assert med.info.env_id == "Hopper-v5"
     # medium-replay: every transition SAC stored up to the medium stop (the first evaluation, 100 steps)
     assert rep.num_transitions == 100

@@ -266,6 +266,16 @@ def test_grid_leaves_a_users_threads_flag_alone():
     assert train_command(["--config", "c.yaml"], 1)[-2:] == ["--threads", "1"]
     cmd = train_command(["--config", "c.yaml", "--threads", "2"], 1)
     assert cmd.count("--threads") == 1 and cmd[-1] == "2"
+    assert train_command(["--config", "c.yaml", "--threads=3"], 1)[-1] == "--threads=3"
+
+
+def test_grid_says_the_users_thread_count(tmp_path, capsys):
+    from seqrl.grid import main as grid_main
+
+    cfg = tmp_path / "bad.yaml"  # the grid prints its plan before the runs: one run that fails fast is enough
+    cfg.write_text("agent: bc\ndataset: no/such/dataset-v0\nsteps: 1\n")
+    grid_main(["--configs", str(cfg), "--seeds", "0", "--runs-root", str(tmp_path / "r"), "--", "--threads", "1"])
+    assert "1 thread(s) each (--threads after --)" in capsys.readouterr().out
 
 
 def test_maker_checks_its_flags(capsys):

@@ -11,7 +11,8 @@ from seqrl.agents.backbones import available_backbones
 from seqrl.agents.model import masked_action_mse
 from seqrl.datasets import DatasetInfo
 
-from helpers import HOPPER_REF, backbone_options
+from helpers import backbone_options
+from seqrl.tasks import TASKS
 
 K = 4
 
@@ -64,7 +65,7 @@ def test_window_and_recurrent_rollouts_agree_within_first_k_steps(backbone):
 
 def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
     m = tiny_model("mingru").float()
-    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
     bundle = AgentBundle(m, np.zeros(5), np.ones(5), 1000.0, [3600.0], info, step=7, config={"backbone": "mingru"})
     save_checkpoint(tmp_path / "last.pt", bundle)
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
@@ -106,7 +107,7 @@ def test_window_policy_sees_exactly_the_training_windows(backbone):
     m = tiny_model(backbone).eval()
     rng = np.random.default_rng(0)
     n = 3 * K + 2
-    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
     ds = TrajectoryDataset.from_episodes([(rng.normal(size=(n, 5)), rng.uniform(-1, 1, (n, 2)), rng.uniform(size=n), True)], info)
     mean, std = ds.state_stats()
     sampler = WindowSampler(ds, K, mean, std, 100.0, 50)
@@ -132,7 +133,7 @@ def test_format_1_checkpoints_load(tmp_path, backbone, gate):
     cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=8, n_layers=1, dropout=0.0, context_len=K,
                       backbone_options=backbone_options(backbone, gate=gate))
     m = DecisionModel(cfg).eval()
-    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+    info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
     save_checkpoint(tmp_path / "v2.pt", AgentBundle(m, np.zeros(5), np.ones(5), 1.0, [1.0], info, 0, {}))
     payload = torch.load(tmp_path / "v2.pt", weights_only=False)
     old, names = {}, ["forget.lin"] + (["forget.refine_lin"] if gate == "ur" else []) + [

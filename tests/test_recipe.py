@@ -17,17 +17,17 @@ from seqrl.agents.optim import decay_groups, make_optimizer
 from seqrl.agents.trainer import Trainer, resolve_targets
 from seqrl.config import TrainConfig
 from seqrl.datasets import DatasetInfo, TrajectoryDataset
-from seqrl.envs import get_task
 from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label, check_config
+from seqrl.tasks import TASKS, get_task
 
-from helpers import HOPPER_REF, backbone_options
+from helpers import backbone_options
 
 
 def dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6, name="local/hopper/medium-v0", source="minari"):
     """Episodes of ``length`` steps whose rewards sum to the given returns (obs 5-d, actions 2-d)."""
     rng = np.random.default_rng(0)
-    info = DatasetInfo(name, source, "-", "hopper", "Hopper-v5", "", *HOPPER_REF)
+    info = DatasetInfo(name, source, "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
     eps = [(rng.normal(size=(length, 5)), rng.uniform(-1, 1, (length, 2)), np.full(length, r / length), False)
            for r in returns_per_episode]
     return TrajectoryDataset.from_episodes(eps, info)

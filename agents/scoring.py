@@ -1,21 +1,34 @@
-"""Evaluate an agent: episodes per (rollout mode, target return): returns, normalized scores, and what
-each episode did (length, forward progress, whether it fell; see ``seqrl.envs.evaluation``)."""
+"""Score an agent: episodes per (rollout mode, target return): returns, normalized scores, and what
+each episode did (length, forward progress, whether it fell; see ``seqrl.envs.episodes``).
+
+Here the dataset (its env, its reference scores) meets the env: ``env_maker`` decides which env a run is
+evaluated in, so neither ``seqrl.datasets`` nor ``seqrl.envs`` needs the other."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from seqrl.datasets.trajectories import DatasetInfo
 from seqrl.envs import Episode, check_dims, make_env, run_episodes, run_episodes_vectorized
-from seqrl.envs.evaluation import Policy
+from seqrl.envs.episodes import Policy
 
 from .checkpoint import AgentBundle
 from .kinds import evaluation_plan, make_policy
+
+
+def env_maker(dataset: DatasetInfo, eval_env: str | None = None, **kwargs: Any) -> Callable[[], gym.Env]:
+    """How to make the env a run is evaluated in: the ``--eval-env`` it named, else the dataset's own (its full
+    Minari env spec when it has one, else its env id). ``kwargs`` go to ``gym.make`` (e.g. ``render_mode``)."""
+    if eval_env:
+        return functools.partial(make_env, eval_env, dataset_name=dataset.name, **kwargs)
+    return functools.partial(make_env, dataset.env_id, dataset.env_spec_json, dataset_name=dataset.name, **kwargs)
 
 
 @dataclass
@@ -75,17 +88,19 @@ def evaluate_policies(
     seed: int = 0,
     progress: bool = True,
     vectorized: bool = True,
+    eval_env: str | None = None,
 ) -> list[EvalResult]:
-    """Every (rollout name, target or None, policy) of ``plan``: ``episodes`` episodes in the dataset's env,
-    seeds seed, seed + 1, ... (vectorized by default)."""
-    env = make_env(dataset)
+    """Every (rollout name, target or None, policy) of ``plan``: ``episodes`` episodes in the dataset's env (or
+    in ``eval_env``, see ``env_maker``), seeds seed, seed + 1, ... (vectorized by default). Scores are normalized
+    with the dataset's reference scores."""
+    env_fn = env_maker(dataset, eval_env)
+    env = env_fn()
     check_dims(env, obs_dim, act_dim, dataset.name)
     results = []
     try:
         for rollout, target, policy in plan:
             desc = f"eval {rollout}" + ("" if target is None else f" R={target:g}") if progress else None
             if vectorized:
-                env_fn = lambda: make_env(dataset)  # noqa: E731
                 eps = run_episodes_vectorized(env_fn, policy, target, episodes, seed=seed, desc=desc)
             else:
                 eps = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
@@ -113,7 +128,8 @@ def evaluate_agent(
             for rollout, target in evaluation_plan(agent.model, list(targets), list(rollouts))]
     try:
         cfg = agent.model.cfg
-        return evaluate_policies(agent.dataset, cfg.obs_dim, cfg.act_dim, plan, episodes, seed, progress, vectorized)
+        return evaluate_policies(agent.dataset, cfg.obs_dim, cfg.act_dim, plan, episodes, seed, progress, vectorized,
+                                 eval_env=agent.eval_env)
     finally:
         agent.model.train(was_training)
 

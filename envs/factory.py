@@ -1,4 +1,8 @@
-"""The Gymnasium env that matches a dataset."""
+"""Gymnasium envs for evaluation, built from plain facts (an env id, or a full env spec as JSON).
+
+Which env evaluates what is decided by the callers (a dataset's own env, or a run's ``--eval-env``:
+``seqrl.agents.scoring.env_maker``); this module knows no dataset type.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,25 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from seqrl.datasets.trajectories import DatasetInfo
 from seqrl.errors import SeqRLError
 
 
-def make_env(info: DatasetInfo, **kwargs) -> gym.Env:
-    """Minari data: the env spec in its metadata; D4RL data: the task's env (see ``tasks.py``).
+def make_env(env_id: str, env_spec_json: str = "", *, dataset_name: str = "", **kwargs) -> gym.Env:
+    """The env of a full Gymnasium ``EnvSpec`` (as JSON; Minari metadata stores one) when given, else of ``env_id``.
 
-    ``kwargs`` go to ``gym.make`` (e.g. ``render_mode="rgb_array"``)."""
+    ``dataset_name`` (the data the env evaluates) is named in errors; ``kwargs`` go to ``gym.make``
+    (e.g. ``render_mode="rgb_array"``)."""
     try:
-        if info.env_spec_json:
-            return gym.make(EnvSpec.from_json(info.env_spec_json), **kwargs)
-        if info.env_id:
-            return gym.make(info.env_id, **kwargs)
+        if env_spec_json:
+            return gym.make(EnvSpec.from_json(env_spec_json), **kwargs)
+        if env_id:
+            return gym.make(env_id, **kwargs)
     except Exception as e:  # gymnasium raises several kinds for a missing env or dependency
         raise SeqRLError(
-            f"Cannot create the evaluation env {info.env_id!r} for dataset {info.name!r} "
+            f"Cannot create the evaluation env {env_id!r} for dataset {dataset_name!r} "
             f"({type(e).__name__}: {e}). MuJoCo envs need `pip install gymnasium[mujoco]`."
         ) from None
-    raise SeqRLError(f"Dataset {info.name!r} names no env to evaluate in (no env spec in its metadata).")
+    raise SeqRLError(f"Dataset {dataset_name!r} names no env to evaluate in (no env spec in its metadata).")
 
 
 def check_dims(env: gym.Env, obs_dim: int, act_dim: int, dataset_name: str) -> None:

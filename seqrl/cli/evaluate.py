@@ -1,0 +1,158 @@
+"""Evaluate a trained run: raw return and D4RL-normalized score, mean ± std, per target and rollout mode.
+
+    python evaluate.py runs/<run> [--episodes 10] [--targets 3600 1800] [--json results.json]
+    python evaluate.py --policy policy.onnx [--episodes 10] [--json results.json]
+
+The model is rebuilt from the checkpoint alone (no dataset needed). A behaviour-cloning run (--agent bc)
+takes no target and has one rollout: it is evaluated once, labelled rollout ``state``. ``--policy`` scores
+a file written by export.py instead (ONNX or TorchScript, its own rollout mode), with the same table and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tyro
+
+from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
+from seqrl.agents.scoring import evaluate_agent, format_table
+from seqrl.config import Rollout
+from seqrl.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
+from seqrl.recipe import agent_label
+from seqrl.runtime import resolve_device
+
+
+@dataclass
+class EvalArgs:
+    run: Annotated[Path | None, tyro.conf.Positional] = None
+    """Run directory written by train_offline.py, or a checkpoint file (or give --policy)."""
+    policy: Path | None = None
+    """An exported policy file (export.py: ONNX or TorchScript) to evaluate instead of a run."""
+    checkpoint: Literal["last", "best"] = "last"
+    """Which checkpoint of the run: last or best."""
+    episodes: int = 10
+    """Episodes per target return and rollout mode."""
+    targets: list[float] | None = None
+    """Target returns R^_0 (default: the run's; not for a BC run, which takes none)."""
+    rollout: list[Rollout] | None = None
+    """Rollout modes: window and/or recurrent (default: window; with --policy: the file's; not for a BC run,
+    which acts on the state alone)."""
+    seed: int = 0
+    """Episode i is reset with seed + i."""
+    device: str = "auto"
+    """auto (CUDA when available), cpu, cuda or cuda:N."""
+    json: Path | None = None
+    """Also write the results to this JSON file."""
+    video: Path | None = None
+    """Also record one episode per target and rollout into this folder (MuJoCo offscreen rendering)."""
+    video_format: Literal["mp4", "gif"] = "mp4"
+    """Video container: mp4 (needs imageio-ffmpeg; GIF if missing) or gif."""
+
+
+def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalArgs) -> None:
+    """One rendered episode per (rollout, target); skipped with a message where nothing can render."""
+    from seqrl.agents.kinds import evaluation_plan, make_policy
+    from seqrl.agents.scoring import env_maker
+    from seqrl.envs.video import record_episode, renderer_problem
+
+    make = env_maker(agent.dataset, agent.eval_env, render_mode="rgb_array")
+    problem = renderer_problem(make)
+    if problem:
+        print(f"[seqrl] video skipped: {problem}", file=sys.stderr)
+        return
+    device = next(agent.model.parameters()).device
+    for rollout, target in evaluation_plan(agent.model, targets, rollouts):
+        policy = make_policy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device)
+        name = rollout + ("" if target is None else f"_R{target:g}")
+        path, ret = record_episode(make, policy, target, args.seed, args.video / f"{name}_seed{args.seed}.{args.video_format}")
+        print(f"[seqrl] video {path} (return {ret:.1f})")
+
+
+def evaluate_exported(args: EvalArgs) -> tuple[list, dict, None]:
+    """--policy FILE: the same episodes through the exported policy (seqrl.runner)."""
+    from seqrl.agents.scoring import evaluate_policies
+    from seqrl.datasets.trajectories import DatasetInfo
+    from seqrl.runner import load_policy
+
+    policy = load_policy(args.policy)
+    info = policy.info
+    if args.rollout and args.rollout != [info.rollout]:
+        raise SeqRLError(
+            f"{str(args.policy)!r} was exported with the {info.rollout} rollout; it cannot act in "
+            f"{' and '.join(args.rollout)} mode. Drop --rollout, or export the run again with --rollout."
+        )
+    if args.video:
+        raise SeqRLError("--video records a run directory's policy; evaluate the run directory for videos.")
+    targets = args.targets or info.default_targets
+    dataset = DatasetInfo(**info.dataset)
+    print(
+        f"[seqrl] {args.policy} ({policy.format}, from {info.checkpoint or 'unknown'}, step {info.step}): "
+        f"backbone {info.backbone}, {info.rollout} rollout, env {info.env_id}, {args.episodes} episodes per target"
+    )
+    plan = [(info.rollout, float(t), policy) for t in targets]
+    eval_env = info.env_id if info.env_id != dataset.env_id else None  # the run's --eval-env (export.policy_info)
+    results = evaluate_policies(dataset, info.obs_dim, info.act_dim, plan, args.episodes, args.seed, eval_env=eval_env)
+    out = {"env": info.env_id, "dataset": dataset.name, "backbone": info.backbone, "checkpoint": info.checkpoint,
+           "policy": str(args.policy), "step": info.step}
+    return results, out, None
+
+
+def evaluate_run(args: EvalArgs) -> tuple[list, dict, Any]:
+    device = resolve_device(args.device)
+    path = find_checkpoint(args.run, args.checkpoint)
+    agent, _ = load_checkpoint(path, device)
+    if agent.model.kind == "bc" and (args.targets or args.rollout):
+        raise SeqRLError("This is a behaviour-cloning run: it takes no target return and acts on the current "
+                         "state alone (one evaluation, rollout 'state'). Drop --targets / --rollout.")
+    label = agent_label(agent.config)
+    print(
+        f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "
+        f"{agent.dataset.name}, env {agent.env_id}, {args.episodes} episodes per target"
+    )
+    results = evaluate_agent(agent, *run_plan(args, agent), args.episodes, args.seed, device)
+    out = {"env": agent.env_id, "dataset": agent.dataset.name, "agent": label,
+           "backbone": getattr(agent.model.cfg, "backbone", None),  # None for BC
+           "checkpoint": str(path), "step": agent.step}
+    return results, out, agent
+
+
+def run_plan(args: EvalArgs, agent: Any) -> tuple[list[float], list[str]]:
+    """The targets and rollout modes to evaluate a run with: the flags', else the run's and window."""
+    return list(args.targets or agent.targets), list(args.rollout or ["window"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.cli(EvalArgs, args=argv, description=__doc__)
+    if args.video:  # before any env imports mujoco: it reads the GL platform then
+        from seqrl.envs.video import choose_offscreen_gl
+
+        choose_offscreen_gl()
+    try:
+        check_flags([
+            ("episodes", args.episodes >= 1, ">= 1", args.episodes),
+            ("targets", returns_ok(args.targets), RETURNS_RULE, args.targets),
+            ("seed", seed_ok(args.seed), SEED_RULE, args.seed),
+        ])
+        if (args.run is None) == (args.policy is None):
+            raise SeqRLError("Give a run directory (evaluate.py RUN_DIR) or an exported policy (--policy FILE), one of them.")
+        results, out, agent = evaluate_exported(args) if args.policy else evaluate_run(args)
+    except SeqRLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(results))
+    if args.video and agent is not None:
+        record_videos(agent, *run_plan(args, agent), args)
+    if args.json:
+        out["results"] = [r.to_dict() for r in results]
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+        print(f"[seqrl] wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
