@@ -105,9 +105,9 @@ class PolicyStep(nn.Module):
         r = rtg / self.rtg_scale  # (N,)
         tree = state_tree.rebuild(self._template, list(state))
         with plain_ops():
+            tracing = torch.jit.is_tracing()  # a graph cannot branch on data: say which case it is for
             if self.rollout == "recurrent":
-                started = self.started if torch.jit.is_tracing() else None
-                action, new = self.model.step(r, s, prev_action, timestep, tree, started)
+                action, new = self.model.step(r, s, prev_action, timestep, tree, self.started if tracing else None)
             else:
-                action, new = self.model.window_step(r, s, prev_action, timestep, tree)
+                action, new = self.model.window_step(r, s, prev_action, timestep, tree, False if tracing else None)
         return (action, *(t for _, t in self._named(new)))

@@ -198,14 +198,16 @@ class DecisionModel(nn.Module):
         h, state = self.backbone(tokens, state)  # (N, 2 or 3, D): the last is s_t's
         return self.predict_action(h[:, -1]), state
 
-    def window_step(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor,
-                    window: WindowState) -> tuple[Tensor, WindowState]:
+    def window_step(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor, window: WindowState,
+                    lockstep: bool | None = None) -> tuple[Tensor, WindowState]:
         """One env step of the window rollout -> (action (N, act_dim), next window); inputs as ``step``'s.
 
         The last slot holds step t - 1: its action becomes the one taken, then step t shifts in (its action
-        unknown: 0). The last n = min(t + 1, K) slots are this episode's: they are rotated to the front (the
-        causal backbone never lets the stale slots behind them reach their outputs), run from a fresh backbone
-        state, and a_t is read at s_t's output."""
+        unknown: 0). The last n = min(t + 1, K) slots are this episode's; they run from a fresh backbone state
+        and a_t is read at s_t's output. ``lockstep``: whether every env is at the same step, so that the last
+        n slots alone are run (None: found from ``timestep``; a traced graph, which cannot branch on data, takes
+        False). Otherwise each env's n slots are rotated to the front of its window (the causal backbone never
+        lets the stale slots behind them reach their outputs) and each env's s_t output is read."""
         h_rtg, h_obs, h_act, h_ts = window
         k = self.cfg.context_len
         h_act = torch.cat([h_act[:, :-1], prev_action[:, None]], dim=1)
@@ -213,7 +215,15 @@ class DecisionModel(nn.Module):
         h_obs = torch.cat([h_obs[:, 1:], obs[:, None]], dim=1)  # (N, K, obs_dim)
         h_act = torch.cat([h_act[:, 1:], torch.zeros_like(prev_action[:, None])], dim=1)  # (N, K, act_dim)
         h_ts = torch.cat([h_ts[:, 1:], timestep[:, None]], dim=1)  # (N, K)
+        window = (h_rtg, h_obs, h_act, h_ts)
         n = (timestep + 1).clamp(max=k)  # (N,)
+        if lockstep is None:
+            lockstep = bool((n == n[0]).all())
+        if lockstep:  # the last n slots of every env: (N, 3n - 1, D), s_t's output last
+            m = int(n[0])
+            tokens = self.interleave(h_rtg[:, k - m :, None], h_obs[:, k - m :], h_act[:, k - m :], h_ts[:, k - m :])
+            h, _ = self.backbone(tokens[:, :-1])
+            return self.predict_action(h[:, -1]), window
         idx = (torch.arange(k, device=timestep.device)[None] + (k - n)[:, None]) % k  # (N, K)
         tokens = self.interleave(
             h_rtg.gather(1, idx)[..., None],
@@ -223,7 +233,7 @@ class DecisionModel(nn.Module):
         )[:, :-1]  # (N, 3K - 1, D): a_t is unknown
         h, _ = self.backbone(tokens)
         at = (TOKENS_PER_STEP * (n - 1) + STATE_TOKEN)[:, None, None].expand(-1, 1, h.shape[-1])  # s_t's output
-        return self.predict_action(h.gather(1, at)[:, 0]), (h_rtg, h_obs, h_act, h_ts)
+        return self.predict_action(h.gather(1, at)[:, 0]), window
 
 
 def masked_action_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
 from torch import Tensor, nn
 
@@ -116,14 +117,13 @@ def test_toy_flags_are_checked_like_the_built_in_ones(capsys, tmp_path):
         capsys, "train_offline", ["--backbone", "mingru", "--toy.decay", "0.1", "--dataset", "/nonexistent.hdf5"])
 
 
-@torch.no_grad()
-def test_toy_keeps_the_backbone_contract():
-    torch.manual_seed(0)
-    m = Toy(BackboneConfig(width=8, n_layers=2, dropout=0.0, options=ToyOptions(decay=0.3))).double().eval()
-    x = torch.randn(2, 7, 8, dtype=torch.float64)
-    y, _ = m(x)
-    state, ys = m.initial_state(2), []
-    for t in range(7):
-        y_t, state = m.step(x[:, t], state)
-        ys.append(y_t)
-    assert (torch.stack(ys, 1) - y).abs().max() <= 1e-10
+@pytest.mark.parametrize("contract", ["test_forward_equals_step_loop", "test_chunked_forward_with_carried_state",
+                                      "test_initial_state_equals_no_state", "test_causal", "test_gradients_reach_every_parameter"])
+def test_toy_keeps_the_backbone_contract(contract):
+    """The contract every registered backbone is tested against (tests/test_backbones.py), on the toy."""
+    import inspect
+
+    import test_backbones
+
+    check = getattr(test_backbones, contract)
+    check("toy", **({"t": 7} if "t" in inspect.signature(check).parameters else {}))

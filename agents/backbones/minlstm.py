@@ -5,7 +5,7 @@
     h_t = f'_t * h_{t-1} + i'_t * h~_t
 
 Log space (the paper's stable form): d = softplus(-k_f) - softplus(-k_i) = log i - log f,
-log f' = -softplus(d), log i' = -softplus(-d). With ``--gate ur`` the refined forget
+log f' = -softplus(d), log i' = -softplus(-d). With ``--minlstm.gate ur`` the refined forget
 gate g(f, r) (UR paper eq. 12) takes f's place before the normalization (log f -> log g).
 The state carried between calls is h (B, D); it enters the scan as log h.
 """
