@@ -104,17 +104,18 @@ def _import_plugin(spec: str) -> None:
             raise SeqRLError(f"${PLUGINS_ENV}: cannot import {spec!r} ({e}).") from None
 
 
-_loaded: set[str] = set()  # plugins imported so far
+_loaded: set[str] = set()  # plugins imported so far ("entry points": the group, scanned once)
 
 
 def load_plugins() -> None:
-    """Import the backbone plugins not imported yet: the entry points of group ``seqrl.backbones``, then
-    ``$SEQRL_PLUGINS``. Called by the lookups above, so a plugin is loaded on first use (after the built-in
-    backbones, whatever imports it)."""
-    eps = [(f"entry point {ep.value}", ep.load) for ep in entry_points(group=PLUGIN_GROUP)]
-    env = [(spec.strip(), lambda s=spec.strip(): _import_plugin(s))
-           for spec in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if spec.strip()]
-    for key, load in eps + env:
-        if key not in _loaded:
-            _loaded.add(key)
-            load()
+    """Import the backbone plugins not imported yet: the entry points of group ``seqrl.backbones`` (scanned
+    once per process), then ``$SEQRL_PLUGINS``. Called by the lookups above, so a plugin is loaded on first
+    use (after the built-in backbones, whatever imports it)."""
+    if "entry points" not in _loaded:
+        _loaded.add("entry points")
+        for ep in entry_points(group=PLUGIN_GROUP):
+            ep.load()
+    for spec in (s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
+        if spec and spec not in _loaded:
+            _loaded.add(spec)
+            _import_plugin(spec)
