@@ -1,13 +1,38 @@
 #!/usr/bin/env bash
-# Issue 12's A/B on hopper-medium (CPU protocol): baseline vs EMA vs data-derived targets, transformer and
-# mingru, seeds 0 1 2, seed-major (each finished seed is a complete comparison). Re-running skips finished
-# runs and resumes unfinished ones (seqrl.grid). Runs go to $RUNS_ROOT (default ../runs/ab: outside the
-# work tree, so they outlive a fresh checkout). Then: python -m seqrl.results $RUNS_ROOT --out results/ab
+# Issue 12's A/B on hopper-medium (CPU protocol), transformer and mingru, seeds 0 1 2, seed-major (each
+# finished seed is a complete comparison). Runs go to $RUNS_ROOT (default ../runs/ab: outside the work tree,
+# so they outlive a fresh checkout). Re-running skips finished runs and resumes unfinished ones (seqrl.grid).
+#
+# Arms that need their own training: baseline (configs/cpu/hopper-medium.yaml) and EMA of the weights
+# (configs/ab/hopper-medium-ema.yaml).
+# The data-targets arm changes only the evaluation targets (training, and so last.pt, are the baseline's):
+# it is the baseline's last checkpoint evaluated with the targets --targets-from-data would use (the best
+# and the median episode return of the dataset, computed here from the data), 10 episodes each, written to
+# <run>/data_targets_eval.json. (Seed 0 also trained the arm in full, configs/ab/hopper-medium-data-targets.yaml,
+# which checks that shortcut.)
+# Then: python -m seqrl.results $RUNS_ROOT --out results/ab
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}
 RUNS_ROOT=${RUNS_ROOT:-../runs/ab}
+PY=.venv/bin/python
+TARGETS=$($PY - <<'EOF'
+from seqrl.config import load_yaml_config
+from seqrl.datasets import resolve_dataset
+from seqrl.datasets.d4rl import default_cache_dir
+from pathlib import Path
+cfg = load_yaml_config(Path("configs/ab/hopper-medium-data-targets.yaml"))
+data = resolve_dataset(cfg.dataset, cfg.env, default_cache_dir(), allow_download=False).data
+print(" ".join(f"{t:.1f}" for t in data.return_quantiles(cfg.data_target_quantiles)))
+EOF
+)
+echo "[ab] data targets (quantiles 1.0, 0.5 of the episode returns): $TARGETS"
 for s in 0 1 2; do
-  .venv/bin/python -m seqrl.grid --configs configs/cpu/hopper-medium.yaml configs/ab/hopper-medium-ema.yaml \
-    configs/ab/hopper-medium-data-targets.yaml --backbones transformer mingru --seeds "$s" --jobs 2 --runs-root "$RUNS_ROOT"
+  $PY -m seqrl.grid --configs configs/cpu/hopper-medium.yaml configs/ab/hopper-medium-ema.yaml \
+    --backbones transformer mingru --seeds "$s" --jobs 2 --runs-root "$RUNS_ROOT"
+  for run in "$RUNS_ROOT"/hopper__medium__transformer__"$s"__* "$RUNS_ROOT"/hopper__medium__mingru__"$s"__*; do
+    [ -f "$run/done.json" ] && [ ! -f "$run/data_targets_eval.json" ] || continue
+    OMP_NUM_THREADS=1 $PY evaluate.py "$run" --targets $TARGETS --episodes 10 --json "$run/data_targets_eval.json.tmp" \
+      && mv "$run/data_targets_eval.json.tmp" "$run/data_targets_eval.json"
+  done
 done
