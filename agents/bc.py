@@ -12,6 +12,7 @@ one step, so training, checkpoints, resume and evaluation share the Decision mod
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +38,10 @@ class BCConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> BCConfig:
+        return cls(**{**values, "hidden": tuple(values.get("hidden", cls.hidden))})
 
 
 class BCModel(nn.Module):

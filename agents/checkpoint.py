@@ -16,7 +16,10 @@ from seqrl.errors import SeqRLError
 
 from .kinds import Model, build_model
 
-CHECKPOINT_FORMAT = 2  # 2: minGRU/minLSTM input projections fused into one ``in_proj``
+# 2: minGRU/minLSTM input projections fused into one ``in_proj``.
+# 3: the backbone's options under ``model_config["backbone_options"]`` (format <= 2: flat fields; read by
+#    ``ModelConfig.from_dict``).
+CHECKPOINT_FORMAT = 3
 
 
 def _migrate_v1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -107,7 +110,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         payload = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:
         raise SeqRLError(f"Cannot read checkpoint {str(path)!r} ({type(e).__name__}: {e}); it may be corrupt.") from None
-    if not isinstance(payload, dict) or payload.get("format") not in (1, CHECKPOINT_FORMAT):
+    if not isinstance(payload, dict) or payload.get("format") not in range(1, CHECKPOINT_FORMAT + 1):
         raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint (formats 1-{CHECKPOINT_FORMAT}).")
     if payload["format"] == 1:
         payload["model"] = _migrate_v1(payload["model"])

@@ -22,7 +22,7 @@ from seqrl.config import Rollout
 from seqrl.errors import SeqRLError
 from seqrl.runner import ACTION_OUTPUT, METADATA_KEY, STEP_INPUTS, TORCHSCRIPT_EXTRA, PolicyInfo
 
-from .acting import PolicyStep, has_recurrent_step
+from .acting import PolicyStep
 from .checkpoint import AgentBundle
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -32,7 +32,7 @@ EXAMPLE_ENVS = 2  # traced with 2 envs (1 would let a tracer treat the env dim a
 
 def default_rollout(bundle: AgentBundle) -> Rollout:
     """recurrent where the backbone has an O(1) step, window for the transformer."""
-    return "recurrent" if has_recurrent_step(bundle.model) else "window"
+    return "recurrent" if bundle.model.has_recurrent_step else "window"
 
 
 def policy_step(bundle: AgentBundle, rollout: Rollout) -> PolicyStep:

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 import torch
@@ -25,18 +25,16 @@ Model = Union[DecisionModel, BCModel]
 AGENTS: dict[str, tuple[type, type]] = {"dt": (DecisionModel, ModelConfig), "bc": (BCModel, BCConfig)}
 
 
-def build_model(kind: str, config: dict[str, Any]) -> Model:
-    """The model of agent ``kind`` from its config fields (as stored in a checkpoint)."""
+def build_model(kind: str, config: Mapping[str, Any]) -> Model:
+    """The model of agent ``kind`` from its config fields (``model_config``, or as stored in a checkpoint)."""
     if kind not in AGENTS:
         raise SeqRLError(f"Unknown agent kind {kind!r}: known kinds are {', '.join(AGENTS)}.")
     model_cls, cfg_cls = AGENTS[kind]
-    if kind == "bc":
-        config = {**config, "hidden": tuple(config.get("hidden", BCConfig.hidden))}
-    return model_cls(cfg_cls(**config))
+    return model_cls(cfg_cls.from_dict(config))
 
 
 def model_config(cfg: TrainConfig, obs_dim: int, act_dim: int) -> dict[str, Any]:
-    """The model config fields of ``cfg``'s agent for data of these sizes."""
+    """The model config fields of ``cfg``'s agent for data of these sizes (same names as TrainConfig's)."""
     if cfg.agent == "bc":
         return {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": tuple(cfg.bc_hidden)}
     dims = {"obs_dim": obs_dim, "act_dim": act_dim}

@@ -1,25 +1,45 @@
-"""The Decision-Transformer-style trajectory model over any registered backbone.
+"""The Decision-Transformer-style trajectory model over any registered backbone, and how it acts.
 
 Per timestep t three tokens, R^_t (return-to-go), s_t (state), a_t (action),
 each embedded by its own linear layer plus a learned timestep embedding, then
 LayerNorm (Chen et al. 2021). The causal backbone reads the interleaved
 sequence R^_1, s_1, a_1, R^_2, ... and a_t is predicted from the output at the
 s_t token through a tanh head.
+
+This module is the one place that knows that layout. Training: ``forward`` over windows.
+Acting, one env step for N envs with the state passed in and returned (as Mamba's ``step`` with its
+inference cache), in one of two rollout modes:
+
+- ``step``: recurrent; the backbone state carried from the episode's first step, each env step
+  feeding a_{t-1}, R^_t, s_t (no a_{t-1} at t = 0);
+- ``window_step``: DT's evaluation; the state is the last K steps' inputs, re-run from a fresh
+  backbone state.
+
+``SequencePolicy`` (PyTorch, policy.py) and ``PolicyStep`` (the exported graph, acting.py) both call them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from seqrl.datasets import WindowBatch
+from seqrl.errors import SeqRLError
 
-from .backbones import BackboneConfig, State, build_backbone
+from .backbones import BackboneConfig, BackboneOptions, State, build_backbone, options_class
+from .backbones import state as state_tree
+from .backbones.options import FLAT_NAMES, read_options
 from .backbones.stack import Dropout, ResidualStack
 
 TOKENS_PER_STEP = 3  # R^, s, a
+STATE_TOKEN = 1  # the offset of s_t in a step's tokens: a_t is predicted from the output there
+
+# The window state: the last K steps' inputs, right-aligned (step t in the last slot), oldest first:
+# rtg (N, K) scaled, obs (N, K, obs_dim) normalized, action (N, K, act_dim), timestep (N, K) int64.
+WindowState = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 @dataclass(frozen=True)
@@ -31,33 +51,35 @@ class ModelConfig:
     backbone: str = "transformer"
     width: int = 128
     n_layers: int = 3
-    n_heads: int = 1
     dropout: float = 0.1
     context_len: int = 20  # K timesteps per training window
-    gate: str = "default"  # minGRU / minLSTM gate option
-    d_state: int = 16  # SSM state size
-    dt_min: float = 1e-3  # SSM step-size init range (s4d, mamba)
-    dt_max: float = 1e-1
-    scan: str = "auto"  # scan implementation (same function either way)
     max_ep_len: int = 1000  # size of the timestep embedding
+    backbone_options: BackboneOptions | None = None  # the backbone's own options; None: its defaults
+
+    def __post_init__(self) -> None:
+        cls = options_class(self.backbone)
+        if self.backbone_options is None:
+            object.__setattr__(self, "backbone_options", cls())
+        elif type(self.backbone_options) is not cls:
+            raise SeqRLError(f"backbone {self.backbone!r} takes {cls.__name__}, not {type(self.backbone_options).__name__}.")
 
     def backbone_config(self) -> BackboneConfig:
         # The s_t token of a K-step window sees at most 3K - 1 tokens (a_t comes after it).
-        return BackboneConfig(
-            d_model=self.width,
-            n_layers=self.n_layers,
-            dropout=self.dropout,
-            n_heads=self.n_heads,
-            max_tokens=TOKENS_PER_STEP * self.context_len - 1,
-            gate=self.gate,
-            d_state=self.d_state,
-            dt_min=self.dt_min,
-            dt_max=self.dt_max,
-            scan=self.scan,
-        )
+        return BackboneConfig(width=self.width, n_layers=self.n_layers, dropout=self.dropout,
+                              max_tokens=TOKENS_PER_STEP * self.context_len - 1, options=self.backbone_options)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # backbone_options as a mapping of its fields
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
+        """From ``to_dict``, or from a checkpoint of format <= 2, whose options were flat fields (every one,
+        whichever backbone read it; those the backbone did not read are dropped: it never used them)."""
+        values = dict(values)
+        flat = {k: values.pop(k) for k in FLAT_NAMES if k in values}
+        backbone = values.get("backbone", cls.backbone)
+        options, _ = read_options(backbone, values.pop("backbone_options", None), flat, "model config")
+        return cls(**values, backbone_options=options)
 
 
 class DecisionModel(nn.Module):
@@ -87,24 +109,21 @@ class DecisionModel(nn.Module):
         """timesteps: (B, T) episode steps -> (B, T, D)."""
         return self.embed_timestep(timesteps.clamp(0, self.cfg.max_ep_len - 1))
 
-    def step_tokens(self, rtg: Tensor, states: Tensor, timesteps: Tensor, prev_actions: Tensor | None = None) -> Tensor:
-        """The tokens one env step adds in the recurrent rollout: (a_{t-1},) R^_t, s_t -> (N, 2 or 3, D).
-
-        rtg: (N, 1, 1) scaled; states: (N, 1, obs_dim) normalized; timesteps: (N, 1) the step t;
-        prev_actions: (N, 1, act_dim), the action taken at t - 1 (None at t = 0)."""
-        tok = [self.embed_return(rtg), self.embed_state(states)]
-        ts = [timesteps, timesteps]
-        if prev_actions is not None:
-            tok.insert(0, self.embed_action(prev_actions))
-            ts.insert(0, timesteps - 1)
-        return self._finish(torch.cat(tok, dim=1), self.time_embedding(torch.cat(ts, dim=1)))
-
     def interleave(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
         """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ..."""
         te = self.time_embedding(timesteps)  # shared by the three tokens of a step
         tok = torch.stack([self.embed_return(rtg), self.embed_state(states), self.embed_action(actions)], dim=2)
         b, t, _, d = tok.shape
         return self._finish(tok, te[:, :, None]).reshape(b, TOKENS_PER_STEP * t, d)
+
+    def step_tokens(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor) -> Tensor:
+        """The tokens one env step adds in the recurrent rollout: a_{t-1}, R^_t, s_t -> (N, 3, D).
+
+        rtg: (N,) scaled; obs: (N, obs_dim) normalized; prev_action: (N, act_dim), the action taken at
+        t - 1 (embedded at step t - 1; meaningless at t = 0, where ``step`` skips it); timestep: (N,) t."""
+        tok = torch.stack([self.embed_action(prev_action), self.embed_return(rtg[:, None]), self.embed_state(obs)], dim=1)
+        ts = torch.stack([timestep - 1, timestep, timestep], dim=1)  # (N, 3)
+        return self._finish(tok, self.time_embedding(ts))
 
     # ---- training ---------------------------------------------------------------------------
     def forward(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
@@ -113,7 +132,7 @@ class DecisionModel(nn.Module):
         # it is dropped, which also keeps the transformer's 3K - 1 tokens within its span (causal fast path).
         # Only the outputs at the s_t tokens are read: the backbone computes its last per-position layers there only.
         tokens = self.interleave(rtg, states, actions, timesteps)[:, :-1]  # (B, 3T - 1, D)
-        at_states = slice(1, None, TOKENS_PER_STEP)
+        at_states = slice(STATE_TOKEN, None, TOKENS_PER_STEP)
         if self.read_tokens_only and isinstance(self.backbone, ResidualStack):
             h, _ = self.backbone(tokens, keep=at_states)  # (B, T, D), outputs at the s_t tokens
         else:
@@ -126,10 +145,95 @@ class DecisionModel(nn.Module):
         return batch.rtg, batch.states, batch.actions, batch.timesteps
 
     def predict_action(self, h_state_token: Tensor) -> Tensor:
+        """The backbone's output at s_t tokens (..., D) -> a_t (..., act_dim) in (-1, 1)."""
         return self.action_head(h_state_token)
 
+    @torch.no_grad()
+    def gate_activations(self, batch: WindowBatch) -> dict[str, Tensor]:
+        """Gate activations per layer (``layer0/forget``, ...) at the batch's real tokens, each flattened to 1-D,
+        for backbones whose mixers expose them (UR paper, fig. 4); empty for the others."""
+        fn = getattr(self.backbone, "gate_activations", None)
+        if fn is None:
+            return {}
+        tokens = self.interleave(batch.rtg, batch.states, batch.actions, batch.timesteps)  # (B, 3K, D)
+        real = batch.mask.repeat_interleave(TOKENS_PER_STEP, dim=1)  # (B, 3K): not padding
+        return {name: act[real] for name, act in fn(tokens).items()}
+
+    # ---- acting -----------------------------------------------------------------------------
+    @property
+    def has_recurrent_step(self) -> bool:
+        """Whether the recurrent state is O(1) per env step (every backbone but the transformer, whose grows)."""
+        return self.backbone.constant_state
+
     def initial_state(self, batch: int) -> State:
+        """The recurrent state (``step``) before the first step of ``batch`` envs: the backbone's."""
         return self.backbone.initial_state(batch)
+
+    def initial_window(self, batch: int) -> WindowState:
+        """The window state (``window_step``) before the first step of ``batch`` envs: zeros."""
+        p, k = next(self.parameters()), self.cfg.context_len
+        return (p.new_zeros(batch, k), p.new_zeros(batch, k, self.cfg.obs_dim), p.new_zeros(batch, k, self.cfg.act_dim),
+                torch.zeros(batch, k, dtype=torch.long, device=p.device))
+
+    def step(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor, state: State,
+             started: bool | None = None) -> tuple[Tensor, State]:
+        """One env step of the recurrent rollout -> (action (N, act_dim), next state).
+
+        rtg (N,) scaled R^_t; obs (N, obs_dim) normalized s_t; prev_action (N, act_dim) a_{t-1}; timestep (N,) t.
+        Tokens a_{t-1}, R^_t, s_t go through the backbone with the carried state; at t = 0 there is no a_{t-1},
+        per env (envs need not be in lockstep): a pass over a_{t-1} first, whose state is kept only where t > 0,
+        then one over R^_t, s_t. ``started``: whether every env is past t = 0 (one pass over the three tokens);
+        None: found from ``timestep`` (give it when tracing a graph, which cannot branch on data)."""
+        tokens = self.step_tokens(rtg, obs, prev_action, timestep)  # (N, 3, D)
+        if started is None:
+            past = timestep > 0
+            started = bool(past.all())
+            if not started and not bool(past.any()):  # every env at t = 0: no a_{t-1} anywhere
+                tokens, started = tokens[:, 1:], True
+        if not started:
+            _, after_a = self.backbone(tokens[:, :1], state)
+            dims = state_tree.batch_dims(self.backbone.initial_state(1), self.backbone.initial_state(2))
+            state = state_tree.where(timestep > 0, after_a, state, dims)
+            tokens = tokens[:, 1:]
+        h, state = self.backbone(tokens, state)  # (N, 2 or 3, D): the last is s_t's
+        return self.predict_action(h[:, -1]), state
+
+    def window_step(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor, window: WindowState,
+                    lockstep: bool | None = None) -> tuple[Tensor, WindowState]:
+        """One env step of the window rollout -> (action (N, act_dim), next window); inputs as ``step``'s.
+
+        The last slot holds step t - 1: its action becomes the one taken, then step t shifts in (its action
+        unknown: 0). The last n = min(t + 1, K) slots are this episode's; they run from a fresh backbone state
+        and a_t is read at s_t's output. ``lockstep``: whether every env is at the same step, so that the last
+        n slots alone are run (None: found from ``timestep``; a traced graph, which cannot branch on data, takes
+        False). Otherwise each env's n slots are rotated to the front of its window (the causal backbone never
+        lets the stale slots behind them reach their outputs) and each env's s_t output is read."""
+        h_rtg, h_obs, h_act, h_ts = window
+        k = self.cfg.context_len
+        h_act = torch.cat([h_act[:, :-1], prev_action[:, None]], dim=1)
+        h_rtg = torch.cat([h_rtg[:, 1:], rtg[:, None]], dim=1)  # (N, K)
+        h_obs = torch.cat([h_obs[:, 1:], obs[:, None]], dim=1)  # (N, K, obs_dim)
+        h_act = torch.cat([h_act[:, 1:], torch.zeros_like(prev_action[:, None])], dim=1)  # (N, K, act_dim)
+        h_ts = torch.cat([h_ts[:, 1:], timestep[:, None]], dim=1)  # (N, K)
+        window = (h_rtg, h_obs, h_act, h_ts)
+        n = (timestep + 1).clamp(max=k)  # (N,)
+        if lockstep is None:
+            lockstep = bool((n == n[0]).all())
+        if lockstep:  # the last n slots of every env: (N, 3n - 1, D), s_t's output last
+            m = int(n[0])
+            tokens = self.interleave(h_rtg[:, k - m :, None], h_obs[:, k - m :], h_act[:, k - m :], h_ts[:, k - m :])
+            h, _ = self.backbone(tokens[:, :-1])
+            return self.predict_action(h[:, -1]), window
+        idx = (torch.arange(k, device=timestep.device)[None] + (k - n)[:, None]) % k  # (N, K)
+        tokens = self.interleave(
+            h_rtg.gather(1, idx)[..., None],
+            h_obs.gather(1, idx[..., None].expand_as(h_obs)),
+            h_act.gather(1, idx[..., None].expand_as(h_act)),
+            h_ts.gather(1, idx),
+        )[:, :-1]  # (N, 3K - 1, D): a_t is unknown
+        h, _ = self.backbone(tokens)
+        at = (TOKENS_PER_STEP * (n - 1) + STATE_TOKEN)[:, None, None].expand(-1, 1, h.shape[-1])  # s_t's output
+        return self.predict_action(h.gather(1, at)[:, 0]), window
 
 
 def masked_action_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:

@@ -37,7 +37,7 @@ from .scoring import EvalResult, evaluate_agent, format_table
 from .fastpath import compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .kinds import build_model, model_config
-from .model import TOKENS_PER_STEP, masked_action_mse
+from .model import masked_action_mse
 from .optim import make_optimizer
 
 
@@ -192,20 +192,17 @@ class Trainer:
     def log_gate_histograms(self) -> None:
         """Forget / effective gate activations on a fixed batch of windows (UR paper, fig. 4)."""
         assert self.writer is not None
-        gate_fn = getattr(getattr(self.model, "backbone", None), "gate_activations", None)
+        gate_fn = getattr(self.model, "gate_activations", None)  # the Decision model's (BC has no gates)
         if gate_fn is None:
             return
         if self.diag_batch is None:
             rng_state = self.sampler.rng.bit_generator.state
             self.diag_batch = self.sampler.sample(min(self.cfg.batch_size, 64))
             self.sampler.rng.bit_generator.state = rng_state  # diagnostics do not change the training stream
-        b = self.diag_batch.to(self.device)
         was_training = self.model.training
         self.model.eval()
-        tokens = self.model.interleave(b.rtg, b.states, b.actions, b.timesteps)
-        mask = b.mask.repeat_interleave(TOKENS_PER_STEP, dim=1)  # (B, 3K): real tokens only
-        for name, act in gate_fn(tokens).items():
-            self.writer.add_histogram(f"gates/{name}", act[mask].float().cpu(), self.step)
+        for name, act in gate_fn(self.diag_batch.to(self.device)).items():
+            self.writer.add_histogram(f"gates/{name}", act.float().cpu(), self.step)
         self.model.train(was_training)
 
     def training_state(self) -> dict:

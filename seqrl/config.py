@@ -4,6 +4,14 @@
 ``configs/<protocol>/<task>.yaml`` files override some fields; any field can be
 overridden again on the command line (``--width 256``). The resolved config is
 saved with every run and checkpoint.
+
+A backbone's own options (its registered dataclass, see ``agents/backbones/base.py``) are not
+TrainConfig fields: on the command line each backbone has its group of flags
+(``--mingru.gate ur``, ``--s4d.d-state 32``), in a config file its mapping (``mingru: {gate: ur}``),
+and the trained backbone's options are saved that way. Options of a backbone other than the one
+trained are refused. Configs written before options lived with their backbones have them as flat
+keys (``gate: ur``, ``dt_min: 0.01``); those are still read (config files, run directories,
+``--resume``; the flags ``--gate`` etc. too), for the backbone trained.
 """
 
 from __future__ import annotations
@@ -11,13 +19,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import math
 import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence, TypeVar
+from typing import Annotated, Any, Literal, Sequence, TypeVar
 
 import yaml
 
@@ -52,27 +61,19 @@ class TrainConfig:
     """Hidden layer widths of the BC MLP (ReLU; tanh output). --agent bc only."""
 
     backbone: str = "transformer"
-    """Sequence backbone, by registry name (transformer, mingru, ...; an unknown name lists them all)."""
+    """Sequence backbone, by registry name (transformer, mingru, ...; an unknown name lists them all). Its own
+    options are the flags of its group below (--mingru.gate, --s4d.d-state, ...)."""
+    backbone_options: Any = None
+    """The options of --backbone: an instance of its registered options class (None: its defaults). Set by the
+    flags --<backbone>.<option> and the config key <backbone>: {option: value}, not by a flag of its own."""
     context_len: int = 20
     """K: timesteps per training window (3K tokens)."""
     n_layers: int = 3
     """Blocks in the backbone."""
     width: int = 128
     """Embedding / model width D."""
-    n_heads: int = 1
-    """Attention heads (transformer)."""
     dropout: float = 0.1
     """Dropout on embeddings, residual branches and attention."""
-    gate: Literal["default", "ugi", "ur"] = "default"
-    """Gate option for minGRU/minLSTM: default, ugi (uniform gate init) or ur (UGI + refine gate)."""
-    d_state: int = 16
-    """State size per channel of the SSM backbones (s4d: complex modes; mamba: N)."""
-    dt_min: float = 1e-3
-    """Smallest initial SSM step size Delta (s4d: log Delta ~ U[log dt_min, log dt_max]; mamba likewise)."""
-    dt_max: float = 1e-1
-    """Largest initial SSM step size Delta (s4d, mamba). The default 1e-3..1e-1 suits sequences of thousands of steps."""
-    scan: Literal["auto", "native", "log"] = "auto"
-    """Scan for minGRU/minLSTM/mamba: auto (native C loop on CPU, log-space on CUDA), native or log."""
     max_ep_len: int = 1000
     """Size of the timestep embedding (longest episode)."""
     rtg_scale: float = 1000.0
@@ -143,9 +144,23 @@ class TrainConfig:
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
 
+    @property
+    def options(self) -> Any:
+        """The options of --backbone (``backbone_options``, or the backbone's defaults)."""
+        from seqrl.agents.backbones.options import options_from_mapping
+
+        return options_from_mapping(self.backbone, self.backbone_options, "config")
+
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+        """The config as plain values (what config.yaml holds): the backbone's options as ``<backbone>: {...}``
+        right after ``backbone``, left out for a backbone that has none."""
+        out: dict[str, Any] = {}
+        for k, v in dataclasses.asdict(self).items():
+            if k != "backbone_options":
+                out[k] = str(v) if isinstance(v, Path) else v
+            elif options := dataclasses.asdict(self.options):
+                out[self.backbone] = options
+        return out
 
 
 T = TypeVar("T")
@@ -201,9 +216,7 @@ def check_values(cfg: TrainConfig) -> None:
         ("context_len", cfg.context_len >= 1, ">= 1"),
         ("n_layers", cfg.n_layers >= 1, ">= 1"),
         ("width", cfg.width >= 1, ">= 1"),
-        ("n_heads", cfg.n_heads >= 1 and cfg.width % max(cfg.n_heads, 1) == 0, f">= 1 and divide --width ({cfg.width})"),
         ("dropout", 0 <= cfg.dropout < 1, "in [0, 1)"),
-        ("d_state", cfg.d_state >= 1, ">= 1"),
         ("max_ep_len", cfg.max_ep_len >= 1, ">= 1"),
         ("rtg_scale", finite(cfg.rtg_scale) and cfg.rtg_scale > 0, "> 0"),
         ("steps", cfg.steps >= 1, ">= 1"),
@@ -222,7 +235,9 @@ def check_values(cfg: TrainConfig) -> None:
         ("threads", cfg.threads >= 0, ">= 0 (0: torch's default)"),
         ("dataset", bool(cfg.dataset.strip()), "a dataset name, Minari id or path"),
     ]
-    check_flags([(name, ok, want, getattr(cfg, name)) for name, ok, want in rules])
+    options = cfg.options
+    check_flags([(name, ok, want, getattr(cfg, name)) for name, ok, want in rules] + [
+        (f"{cfg.backbone}.{name}", ok, want, getattr(options, name)) for name, ok, want in options.rules(max(cfg.width, 1))])
 
 
 LEGACY_FLAGS = {"--bf16": "--precision=bf16", "--no-bf16": "--precision=fp32"}  # before precision existed
@@ -242,10 +257,68 @@ def migrate_legacy_keys(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def option_backbones() -> dict[str, type]:
+    """The registered backbones that have options -> their options class (the ``<backbone>:`` config keys)."""
+    from seqrl.agents.backbones import available_backbones, options_class
+
+    found = {b: options_class(b) for b in available_backbones() if dataclasses.fields(options_class(b))}
+    clash = sorted(set(found) & {f.name for f in dataclasses.fields(TrainConfig)})
+    if clash:
+        raise SeqRLError(f"Backbone name(s) {', '.join(clash)} clash with config fields of the same name: rename them.")
+    return found
+
+
+def unused_options(agent: str, backbone: str, flags: list[tuple[str, str]]) -> SeqRLError:
+    """The error for backbone options the run would ignore; ``flags``: (flag, who reads it)."""
+    if agent == "bc":
+        return SeqRLError(f"--agent bc does not use {', '.join(f for f, _ in flags)}: BC is an MLP on the current "
+                          "state, with no backbone. Drop them (from the flags or the --config file).")
+    by_who: dict[str, list[str]] = {}
+    for flag, who in flags:
+        by_who.setdefault(who, []).append(flag)
+    return SeqRLError(f"--backbone {backbone} does not use " + "; ".join(f"{', '.join(f)} ({who})" for who, f in by_who.items())
+                      + ". Drop them (from the flags or the --config file), or pick a backbone that reads them.")
+
+
+def _options_of(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``values`` (a TrainConfig mapping) with its backbone options (``<backbone>:`` mappings, and the flat keys
+    of older configs) turned into ``backbone_options``, the options of ``values``' backbone. Options of another
+    backbone, and flat ones it does not read, are refused (not silently ignored)."""
+    from seqrl.agents.backbones.options import FLAT_NAMES, read_options
+
+    values = dict(values)
+    backbone = values.get("backbone", TrainConfig.backbone)
+    nested = {b: values.pop(b) for b in option_backbones() if b in values}
+    flat = {k: values.pop(k) for k in FLAT_NAMES if k in values}
+    options, ignored = read_options(backbone, nested.pop(backbone, None), flat, source)
+    unused = _flat_unused(ignored)
+    for b, mapping in nested.items():
+        other = read_options(b, mapping, {}, source)[0]
+        unused += [(f"--{b}.{k.replace('_', '-')}", f"options of {b}") for k in changed_options(other)]
+    if unused:
+        raise unused_options(values.get("agent", TrainConfig.agent), backbone, unused)
+    values["backbone_options"] = options
+    return values
+
+
+def _flat_unused(ignored: list[str]) -> list[tuple[str, str]]:
+    """(flag, who reads it) for flat options of older configs that the backbone trained does not read."""
+    from seqrl.agents.backbones.options import readers
+
+    return [(_flag(k), "read by " + (", ".join(readers(k)) or "no backbone")) for k in ignored]
+
+
+def changed_options(options: Any) -> list[str]:
+    """The fields of a backbone's ``options`` that differ from their defaults."""
+    default = type(options)()
+    return [f.name for f in dataclasses.fields(options) if getattr(options, f.name) != getattr(default, f.name)]
+
+
 def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
-    """Build ``cls`` from ``values``, refusing keys that are not fields (with a suggestion)."""
+    """Build ``cls`` from ``values``, refusing keys that are not fields (with a suggestion). For TrainConfig,
+    the backbone options' keys are read too (``_options_of``)."""
     if cls is TrainConfig:
-        values = migrate_legacy_keys(values)
+        values = _options_of(migrate_legacy_keys(values), source)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = [k for k in values if k not in names]
     if unknown:
@@ -276,7 +349,10 @@ def _yaml_values(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         base = (path.parent / str(values.pop("base"))).resolve()
         if base in chain:
             raise SeqRLError(f"Config file {str(path)!r}: its 'base' chain loops back to {str(base)!r}.")
-        values = {**_yaml_values(base, (*chain, path.resolve())), **values}
+        inherited = _yaml_values(base, (*chain, path.resolve()))
+        merged = {k: {**inherited[k], **v} for k, v in values.items()  # a backbone's options: per option
+                  if isinstance(v, dict) and isinstance(inherited.get(k), dict)}
+        values = {**inherited, **values, **merged}
     return values
 
 
@@ -287,21 +363,75 @@ def load_yaml_config(path: Path, cls: type[T] = TrainConfig) -> T:  # type: igno
     return config_from_dict(cls, values, str(path))
 
 
-def parse_train_args(argv: Sequence[str] | None = None, description: str | None = None) -> TrainConfig:
-    """defaults <- --config YAML <- flags. ``--help`` lists every field with its help text."""
+def cli_class() -> type:
+    """TrainConfig as the command line sees it: ``backbone_options`` hidden, and one field per registered
+    backbone with options, holding them (tyro renders it as the flags ``--<backbone>.<option>``)."""
     import tyro
 
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config", type=Path, default=None)
-    pre.add_argument("--resume", type=Path, default=None)
+    return _cli_class(tuple(option_backbones().items()), tyro.conf.Suppress)
+
+
+@functools.lru_cache(maxsize=None)
+def _cli_class(backbones: tuple[tuple[str, type], ...], suppress: Any) -> type:
+    fields = [("backbone_options", Annotated[Any, suppress], dataclasses.field(default=None))]
+    fields += [(name, cls, dataclasses.field(default_factory=cls)) for name, cls in backbones]
+    cls = dataclasses.make_dataclass("TrainArgs", fields, bases=(TrainConfig,))
+    cls.__doc__ = TrainConfig.__doc__
+    return cls
+
+
+def _flat_flags(args: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The flat option flags of older command lines (``--gate ur``, ``--dt-min 0.01``), and the other args."""
+    from seqrl.agents.backbones.options import FlatOptions
+
+    hints = typing.get_type_hints(FlatOptions)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for f in dataclasses.fields(FlatOptions):
+        tp = hints[f.name]
+        pre.add_argument(_flag(f.name), dest=f.name, default=None, type=tp if tp in (int, float) else str)
+    known, rest = pre.parse_known_args(args)
+    return {k: v for k, v in vars(known).items() if v is not None}, rest
+
+
+def parse_train_args(argv: Sequence[str] | None = None, description: str | None = None) -> TrainConfig:
+    """defaults <- --config YAML (or --resume's saved config) <- flags. ``--help`` lists every field with its
+    help text, and each backbone's options in its own group."""
+    import tyro
+
+    from seqrl.agents.backbones.options import option_names, read_options
+
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name in ("config", "resume", "backbone", "agent"):
+        pre.add_argument(_flag(name), default=None)
     args = [LEGACY_FLAGS.get(a, a) for a in (sys.argv[1:] if argv is None else argv)]
     known, _ = pre.parse_known_args(args)
     if known.resume:  # the run's own resolved config is the default; flags (e.g. --steps) still win
-        saved = known.resume / "config.yaml"
+        saved = Path(known.resume) / "config.yaml"
         if not saved.is_file():
-            raise SeqRLError(f"--resume {str(known.resume)!r}: no config.yaml there; is it a run directory?")
-        default = load_yaml_config(saved)
-        default.run_dir, default.resume = known.resume, known.resume
+            raise SeqRLError(f"--resume {known.resume!r}: no config.yaml there; is it a run directory?")
+        values, source = {**_yaml_values(saved), "run_dir": known.resume, "resume": known.resume}, str(saved)
+    elif known.config:
+        values, source = {"config": known.config, **_yaml_values(Path(known.config))}, known.config
     else:
-        default = load_yaml_config(known.config) if known.config else TrainConfig()
-    return tyro.cli(TrainConfig, default=default, args=args, description=description)
+        values, source = {}, "defaults"
+    # the backbone and agent the flags name decide whose options the file's keys are
+    values.update({k: v for k, v in (("backbone", known.backbone), ("agent", known.agent)) if v is not None})
+    default = config_from_dict(TrainConfig, values, source)
+    flat, args = _flat_flags(args)
+    if flat:  # an older command line's flat flags: for the backbone trained (it must read them)
+        _, ignored = read_options(default.backbone, None, flat, "the command line")
+        if ignored:
+            raise unused_options(default.agent, default.backbone, _flat_unused(ignored))
+        given = {k: v for k, v in flat.items() if k in option_names(default.backbone)}
+        default.backbone_options = dataclasses.replace(default.options, **given)
+    cls = cli_class()
+    start = {f.name: getattr(default, f.name) for f in dataclasses.fields(TrainConfig)}
+    own = {default.backbone: default.options} if default.backbone in option_backbones() else {}
+    parsed = tyro.cli(cls, default=cls(**start, **own), args=args, description=description)
+    stray = [(f"--{b}.{k.replace('_', '-')}", f"options of {b}") for b in option_backbones() if b != parsed.backbone
+             for k in changed_options(getattr(parsed, b))]
+    if stray:
+        raise unused_options(parsed.agent, parsed.backbone, stray)
+    cfg = TrainConfig(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(TrainConfig)})
+    cfg.backbone_options = getattr(parsed, parsed.backbone, None)
+    return cfg

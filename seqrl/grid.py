@@ -65,7 +65,8 @@ def make_jobs(configs: list[Path], backbones: list[str] | None, seeds: list[int]
     Every job's config is resolved and checked, so a bad config or flag fails now, not mid-grid."""
     jobs: dict[str, Job] = {}
     for c in configs:
-        cfg = parse_train_args(["--config", str(c), *extra])
+        probe = ["--backbone", backbones[0]] if backbones else []  # a file may hold that backbone's options
+        cfg = parse_train_args(["--config", str(c), *probe, *extra])
         if cfg.agent != "bc" and not backbones:
             raise SeqRLError(f"{c} trains the Decision model: say which backbones with --backbones NAME [NAME ...].")
         for b in [None] if cfg.agent == "bc" else backbones or []:

@@ -1,33 +1,34 @@
 """Which config fields each agent kind reads, and the label a run's agent and recipe get.
 
-``check_config`` refuses a setting the run would silently ignore: a Decision-model field with
-``--agent bc`` (BC is an MLP on the current state: no backbone, window, returns-to-go or
-target), ``--bc-hidden`` with ``--agent dt``, an SSM step-size range for a backbone without
-one, contradictory target options.
+``check_config`` refuses a setting the run would silently ignore: a Decision-model field (or a
+backbone option) with ``--agent bc`` (BC is an MLP on the current state: no backbone, window,
+returns-to-go or target), ``--bc-hidden`` with ``--agent dt``, contradictory target options. (Options
+of a backbone other than the one trained are refused where they are read: ``seqrl.config``.)
 
-``agent_label`` names what a run trained: ``bc`` or the backbone (``+gate`` for a gate option),
-then one ``+tag`` per recipe option that differs from its default (``+ema0.999``,
-``+decay-groups``, ``+init-gpt``, ``+data-targets``, ``+dt0.01-1``), then ``+<--tag>`` if set. Run names
+``agent_label`` names what a run trained: ``bc`` or the backbone and what its options' ``label`` says
+(``+ur`` for the gate, ``+dt0.01-1`` for an SSM step-size range), then one ``+tag`` per recipe option
+that differs from its default (``+data-targets``, ``+ema0.999``, ``+decay-groups``, ``+init-gpt``),
+then ``+<--tag>`` if set. Run names
 (``env__dataset__<label>__seed__time``), the grid's resume check and the results tables
 use it, so the arms of an A/B never mix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Mapping
 
-from seqrl.config import TrainConfig, check_values
+from seqrl.config import TrainConfig, changed_options, check_values
 from seqrl.errors import SeqRLError
 
-DT_ONLY = ("backbone", "context_len", "n_layers", "width", "n_heads", "dropout", "gate", "d_state", "dt_min",
-           "dt_max", "scan", "max_ep_len", "rtg_scale", "eval_targets", "rollout", "targets_from_data",
-           "data_target_quantiles")
+DT_ONLY = ("backbone", "context_len", "n_layers", "width", "dropout", "max_ep_len", "rtg_scale", "eval_targets",
+           "rollout", "targets_from_data", "data_target_quantiles")  # and the backbone's options
 BC_ONLY = ("bc_hidden",)
 
 
 def _defaults() -> dict[str, Any]:
-    return TrainConfig().to_dict()
+    return {f.name: getattr(TrainConfig(), f.name) for f in dataclasses.fields(TrainConfig)}
 
 
 def _flag(name: str) -> str:
@@ -36,30 +37,20 @@ def _flag(name: str) -> str:
 
 def check_config(cfg: TrainConfig) -> None:
     """Refuse out-of-range values, and settings this run would ignore or that contradict each other."""
-    check_values(cfg)
-    values, default = cfg.to_dict(), _defaults()
-    changed = [k for k in default if k not in ("config", "resume", "run_dir") and values[k] != default[k]]
-    ignored = [k for k in changed if k in (DT_ONLY if cfg.agent == "bc" else BC_ONLY)]
+    check_values(cfg)  # also resolves the backbone: an unknown name is refused here, with the list
+    default = _defaults()
+    changed = [k for k in default if k not in ("config", "resume", "run_dir", "backbone_options")
+               and getattr(cfg, k) != default[k]]
+    ignored = [_flag(k) for k in changed if k in (DT_ONLY if cfg.agent == "bc" else BC_ONLY)]
+    if cfg.agent == "bc":
+        ignored += [f"--{cfg.backbone}.{k.replace('_', '-')}" for k in changed_options(cfg.options)]
     if ignored:
         what = ("the Decision model's settings (BC is an MLP on the current state: no backbone, window, "
                 "returns-to-go or target)" if cfg.agent == "bc" else "behaviour cloning's (--agent bc) settings")
-        raise SeqRLError(f"--agent {cfg.agent} does not use {', '.join(map(_flag, ignored))}, among {what}. "
+        raise SeqRLError(f"--agent {cfg.agent} does not use {', '.join(ignored)}, among {what}. "
                          "Drop them (from the flags or the --config file; BC's recipe: configs/cpu/bc-<task>.yaml).")
-    if cfg.agent == "dt":
-        from seqrl.agents.backbones import OPTIONS, available_backbones, get_backbone_class
-
-        reads = get_backbone_class(cfg.backbone).options  # an unknown name is refused here, with the list
-        unused = [k for k in OPTIONS if k in changed and k not in reads]
-        if unused:
-            users = {k: [b for b in available_backbones() if k in get_backbone_class(b).options] for k in unused}
-            raise SeqRLError(
-                f"--backbone {cfg.backbone} does not use " + "; ".join(
-                    f"{_flag(k)} (read by {', '.join(users[k]) or 'no backbone'})" for k in unused)
-                + ". Drop them (from the flags or the --config file), or pick a backbone that reads them.")
     if not re.fullmatch(r"[A-Za-z0-9._-]*", cfg.tag):
         raise SeqRLError(f"--tag {cfg.tag!r} goes into run directory names: use letters, digits, '.', '_' and '-'.")
-    if not 0 < cfg.dt_min < cfg.dt_max:
-        raise SeqRLError(f"The SSM step-size range needs 0 < --dt-min < --dt-max; got {cfg.dt_min:g} and {cfg.dt_max:g}.")
     if not 0 <= cfg.ema_decay < 1:
         raise SeqRLError(f"--ema-decay must be in [0, 1) (0: off, e.g. 0.999); got {cfg.ema_decay:g}.")
     if cfg.grad_clip < 0:
@@ -77,17 +68,21 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def agent_label(values: Mapping[str, Any]) -> str:
-    """``bc`` or ``backbone[+gate]``, then ``+tag`` per non-default recipe option (see the module docstring).
+    """``bc`` or the backbone with its options' label, then ``+tag`` per non-default recipe option (see the
+    module docstring).
 
-    ``values``: a run's config as a mapping (a saved config.yaml; missing keys take today's defaults)."""
+    ``values``: a run's config as a mapping (a saved config.yaml, also one with the flat options of older
+    configs; missing keys take today's defaults)."""
+    from seqrl.agents.backbones.options import FLAT_NAMES, read_options
+
     d = _defaults()
     v = {k: values.get(k, d[k]) for k in d}
     if v["agent"] == "bc":
         label = "bc"
     else:
-        label = v["backbone"] + ("" if v["gate"] == "default" else f"+{v['gate']}")
-        if (v["dt_min"], v["dt_max"]) != (d["dt_min"], d["dt_max"]):
-            label += f"+dt{v['dt_min']:g}-{v['dt_max']:g}"
+        flat = {k: values[k] for k in FLAT_NAMES if k in values}
+        options, _ = read_options(v["backbone"], values.get(v["backbone"]), flat, "run config")
+        label = v["backbone"] + options.label()
         if v["targets_from_data"]:
             q = v["data_target_quantiles"]
             label += "+data-targets" + ("" if q == d["data_target_quantiles"] else "-q" + "_".join(f"{x:g}" for x in q))

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label
 from seqrl.rundir import EVAL_KEYS, read_jsonl
 
@@ -98,7 +99,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
                 evals[-1] = {**evals[-1], "results": last + final}
             runs.append(Run(p, cfg.get("env") or "", dataset, agent_label(cfg), int(cfg.get("seed", 0)), evals,
                             param_count(p), median_updates_per_s(p), data_score(p)))
-        except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as e:
+        except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError, SeqRLError) as e:
             print(f"[seqrl] warning: run {p} skipped: a file of it is damaged ({type(e).__name__}: {e}).", file=sys.stderr)
     return runs
 

@@ -123,8 +123,10 @@ def claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> RunDirLock:
 
 
 def check_resume(saved: dict[str, Any], given: dict[str, Any], run_dir: Path) -> list[str]:
-    """Refuse a resumed config that changes what the run is; return the allowed changes, as text."""
+    """Refuse a resumed config that changes what the run is; return the allowed changes, as text. A nested
+    mapping (a backbone's options, ``mingru: {gate: ur}``) is compared option by option (``--mingru.gate``)."""
     refused, allowed = [], []
+    saved, given = _dotted(saved), _dotted(given)
     for key, value in given.items():
         old = saved.get(key)
         if old == value:
@@ -139,6 +141,12 @@ def check_resume(saved: dict[str, Any], given: dict[str, Any], run_dir: Path) ->
             f"{', '.join('--' + k.replace('_', '-') for k in sorted(MAY_CHANGE_ON_RESUME - {'config', 'run_dir', 'resume'}))}."
         )
     return [a for a in allowed if not a.startswith(("--run-dir", "--resume", "--config"))]
+
+
+def _dotted(values: dict[str, Any]) -> dict[str, Any]:
+    """Nested mappings flattened one level: ``{"mingru": {"gate": "ur"}}`` -> ``{"mingru.gate": "ur"}``."""
+    return {f"{k}.{sub}" if isinstance(v, dict) else k: x for k, v in values.items()
+            for sub, x in (v.items() if isinstance(v, dict) else [(None, v)])}
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

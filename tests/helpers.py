@@ -59,3 +59,13 @@ def record_env_ids(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(gym, "make", make)
     return made
+
+
+def backbone_options(backbone: str, **values):
+    """The options of ``backbone`` from those of ``values`` it has (one set of values for every backbone)."""
+    import dataclasses
+
+    from seqrl.agents.backbones import options_class
+
+    cls = options_class(backbone)
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})

@@ -10,6 +10,8 @@ from seqrl.agents.backbones import BackboneConfig, available_backbones, build_ba
 from seqrl.agents.backbones.scan import log_space_scan, sequential_scan
 from seqrl.errors import SeqRLError
 
+from helpers import backbone_options
+
 T, B, D = 24, 3, 16
 TOL = 1e-6
 
@@ -20,7 +22,8 @@ SCAN_BACKBONES = ("mingru", "minlstm", "mamba")  # run once per scan implementat
 def make(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     name, _, scan = name.partition(":")
-    cfg = BackboneConfig(d_model=D, n_layers=2, dropout=0.0, n_heads=2, max_tokens=64, scan=scan or "auto")
+    cfg = BackboneConfig(width=D, n_layers=2, dropout=0.0, max_tokens=64,
+                         options=backbone_options(name, n_heads=2, scan=scan or "auto"))
     return build_backbone(name, cfg).double().eval()
 
 
@@ -107,7 +110,7 @@ def test_transformer_forward_with_state_equals_step_loop_beyond_its_span():
     """DT's evaluation re-runs the last ``max_tokens`` tokens at every step; chunked calls with the
     carried buffer must give exactly that, even when buffer + chunk exceed the span."""
     torch.manual_seed(0)
-    cfg = BackboneConfig(d_model=D, n_layers=3, dropout=0.0, n_heads=2, max_tokens=8)
+    cfg = BackboneConfig(width=D, n_layers=3, dropout=0.0, max_tokens=8, options=backbone_options("transformer", n_heads=2))
     m = build_backbone("transformer", cfg).double().eval()
     x = inputs()
     state, ys = m.initial_state(B), []
@@ -150,3 +153,45 @@ def test_plain_ops_compute_the_same_function(name, monkeypatch):
             steps.append(y_t)
     for y in (y_plain, torch.cat(ys, 1), torch.stack(steps, 1)):
         assert (y - y_ref).abs().max().item() <= TOL
+
+
+def test_a_mixer_must_implement_the_protocol():
+    """Mixer's abstract methods are enforced: a subclass missing one cannot be instantiated."""
+    from seqrl.agents.backbones.stack import Mixer
+
+    class NoState(Mixer):
+        def forward(self, x, state=None):
+            return x, state
+
+    class NoForward(Mixer):
+        def initial_state(self, batch, device, dtype):
+            return None
+
+    for cls, missing in ((NoState, "initial_state"), (NoForward, "forward")):
+        with pytest.raises(TypeError, match=f"abstract.*{missing}"):
+            cls()
+
+    class Whole(NoState):
+        def initial_state(self, batch, device, dtype):
+            return None
+
+    assert Whole()(torch.ones(1, 2, 3))[0].shape == (1, 2, 3)
+
+
+def test_options_live_with_their_backbone():
+    """Each backbone's options class is registered with it; a backbone refuses another's options."""
+    from dataclasses import fields
+
+    from seqrl.agents.backbones import options_class
+    from seqrl.agents.backbones.mingru import MinGRUOptions
+    from seqrl.agents.backbones.transformer import TransformerOptions
+
+    have = {b: [f.name for f in fields(options_class(b))] for b in ("mingru", "minlstm", "mamba", "s4d", "transformer",
+                                                                     "urlstm", "gru", "lstm")}
+    assert have == {"mingru": ["gate", "scan"], "minlstm": ["gate", "scan"], "mamba": ["d_state", "dt_min", "dt_max", "scan"],
+                    "s4d": ["d_state", "dt_min", "dt_max"], "transformer": ["n_heads"], "urlstm": [], "gru": [], "lstm": []}
+    m = build_backbone("mingru", BackboneConfig(width=8, n_layers=1, options=MinGRUOptions(gate="ur")))
+    assert m.options == MinGRUOptions(gate="ur") and m.blocks[0].mixer.gate.gate == "ur"
+    assert build_backbone("mingru", BackboneConfig(width=8, n_layers=1)).options == MinGRUOptions()  # None: defaults
+    with pytest.raises(TypeError, match="takes MinGRUOptions, got TransformerOptions"):
+        build_backbone("mingru", BackboneConfig(width=8, options=TransformerOptions()))

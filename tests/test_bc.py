@@ -69,8 +69,9 @@ def test_bc_checkpoint_round_trip_and_old_dt_checkpoints_still_load(tmp_path):
     save_checkpoint(tmp_path / "dt.pt", AgentBundle(dt, np.zeros(5), np.ones(5), 1.0, [1.0], INFO, 0, {}))
     payload = torch.load(tmp_path / "dt.pt", weights_only=False)
     del payload["agent"]  # written before BC existed
-    for key in ("dt_min", "dt_max"):
-        del payload["model_config"][key]
+    payload["format"] = 2  # whose model config held the backbone options as flat fields, every one ...
+    options = payload["model_config"].pop("backbone_options")
+    payload["model_config"].update(options, gate="default", d_state=16, scan="auto")  # ... but dt_min, dt_max (later)
     torch.save(payload, tmp_path / "old.pt")
     loaded, _ = load_checkpoint(tmp_path / "old.pt")
     assert isinstance(loaded.model, DecisionModel) and loaded.model.cfg == dt.cfg

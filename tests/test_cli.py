@@ -149,10 +149,17 @@ def test_help_explains_every_field():
 
     from seqrl.config import TrainConfig
 
+    from seqrl.agents.backbones import available_backbones, get_backbone_class, options_class
+
     p = run(["train_offline.py", "--help"])
     assert p.returncode == 0
     for f in fields(TrainConfig):
-        assert "--" + f.name.replace("_", "-") in p.stdout, f.name
+        if f.name != "backbone_options":  # no flag of its own: each backbone's options are its group of flags
+            assert "--" + f.name.replace("_", "-") in p.stdout, f.name
+    built_in = [b for b in available_backbones() if get_backbone_class(b).__module__.startswith("seqrl.")]
+    for b in built_in:  # --mingru.gate, --s4d.d-state, --transformer.n-heads, ...
+        for f in fields(options_class(b)):
+            assert f"--{b}.{f.name.replace('_', '-')}" in p.stdout, (b, f.name)
 
 
 def test_eval_env_override_and_unknown_env_id(d4rl_file, tmp_path, capsys, monkeypatch):

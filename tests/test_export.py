@@ -22,7 +22,7 @@ from seqrl.datasets import DatasetInfo
 from seqrl.errors import SeqRLError
 from seqrl.runner import load_policy
 
-from helpers import REPO
+from helpers import REPO, backbone_options
 from seqrl.tasks import TASKS
 
 EPISODE = 1000  # steps: a full MuJoCo locomotion episode
@@ -44,8 +44,8 @@ def one_thread():
 
 def tiny_bundle(backbone: str, obs_dim: int = 5, act_dim: int = 2) -> AgentBundle:
     torch.manual_seed(0)
-    cfg = ModelConfig(obs_dim=obs_dim, act_dim=act_dim, backbone=backbone, width=16, n_layers=2, n_heads=2,
-                      dropout=0.1, context_len=4, max_ep_len=1000)
+    cfg = ModelConfig(obs_dim=obs_dim, act_dim=act_dim, backbone=backbone, width=16, n_layers=2, dropout=0.1,
+                      context_len=4, max_ep_len=1000, backbone_options=backbone_options(backbone, n_heads=2))
     rng = np.random.default_rng(0)
     mean, std = rng.normal(size=obs_dim), rng.uniform(0.5, 2, size=obs_dim)
     return AgentBundle(DecisionModel(cfg), mean, std, 100.0, [300.0, 150.0], INFO, step=7, config={})

@@ -22,14 +22,16 @@ from seqrl.agents.backbones import available_backbones
 from seqrl.agents.model import masked_action_mse
 from seqrl.config import TrainConfig, config_from_dict, parse_train_args
 
+from helpers import backbone_options
+
 K, B = 4, 3
 TORCH_RNNS = ("gru", "lstm")
 
 
 def tiny(backbone: str) -> DecisionModel:
     torch.manual_seed(0)
-    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, n_heads=2,
-                                     dropout=0.0, context_len=K, max_ep_len=50))
+    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, dropout=0.0,
+                                     context_len=K, max_ep_len=50, backbone_options=backbone_options(backbone, n_heads=2)))
 
 
 def batch() -> tuple[torch.Tensor, ...]:

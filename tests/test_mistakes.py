@@ -139,7 +139,8 @@ MISSING = "/nonexistent/dataset.hdf5"  # were the flags checked after loading, t
     (["--eval-targets", "inf"], "--eval-targets must be one or more finite returns"),
     (["--dropout", "1"], "--dropout must be in [0, 1) (got 1.0)"),
     (["--context-len", "0"], "--context-len must be >= 1 (got 0)"),
-    (["--width", "16", "--n-heads", "3"], "--n-heads must be >= 1 and divide --width (16) (got 3)"),
+    (["--width", "16", "--transformer.n-heads", "3"], "--transformer.n-heads must be >= 1 and divide --width (16) (got 3)"),
+    (["--backbone", "s4d", "--s4d.d-state", "0"], "--s4d.d-state must be >= 1 (got 0)"),
     (["--seed", "-1"], "--seed must be in [0, 2**32) (got -1)"),
     (["--warmup-steps", "-5"], "--warmup-steps must be >= 0 (got -5)"),
     (["--weight-decay", "-0.1"], "--weight-decay must be >= 0"),
@@ -154,6 +155,10 @@ MISSING = "/nonexistent/dataset.hdf5"  # were the flags checked after loading, t
     (["--backbone", "mingru", "--n-heads", "2"], "--backbone mingru does not use --n-heads (read by transformer)"),
     (["--backbone", "s4d", "--scan", "log"], "--backbone s4d does not use --scan"),
     (["--backbone", "lstm", "--dt-min", "0.01"], "--backbone lstm does not use --dt-min"),
+    (["--backbone", "gru", "--mingru.gate", "ur"], "--backbone gru does not use --mingru.gate (options of mingru)"),
+    (["--backbone", "mamba", "--s4d.dt-min", "0.01", "--s4d.d-state", "8"],
+     "--backbone mamba does not use --s4d.d-state, --s4d.dt-min (options of s4d)"),
+    (["--agent", "bc", "--mingru.scan", "log"], "--agent bc does not use --mingru.scan"),
     (["--backbone", "nope"], "Unknown backbone 'nope'"),
     (["--env", "ant"], "ant"),
 ])
@@ -167,6 +172,9 @@ def test_bad_train_flags_are_refused_before_any_work(tmp_path, capsys, flags, sa
 @pytest.mark.parametrize("yaml_text, said", [
     ("steps: abc\n", "steps: 'abc' is not an integer"),
     ("gate: bogus\n", "gate: 'bogus' is not one of default, ugi, ur"),
+    ("backbone: mingru\nmingru: {gate: bogus}\n", "gate: 'bogus' is not one of default, ugi, ur"),
+    ("backbone: mingru\nmingru: {gaet: ur}\n", "unknown config key(s) 'gaet' (did you mean 'gate'?)"),
+    ("backbone: mingru\nmingru: ur\n", "mingru: must be a mapping of option: value"),
     ("rollout: [windows]\n", "rollout: ['windows'] is not a list"),
     ("eval_episodes: 0\n", "--eval-episodes must be >= 1 (got 0)"),
 ])
@@ -239,6 +247,8 @@ def test_results_refuses_a_missing_path(tmp_path, capsys):
     (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "mingru", "--jobs", "0"], "--jobs must be >= 1"),
     (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "mingru", "--seeds", "1", "1"], "distinct seeds"),
     (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "gru", "--", "--gate", "ur"], "does not use --gate"),
+    (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "gru", "--", "--mingru.gate", "ur"],
+     "does not use --mingru.gate"),
 ])
 def test_grid_checks_its_arguments_before_any_run(tmp_path, capsys, monkeypatch, argv, said):
     from seqrl import grid

@@ -11,6 +11,7 @@ from seqrl.agents.backbones import available_backbones
 from seqrl.agents.model import masked_action_mse
 from seqrl.datasets import DatasetInfo
 
+from helpers import backbone_options
 from seqrl.tasks import TASKS
 
 K = 4
@@ -18,8 +19,8 @@ K = 4
 
 def tiny_model(backbone: str) -> DecisionModel:
     torch.manual_seed(0)
-    cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, n_heads=2, dropout=0.0,
-                      context_len=K, max_ep_len=50)
+    cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, dropout=0.0,
+                      context_len=K, max_ep_len=50, backbone_options=backbone_options(backbone, n_heads=2))
     return DecisionModel(cfg).double()
 
 
@@ -130,7 +131,7 @@ def test_format_1_checkpoints_load(tmp_path, backbone, gate):
     layers; loading one must give the same model."""
     torch.manual_seed(0)
     cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=8, n_layers=1, dropout=0.0, context_len=K,
-                      gate=gate)
+                      backbone_options=backbone_options(backbone, gate=gate))
     m = DecisionModel(cfg).eval()
     info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
     save_checkpoint(tmp_path / "v2.pt", AgentBundle(m, np.zeros(5), np.ones(5), 1.0, [1.0], info, 0, {}))

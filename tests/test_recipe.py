@@ -21,6 +21,8 @@ from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label, check_config
 from seqrl.tasks import TASKS, get_task
 
+from helpers import backbone_options
+
 
 def dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6, name="local/hopper/medium-v0", source="minari"):
     """Episodes of ``length`` steps whose rewards sum to the given returns (obs 5-d, actions 2-d)."""
@@ -31,9 +33,10 @@ def dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6, name="local/hop
     return TrajectoryDataset.from_episodes(eps, info)
 
 
-def tiny(backbone: str, **kw) -> DecisionModel:
+def tiny(backbone: str, **options) -> DecisionModel:
     torch.manual_seed(0)
-    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=1, context_len=4, **kw))
+    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=1, context_len=4,
+                                     backbone_options=backbone_options(backbone, **options)))
 
 
 # ---- EMA ------------------------------------------------------------------------------------------------
@@ -189,7 +192,8 @@ def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
     ({"agent": "bc", "eval_targets": [3600.0], "rollout": ["recurrent"]}, "--eval-targets, --rollout"),
     ({"bc_hidden": [64]}, "--agent dt does not use --bc-hidden"),
     ({"backbone": "mingru", "dt_min": 0.01}, "--backbone mingru does not use --dt-min (read by mamba, s4d)"),
-    ({"backbone": "s4d", "dt_min": 0.5, "dt_max": 0.1}, "0 < --dt-min < --dt-max"),
+    ({"backbone": "mingru", "s4d": {"dt_min": 0.01}}, "--backbone mingru does not use --s4d.dt-min (options of s4d)"),
+    ({"backbone": "s4d", "s4d": {"dt_min": 0.5, "dt_max": 0.1}}, "--s4d.dt-min must be > 0 and below dt_max (0.1)"),
     ({"targets_from_data": True, "eval_targets": [1.0]}, "use one of the two"),
     ({"data_target_quantiles": [0.5]}, "only applies with --targets-from-data"),
     ({"targets_from_data": True, "data_target_quantiles": [1.5]}, "quantiles in [0, 1]"),
@@ -197,8 +201,10 @@ def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
     ({"tag": "a/b"}, "goes into run directory names"),
 ])
 def test_ignored_or_contradictory_settings_are_refused(kw, message):
+    from seqrl.config import config_from_dict
+
     with pytest.raises(SeqRLError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
-        check_config(TrainConfig(**kw))
+        check_config(config_from_dict(TrainConfig, kw, "test"))
 
 
 def test_config_file_extends_its_base(tmp_path):
@@ -223,20 +229,22 @@ def test_agent_labels():
     assert agent_label({"backbone": "s4d", "dt_min": 0.01, "dt_max": 1.0}) == "s4d+dt0.01-1"
     assert agent_label({"targets_from_data": True, "data_target_quantiles": [1.0, 0.5], "tag": "x"}) == (
         "transformer+data-targets-q1_0.5+x")
+    # configs saved now: the backbone's options under its name; the same settings, the same labels
+    assert agent_label({"backbone": "mingru", "mingru": {"gate": "ur", "scan": "auto"}, "ema_decay": 0.999,
+                        "decay_groups": True, "init": "gpt"}) == "mingru+ur+ema0.999+decay-groups+init-gpt"
+    assert agent_label({"backbone": "s4d", "s4d": {"d_state": 16, "dt_min": 0.01, "dt_max": 1.0}}) == "s4d+dt0.01-1"
+    assert agent_label({"backbone": "mamba", "mamba": {"dt_min": 0.01, "dt_max": 1.0}}) == "mamba+dt0.01-1"
+    assert agent_label({"backbone": "minlstm", "minlstm": {"gate": "ugi"}}) == "minlstm+ugi"
 
 
 def test_every_shipped_config_loads_and_passes_the_checks():
-    import dataclasses
-
-    from seqrl.config import load_yaml_config
+    from seqrl.config import parse_train_args
 
     from helpers import REPO
 
     files = sorted((REPO / "configs").glob("*/*.yaml"))
     assert len([f for f in files if f.parent.name == "ab"]) >= 6 and len([f for f in files if f.name.startswith("bc-")]) >= 6
     for f in files:
-        cfg = load_yaml_config(f)
-        if "s4d" in f.name:
-            cfg = dataclasses.replace(cfg, backbone="s4d")
+        cfg = parse_train_args(["--config", str(f), *(["--backbone", "s4d"] if "s4d" in f.name else [])])
         check_config(cfg)
         assert (cfg.agent == "bc") == f.name.startswith("bc-"), f

@@ -12,6 +12,8 @@ from seqrl.agents.backbones.s4d import S4DLayer
 from seqrl.agents.backbones.scan import log_space_scan, sequential_scan, signed_log_space_scan
 from seqrl.errors import SeqRLError
 
+from helpers import backbone_options
+
 f64 = torch.float64
 
 
@@ -62,12 +64,12 @@ def test_ugi_makes_initial_forget_activations_uniform():
     ks = np.max(np.abs(u - (np.arange(1, d + 1) - 0.5) / d))  # Kolmogorov-Smirnov distance to U(0, 1)
     assert ks < 1.36 / np.sqrt(d) + 1 / d  # 95% critical value (+ the 1/D clipping)
     for name in ("mingru", "minlstm", "urlstm"):  # the layers' forget biases get it (urlstm always)
-        cfg = BackboneConfig(d_model=512, n_layers=1, gate="default" if name == "urlstm" else "ugi")
+        cfg = BackboneConfig(width=512, n_layers=1, options=backbone_options(name, gate="ugi"))  # urlstm: none, always UGI
         bias = build_backbone(name, cfg).blocks[0].mixer.state_dict()
         b_f = next(v for k, v in bias.items() if k.endswith("bias") and ("in_proj" in k or "input" in k))[:512]
         acts = torch.sigmoid(b_f).numpy()
         assert 0.3 < acts.mean() < 0.7 and np.quantile(acts, 0.1) < 0.2 and np.quantile(acts, 0.9) > 0.8, name
-    default = build_backbone("mingru", BackboneConfig(d_model=512, n_layers=1)).blocks[0].mixer.in_proj.bias[:512]
+    default = build_backbone("mingru", BackboneConfig(width=512, n_layers=1)).blocks[0].mixer.in_proj.bias[:512]
     default = torch.sigmoid(default.detach()).numpy()
     assert np.quantile(default, 0.9) - np.quantile(default, 0.1) < 0.2  # default init: all near 1/2
 
@@ -81,7 +83,7 @@ def test_ur_refine_bias_is_minus_forget_bias():
 
 def test_unknown_gate_is_refused():
     with pytest.raises(SeqRLError, match="Unknown gate 'uu'"):
-        build_backbone("mingru", BackboneConfig(d_model=8, gate="uu"))
+        build_backbone("mingru", BackboneConfig(width=8, options=backbone_options("mingru", gate="uu")))
 
 
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
@@ -89,7 +91,8 @@ def test_unknown_gate_is_refused():
 @torch.no_grad()
 def test_gate_options_keep_the_parity_contract(name, gate):
     torch.manual_seed(0)
-    m = build_backbone(name, BackboneConfig(d_model=12, n_layers=2, dropout=0.0, gate=gate)).double().eval()
+    m = build_backbone(name, BackboneConfig(width=12, n_layers=2, dropout=0.0, options=backbone_options(name, gate=gate)))
+    m = m.double().eval()
     x = torch.randn(2, 15, 12, dtype=f64)
     y, _ = m(x)
     state, ys = m.initial_state(2), []
@@ -212,7 +215,7 @@ def test_fused_native_layer_equals_log_space_layer_with_gradients(backbone, gate
     models = {}
     for scan in ("native", "log"):
         torch.manual_seed(0)
-        cfg = BackboneConfig(d_model=8, n_layers=2, dropout=0.0, gate=gate, scan=scan)
+        cfg = BackboneConfig(width=8, n_layers=2, dropout=0.0, options=backbone_options(backbone, gate=gate, scan=scan))
         models[scan] = build_backbone(backbone, cfg).double()
     x = torch.randn(3, 40, 8, generator=torch.Generator().manual_seed(1), dtype=f64)
     state = models["log"].initial_state(3)

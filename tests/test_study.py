@@ -140,4 +140,4 @@ def test_grid_jobs_carry_the_agent_label_of_their_extra_flags(tmp_path, capsys):
     assert grid_main(["--configs", str(dt)]) == 2
     assert "say which backbones with --backbones" in capsys.readouterr().err
     assert grid_main(["--configs", str(REPO / "configs/ab/hopper-medium-s4d-dt.yaml"), "--backbones", "mingru"]) == 2
-    assert "--backbone mingru does not use --dt-min (read by mamba, s4d)" in capsys.readouterr().err
+    assert "--backbone mingru does not use --s4d.dt-min, --s4d.dt-max (options of s4d)" in capsys.readouterr().err

@@ -17,7 +17,7 @@ forward is causal.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -27,31 +27,54 @@ State = Any  # a tensor, or a tuple of them (one per layer); opaque to callers
 
 
 @dataclass(frozen=True)
-class BackboneConfig:
-    """What every backbone is built from."""
+class BackboneOptions:
+    """A backbone's own hyperparameters: subclass it as a frozen dataclass beside the backbone and register
+    it with the backbone (``@register_backbone("name", options=NameOptions)``). Each field becomes the flag
+    ``--name.field`` and the config key ``name: {field: ...}``; its docstring is the flag's help. A backbone
+    with no hyperparameter of its own has none (this empty base).
 
-    d_model: int = 128
+    Shared choices are mixins defined once (``gates.GateOption``, ``scan.ScanOption``, ``ssm.SSMOptions``);
+    each may extend ``rules`` (value checks) and ``label`` (what the run's name says about it)."""
+
+    def rules(self, width: int) -> list[tuple[str, bool, str]]:
+        """(field, ok, what it must be) per value check, given the backbone width (before any work)."""
+        return []
+
+    def label(self) -> str:
+        """The run-label suffix of these values (e.g. ``+ur``); empty at the defaults and for unlabelled options."""
+        return ""
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """What every backbone is built from: the common sizes and the backbone's own options."""
+
+    width: int = 128  # D, the token width
     n_layers: int = 3
     dropout: float = 0.1
-    n_heads: int = 1  # attention backbones only
-    max_tokens: int = 59  # attention span in tokens (attention backbones only)
-    gate: str = "default"  # gated scan backbones: "default", "ugi" or "ur" (see gates.py)
-    d_state: int = 16  # state size per channel (SSM backbones)
-    dt_min: float = 1e-3  # SSM step-size init range (s4d, mamba)
-    dt_max: float = 1e-1
-    scan: str = "auto"  # scan backbones: "auto", "native" (C loop, CPU) or "log" (log-space, any device)
+    max_tokens: int = 59  # the longest context a token sees (set by the model: 3K - 1); attention's span
+    options: BackboneOptions | None = None  # an instance of the backbone's options class; None: its defaults
 
 
 class Backbone(nn.Module, ABC):
     """Base class: subclasses implement ``forward`` and ``initial_state``."""
 
     registry_name: str = ""
-    options: tuple[str, ...] = ()  # BackboneConfig options it reads (set by ``register_backbone``)
+    options_class: type[BackboneOptions] = BackboneOptions  # set by ``register_backbone``
     constant_state: bool = True  # the state has a fixed size (an O(1) recurrent step); False: it grows
 
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
-        self.cfg = cfg
+        options = self.options_class() if cfg.options is None else cfg.options
+        if type(options) is not self.options_class:
+            raise TypeError(f"backbone {self.registry_name!r} takes {self.options_class.__name__}, "
+                            f"got {type(options).__name__}")
+        self.cfg = replace(cfg, options=options)
+
+    @property
+    def options(self) -> Any:
+        """This backbone's options (an instance of ``options_class``)."""
+        return self.cfg.options
 
     @abstractmethod
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:

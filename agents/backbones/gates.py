@@ -16,6 +16,8 @@ scan-parallel. ``log_refine`` gives log g and log(1 - g) from logits, stably:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -23,13 +25,27 @@ from torch import Tensor
 
 from seqrl.errors import SeqRLError
 
-GATES = ("default", "ugi", "ur")
+from .base import BackboneOptions
+
+Gate = Literal["default", "ugi", "ur"]
+GATES: tuple[str, ...] = get_args(Gate)
 LOG2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class GateOption(BackboneOptions):
+    """The forget-gate option shared by the gated scan backbones (minGRU, minLSTM)."""
+
+    gate: Gate = "default"
+    """Forget gate: default, ugi (uniform gate initialization, UR paper eq. 9) or ur (UGI + refine gate, eq. 12)."""
+
+    def label(self) -> str:
+        return super().label() + ("" if self.gate == "default" else f"+{self.gate}")
 
 
 def check_gate(gate: str) -> str:
     if gate not in GATES:
-        raise SeqRLError(f"Unknown gate {gate!r}: use one of {', '.join(GATES)} (--gate).")
+        raise SeqRLError(f"Unknown gate {gate!r}: use one of {', '.join(GATES)}.")
     return gate
 
 

@@ -14,6 +14,7 @@ Runs on a CPU, no CUDA kernel. State: (conv buffer (B, E, d_conv - 1), h (B, E, 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,30 +22,36 @@ from torch import Tensor, nn
 
 from .base import BackboneConfig
 from .registry import register_backbone
-from .scan import selective_scan, selective_step
+from .scan import ScanBackend, ScanOption, selective_scan, selective_step
+from .ssm import SSMOptions, init_log_dt
 from .stack import Mixer, ResidualStack
+
+
+@dataclass(frozen=True)
+class MambaOptions(ScanOption, SSMOptions):
+    """Options of --backbone mamba (d_state: N per expanded channel)."""
 
 
 class SelectiveSSMLayer(Mixer):
     residual_out = "out_proj"
 
-    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, scan: str = "auto",
+    def __init__(self, width: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, scan: ScanBackend = "auto",
                  dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
         super().__init__()
         self.scan = scan
-        e, n, r = expand * d_model, d_state, math.ceil(d_model / 16)
+        e, n, r = expand * width, d_state, math.ceil(width / 16)
         self.e, self.n, self.r, self.d_conv = e, n, r, d_conv
-        self.in_proj = nn.Linear(d_model, 2 * e)
+        self.in_proj = nn.Linear(width, 2 * e)
         self.conv = nn.Conv1d(e, e, d_conv, groups=e)  # applied to [buffer | x], no padding: causal
         self.x_proj = nn.Linear(e, r + 2 * n, bias=False)
         self.dt_proj = nn.Linear(r, e)
         with torch.no_grad():  # Mamba's init: softplus(bias) = Delta ~ logU[dt_min, dt_max]
-            dt = torch.exp(torch.rand(e) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+            dt = torch.exp(init_log_dt(e, dt_min, dt_max))
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
         self.dt_proj.bias._no_reinit = True  # type: ignore[attr-defined]  # Mamba's mark: a re-init keeps it
         self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(e, 1))  # S4D-Real
         self.D = nn.Parameter(torch.ones(e))
-        self.out_proj = nn.Linear(e, d_model)
+        self.out_proj = nn.Linear(e, width)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         return (
@@ -82,9 +89,10 @@ class SelectiveSSMLayer(Mixer):
         return self.out_proj(y * F.silu(z)), (window[..., 1:], h)
 
 
-@register_backbone("mamba", options=("d_state", "scan", "dt_min", "dt_max"))
+@register_backbone("mamba", options=MambaOptions)
 class Mamba(ResidualStack):
     """Stacked selective-SSM layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return SelectiveSSMLayer(cfg.d_model, cfg.d_state, scan=cfg.scan, dt_min=cfg.dt_min, dt_max=cfg.dt_max)
+        o: MambaOptions = self.options
+        return SelectiveSSMLayer(cfg.width, o.d_state, scan=o.scan, dt_min=o.dt_min, dt_max=o.dt_max)

@@ -18,13 +18,13 @@ from .stack import Mixer, ResidualStack
 class TorchRNNLayer(Mixer):
     """One nn.GRU or nn.LSTM layer. State: h (1, B, D) for GRU, (h, c) for LSTM."""
 
-    def __init__(self, d_model: int, cell: type[nn.RNNBase]) -> None:
+    def __init__(self, width: int, cell: type[nn.RNNBase]) -> None:
         super().__init__()
-        self.rnn = cell(d_model, d_model, batch_first=True)
-        self.d_model, self.is_lstm = d_model, cell is nn.LSTM
+        self.rnn = cell(width, width, batch_first=True)
+        self.width, self.is_lstm = width, cell is nn.LSTM
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype):
-        z = torch.zeros(1, batch, self.d_model, device=device, dtype=dtype)
+        z = torch.zeros(1, batch, self.width, device=device, dtype=dtype)
         return (z, z.clone()) if self.is_lstm else z
 
     def forward(self, x: Tensor, state=None):
@@ -61,10 +61,10 @@ class TorchRNNLayer(Mixer):
 @register_backbone("gru")
 class GRU(ResidualStack):
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return TorchRNNLayer(cfg.d_model, nn.GRU)
+        return TorchRNNLayer(cfg.width, nn.GRU)
 
 
 @register_backbone("lstm")
 class LSTM(ResidualStack):
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return TorchRNNLayer(cfg.d_model, nn.LSTM)
+        return TorchRNNLayer(cfg.width, nn.LSTM)

@@ -16,6 +16,7 @@ A^^T s_0 + sum_k A^^(T-1-k) B^ u_k, so chunked calls equal one long call.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,13 @@ from torch import Tensor, nn
 from .base import BackboneConfig
 from .plain import plain_ops_active
 from .registry import register_backbone
+from .ssm import SSMOptions, init_log_dt
 from .stack import Mixer, ResidualStack
+
+
+@dataclass(frozen=True)
+class S4DOptions(SSMOptions):
+    """Options of --backbone s4d (d_state: N complex modes per channel)."""
 
 
 def complex_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -34,11 +41,11 @@ def complex_dtype(dtype: torch.dtype) -> torch.dtype:
 class S4DLayer(Mixer):
     residual_out = "out"
 
-    def __init__(self, d_model: int, n_modes: int = 16, dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+    def __init__(self, width: int, n_modes: int = 16, dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
         super().__init__()
-        h, n = d_model, n_modes
+        h, n = width, n_modes
         self.h, self.n = h, n
-        self.log_dt = nn.Parameter(torch.rand(h) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        self.log_dt = nn.Parameter(init_log_dt(h, dt_min, dt_max))
         self.log_A_re = nn.Parameter(torch.full((h, n), math.log(0.5)))
         self.A_im = nn.Parameter(math.pi * torch.arange(n, dtype=torch.float32).repeat(h, 1))
         self.C = nn.Parameter(torch.randn(h, n, 2) * math.sqrt(0.5))  # complex as (re, im)
@@ -117,9 +124,10 @@ class S4DLayer(Mixer):
         return self.out(F.gelu(y)), s
 
 
-@register_backbone("s4d", options=("d_state", "dt_min", "dt_max"))
+@register_backbone("s4d", options=S4DOptions)
 class S4D(ResidualStack):
     """Stacked S4D layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return S4DLayer(cfg.d_model, cfg.d_state, cfg.dt_min, cfg.dt_max)
+        o: S4DOptions = self.options
+        return S4DLayer(cfg.width, o.d_state, o.dt_min, o.dt_max)

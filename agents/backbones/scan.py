@@ -15,7 +15,8 @@ tensors when the kernel is available, log space otherwise (CUDA).
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -23,11 +24,21 @@ from torch import Tensor
 from seqrl.errors import SeqRLError
 
 from . import native_scan as _native
+from .base import BackboneOptions
 from .native_scan import native_scan, native_selective_scan
 from .plain import plain_ops_active
 
 ScanBackend = Literal["auto", "native", "log"]
-SCAN_BACKENDS = ("auto", "native", "log")
+SCAN_BACKENDS: tuple[str, ...] = get_args(ScanBackend)
+
+
+@dataclass(frozen=True)
+class ScanOption(BackboneOptions):
+    """The scan-implementation option shared by the scan backbones (minGRU, minLSTM, Mamba)."""
+
+    scan: ScanBackend = "auto"
+    """Scan implementation (the same function either way): auto (native C loop on CPU, log-space on CUDA),
+    native or log."""
 
 
 def log_space_scan(log_a: Tensor, log_b: Tensor, log_h0: Tensor | None = None) -> Tensor:
@@ -73,7 +84,7 @@ def signed_log_space_scan(log_a: Tensor, b: Tensor, h0: Tensor | None = None) ->
     return pos.exp() - neg.exp()
 
 
-def use_native(x: Tensor, backend: str) -> bool:
+def use_native(x: Tensor, backend: ScanBackend) -> bool:
     """Whether ``backend`` means the native C scan for tensors like ``x`` (see the module docstring);
     never inside ``plain_ops()``."""
     if backend == "log" or plain_ops_active():
@@ -82,12 +93,13 @@ def use_native(x: Tensor, backend: str) -> bool:
         return x.device.type == "cpu" and _native.available()
     if backend == "native":
         if x.device.type != "cpu" or not _native.available():
-            raise SeqRLError("--scan native needs CPU tensors and a C compiler (cc/gcc); use --scan auto or log.")
+            raise SeqRLError("The native scan (scan: native) needs CPU tensors and a C compiler (cc/gcc); "
+                             "use scan auto or log (--<backbone>.scan).")
         return True
-    raise SeqRLError(f"Unknown scan backend {backend!r}: use one of {', '.join(SCAN_BACKENDS)} (--scan).")
+    raise SeqRLError(f"Unknown scan backend {backend!r}: use one of {', '.join(SCAN_BACKENDS)} (--<backbone>.scan).")
 
 
-def scan_positive(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, backend: str = "auto") -> Tensor:
+def scan_positive(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, backend: ScanBackend = "auto") -> Tensor:
     """h for a_t = exp(log_a) in (0, 1], b_t = exp(log_b) > 0, h_0 >= 0 (None: zeros). Returns h (B, T, ...)."""
     if use_native(log_a, backend):
         return native_scan(log_a.exp(), log_b.exp(), h0)
@@ -100,7 +112,7 @@ def selective_step(x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, h: Tensor) -> T
 
 
 def selective_scan(
-    x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor | None = None, backend: str = "auto"
+    x: Tensor, dt: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, h0: Tensor | None = None, backend: ScanBackend = "auto"
 ) -> tuple[Tensor, Tensor]:
     """Mamba's SSM: h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t, y_t = C_t . h_t.
 

@@ -10,7 +10,7 @@ forward/step/initial_state protocol); the stack carries one state per layer.
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -19,17 +19,20 @@ from torch import Tensor, nn
 from .base import Backbone, BackboneConfig, State
 
 
-class Mixer(nn.Module):
-    """A sequence-mixing layer: (B, T, D) -> (B, T, D), same state protocol as a backbone."""
+class Mixer(nn.Module, ABC):
+    """A sequence-mixing layer: (B, T, D) -> (B, T, D), same state protocol as a backbone. ``forward`` and
+    ``initial_state`` are abstract: a subclass that lacks one cannot be instantiated."""
 
     residual_out: str | None = None
     """Name of the Linear layer whose output is the mixer's output (what GPT-2's init scales), if any."""
 
     @abstractmethod
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]: ...
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """x: (B, T, D) -> y: (B, T, D), and the state after the last token."""
 
     @abstractmethod
-    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State: ...
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> State:
+        """The state before the first token, for ``batch`` sequences."""
 
     def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         y, state = self.forward(x_t[:, None], state)
@@ -63,20 +66,20 @@ class Dropout(nn.Module):
 
 
 class MLP(nn.Sequential):
-    def __init__(self, d_model: int, dropout: float) -> None:
+    def __init__(self, width: int, dropout: float) -> None:
         super().__init__(
-            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model), Dropout(dropout)
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), Dropout(dropout)
         )
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, mixer: Mixer, d_model: int, dropout: float) -> None:
+    def __init__(self, mixer: Mixer, width: int, dropout: float) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
+        self.norm1 = nn.LayerNorm(width)
         self.mixer = mixer
         self.drop = Dropout(dropout)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.mlp = MLP(d_model, dropout)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = MLP(width, dropout)
 
     def forward(self, x: Tensor, state: State | None = None, keep: slice | None = None) -> tuple[Tensor, State]:
         """``keep``: only these positions' outputs are wanted: the MLP (position-wise) runs at them alone."""
@@ -103,13 +106,13 @@ class ResidualStack(Backbone):
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__(cfg)
         self.blocks = nn.ModuleList(
-            ResidualBlock(self.make_mixer(cfg), cfg.d_model, cfg.dropout) for _ in range(cfg.n_layers)
+            ResidualBlock(self.make_mixer(self.cfg), cfg.width, cfg.dropout) for _ in range(cfg.n_layers)
         )
-        self.norm_f = nn.LayerNorm(cfg.d_model)
+        self.norm_f = nn.LayerNorm(cfg.width)
 
     @abstractmethod
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        """One layer's sequence mixer."""
+        """One layer's sequence mixer (its options: ``self.options``)."""
 
     def initial_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None

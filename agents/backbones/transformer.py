@@ -11,13 +11,27 @@ attends to at most ``max_tokens`` tokens, but deeper layers see further back).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import BackboneConfig
+from .base import BackboneConfig, BackboneOptions
 from .registry import register_backbone
 from .stack import Mixer, ResidualStack
+
+
+@dataclass(frozen=True)
+class TransformerOptions(BackboneOptions):
+    """Options of --backbone transformer."""
+
+    n_heads: int = 1
+    """Attention heads (must divide --width)."""
+
+    def rules(self, width: int) -> list[tuple[str, bool, str]]:
+        return [*super().rules(width),
+                ("n_heads", self.n_heads >= 1 and width % max(self.n_heads, 1) == 0, f">= 1 and divide --width ({width})")]
 
 
 def banded_causal_mask(t: int, span: int, device: torch.device) -> Tensor:
@@ -32,13 +46,13 @@ class CausalSelfAttention(Mixer):
 
     residual_out = "proj"
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float, span: int) -> None:
+    def __init__(self, width: int, n_heads: int, dropout: float, span: int) -> None:
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"width {d_model} is not divisible by n_heads {n_heads}")
+        if width % n_heads:
+            raise ValueError(f"width {width} is not divisible by n_heads {n_heads}")
         self.n_heads, self.span, self.dropout = n_heads, span, dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> None:
         return None
@@ -55,20 +69,20 @@ class CausalSelfAttention(Mixer):
         return self.proj(y.transpose(1, 2).reshape(b, t, d)), None  # (B, T, D)
 
 
-@register_backbone("transformer", options=("n_heads",))
+@register_backbone("transformer", options=TransformerOptions)
 class Transformer(ResidualStack):
     """GPT blocks; state = the last ``max_tokens - 1`` inputs, shape (B, n, D)."""
 
     constant_state = False  # the buffer grows to max_tokens - 1 tokens
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout, cfg.max_tokens)
+        return CausalSelfAttention(cfg.width, self.options.n_heads, cfg.dropout, cfg.max_tokens)
 
     def initial_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> Tensor:
         p = self._param_like()
-        return torch.zeros(batch, 0, self.cfg.d_model, device=device or p.device, dtype=dtype or p.dtype)
+        return torch.zeros(batch, 0, self.cfg.width, device=device or p.device, dtype=dtype or p.dtype)
 
     def forward(self, x: Tensor, state: Tensor | None = None, keep: slice | None = None) -> tuple[Tensor, Tensor]:
         """Without a state: one causal pass, each token attending to at most ``max_tokens``.

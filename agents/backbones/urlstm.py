@@ -45,15 +45,15 @@ def ur_loop(
 
 
 class URLSTMLayer(Mixer):
-    def __init__(self, d_model: int) -> None:
+    def __init__(self, width: int) -> None:
         super().__init__()
-        self.d_model = d_model
-        self.input = nn.Linear(d_model, 4 * d_model)  # L_{f,r,u,o}(x_t, .) and their biases
-        self.recurrent = nn.Linear(d_model, 4 * d_model, bias=False)  # L_{f,r,u,o}(., h_{t-1})
-        ForgetGate("ur").init_(self.input.bias, d_model)  # UGI on f, and b_r = -b_f (eq. 9, Listing 2)
+        self.width = width
+        self.input = nn.Linear(width, 4 * width)  # L_{f,r,u,o}(x_t, .) and their biases
+        self.recurrent = nn.Linear(width, 4 * width, bias=False)  # L_{f,r,u,o}(., h_{t-1})
+        ForgetGate("ur").init_(self.input.bias, width)  # UGI on f, and b_r = -b_f (eq. 9, Listing 2)
 
     def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        z = torch.zeros(batch, self.d_model, device=device, dtype=dtype)
+        z = torch.zeros(batch, self.width, device=device, dtype=dtype)
         return z, z.clone()
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -77,4 +77,4 @@ class URLSTM(ResidualStack):
     """Stacked UR-LSTM layers in the shared residual block."""
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return URLSTMLayer(cfg.d_model)
+        return URLSTMLayer(cfg.width)
