@@ -2,7 +2,7 @@
 
 ``PolicyStep`` is the whole acting computation of one env step for N envs, with every piece
 of state explicit (inputs and outputs, never hidden), in plain tensor ops (the backbones run
-inside ``plain_ops()``): it is what ``agents/export.py`` traces into ONNX and TorchScript.
+inside ``plain_ops()``): it is what ``agents/deploy.py`` traces into ONNX and TorchScript.
 
     forward(obs (N, obs_dim), rtg (N,), prev_action (N, act_dim), timestep (N,) int64, *state)
         -> (action (N, act_dim), *next_state)

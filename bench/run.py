@@ -409,7 +409,7 @@ def section_deploy(q: bool) -> dict:
     import tempfile
 
     from seqrl.agents import AgentBundle, SequencePolicy
-    from seqrl.agents.export import default_rollout, export_policy
+    from seqrl.agents.deploy import default_rollout, export_policy
     from seqrl.datasets import DatasetInfo
     from seqrl.runner import load_policy
     from seqrl.tasks import TASKS

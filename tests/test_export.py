@@ -1,4 +1,4 @@
-"""Exported policies (export.py, agents/export.py, seqrl/runner.py): the same actions as the PyTorch policy,
+"""Exported policies (export.py, agents/deploy.py, seqrl/runner.py): the same actions as the PyTorch policy,
 a runner that needs no PyTorch, clear errors for files that are not policies."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 
 from seqrl.agents import AgentBundle, DecisionModel, ModelConfig, SequencePolicy, save_checkpoint
 from seqrl.agents.backbones import available_backbones
-from seqrl.agents.export import export_policy
+from seqrl.agents.deploy import export_policy
 from seqrl.datasets import DatasetInfo
 from seqrl.errors import SeqRLError
 from seqrl.runner import load_policy
@@ -295,7 +295,7 @@ def test_envs_at_different_timesteps_in_one_call(tmp_path, backbone):
     it gets alone (the a_{t-1} token is skipped per env), in the exported graph as in the eager step."""
     import onnxruntime as ort
 
-    from seqrl.agents.export import policy_step
+    from seqrl.agents.deploy import policy_step
 
     b = tiny_bundle(backbone)
     step = policy_step(b, "recurrent")

@@ -9,6 +9,7 @@ directory, so nothing of the repository is on the path.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -27,8 +28,11 @@ ENTRY_POINTS = ("seqrl-train", "seqrl-evaluate", "seqrl-export", "seqrl-grid", "
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a venv holding seqrl installed from a freshly built wheel."""
     root = tmp_path_factory.mktemp("wheel")
+    src = root / "src"  # a copy: building writes build/ and *.egg-info next to the sources
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "runs", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", "results"))
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(root / "dist")],
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(root / "dist")],
         capture_output=True, text=True, timeout=600,
     )
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]

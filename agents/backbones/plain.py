@@ -5,7 +5,7 @@ no FFT and no complex tensor is used: scans run as a loop of ``h = a * h + b`` o
 tokens, S4D keeps its complex state as a real (..., 2) pair, torch's fused GRU/LSTM run as
 their cell equations. The function computed is the same (tested against the default path);
 the mode exists so that a policy step can be traced into a graph that ONNX Runtime or
-TorchScript can run (``agents/acting.py``, ``agents/export.py``). It is read when a module
+TorchScript can run (``agents/acting.py``, ``agents/deploy.py``). It is read when a module
 computes, so it must be active while tracing.
 """
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(ExportArgs, args=argv, description=__doc__)
     try:
         from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
-        from seqrl.agents.export import export_policy
+        from seqrl.agents.deploy import export_policy
 
         path = find_checkpoint(args.run, args.checkpoint)
         agent, _ = load_checkpoint(path, "cpu")
