@@ -72,3 +72,13 @@ def test_loading_data_does_not_import_gymnasium(tmp_path):
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
+
+
+def test_module_names_say_one_thing():
+    """No two modules of the package share a name (the repository's train_offline.py / evaluate.py / export.py
+    only call the programs in seqrl/cli/ and are not part of the package)."""
+    from collections import Counter
+
+    folders = ("agents", "envs", "datasets", "seqrl")
+    names = Counter(p.name for f in folders for p in (REPO / f).rglob("*.py") if p.name != "__init__.py")
+    assert [n for n, c in names.items() if c > 1] == []
