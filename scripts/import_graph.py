@@ -115,17 +115,23 @@ def cycles(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
     return sorted({tuple(sorted((a, b))) for a, bs in edges.items() for b in bs if a in edges.get(b, set())})
 
 
-def static_report(root: Path) -> str:
+def package_edges(root: Path) -> dict[str, dict[str, bool]]:
+    """node (package, core module or root script) -> the nodes it imports -> whether only inside functions."""
     packages = list(package_dirs(root))
-    imps = all_imports(root)
-    edges: dict[str, dict[str, bool]] = {}  # node -> imported node -> only inside functions
-    for imp in imps:
+    edges: dict[str, dict[str, bool]] = {}
+    for imp in all_imports(root):
         src = node_of(imp.source, packages) or imp.source
         dst = node_of(imp.target, packages)
         if dst is None or dst == src:
             continue
         row = edges.setdefault(src, {})
         row[dst] = row.get(dst, True) and imp.local
+    return edges
+
+
+def static_report(root: Path) -> str:
+    packages = list(package_dirs(root))
+    edges = package_edges(root)
     nodes = sorted({node_of(m, packages) for m in modules(root)} - {None}, key=lambda n: (n.count(".") == 1 and
                    n not in packages, n))
     lines = [f"Static imports under {root} (module level and inside functions; name* = only inside functions;",
@@ -140,7 +146,7 @@ def static_report(root: Path) -> str:
     found = cycles({a: set(b) for a, b in edges.items()})
     lines += ["", "Cycles: " + ("; ".join(f"{a} <-> {b}" for a, b in found) or "none")]
     for a, b in found:
-        for imp in imps:
+        for imp in all_imports(root):
             src, dst = node_of(imp.source, packages), node_of(imp.target, packages)
             if {src, dst} == {a, b} and src != dst:
                 where = "inside a function" if imp.local else "module level"

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import functools
 import math
 import sys
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Annotated, Any, Literal, Sequence, TypeVar
 import yaml
 
 from seqrl.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
+from seqrl.typed import from_mapping
 
 Rollout = Literal["window", "recurrent"]
 
@@ -170,45 +169,6 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_types(cls: type, values: dict[str, Any], source: str) -> None:
-    """Refuse a value of the wrong kind or outside a field's choices (YAML values bypass tyro's checks)."""
-    hints = typing.get_type_hints(cls)
-    problems = []
-    for key, value in values.items():
-        tp = hints.get(key)
-        if tp is None or value is None:
-            continue
-        ok, want = _fits(tp, value)
-        if not ok:
-            problems.append(f"{key}: {value!r} is not {want}")
-    if problems:
-        raise SeqRLError(f"{source}: {'; '.join(problems)}.")
-
-
-def _fits(tp: Any, value: Any) -> tuple[bool, str]:
-    """Whether ``value`` fits the annotation ``tp`` (int, float, bool, str, Path, Literal, list, Optional)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return value in args, "one of " + ", ".join(map(str, args))
-    if origin in (typing.Union, types.UnionType):
-        results = [_fits(a, value) for a in args if a is not type(None)]
-        return any(ok for ok, _ in results), " or ".join(w for _, w in results)
-    if origin is list:
-        if not isinstance(value, list):
-            return False, "a list"
-        inner = [_fits(args[0], v) for v in value]
-        return all(ok for ok, _ in inner), f"a list of {_fits(args[0], None)[1] if not inner else inner[0][1]}"
-    if tp is bool:
-        return isinstance(value, bool), "true or false"
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), "an integer"
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-    if tp in (str, Path):
-        return isinstance(value, (str, Path)), "a string"
-    return True, ""
-
-
 def check_values(cfg: TrainConfig) -> None:
     """Every numeric and choice field in range, before any work; all problems in one message."""
     finite = math.isfinite
@@ -315,24 +275,11 @@ def changed_options(options: Any) -> list[str]:
 
 
 def config_from_dict(cls: type[T], values: dict[str, Any], source: str) -> T:
-    """Build ``cls`` from ``values``, refusing keys that are not fields (with a suggestion). For TrainConfig,
-    the backbone options' keys are read too (``_options_of``)."""
+    """Build ``cls`` from ``values`` (``typed.from_mapping``). For TrainConfig, older keys are migrated and the
+    backbone options' keys are read too (``_options_of``)."""
     if cls is TrainConfig:
         values = _options_of(migrate_legacy_keys(values), source)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = [k for k in values if k not in names]
-    if unknown:
-        hints = []
-        for k in unknown:
-            close = difflib.get_close_matches(k, names, n=1)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise SeqRLError(
-            f"{source}: unknown config key(s) {', '.join(hints)}. Valid keys: {', '.join(names)}."
-        )
-    check_types(cls, values, source)
-    paths = ("config", "run_dir", "d4rl_cache", "resume")
-    kwargs = {k: (Path(v) if isinstance(v, str) and k in paths else v) for k, v in values.items()}
-    return cls(**kwargs)
+    return from_mapping(cls, values, source, paths=("config", "run_dir", "d4rl_cache", "resume"))
 
 
 def _yaml_values(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:

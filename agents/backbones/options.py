@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from seqrl.errors import SeqRLError
+from seqrl.typed import check_types, from_mapping
 
 from .base import BackboneOptions
 from .gates import Gate
@@ -50,8 +51,6 @@ def readers(option: str) -> list[str]:
 def options_from_mapping(backbone: str, values: Mapping[str, Any] | BackboneOptions | None, source: str) -> BackboneOptions:
     """``backbone``'s options from a mapping of its fields (missing ones: the defaults; an unknown key or a
     value of the wrong kind is refused, naming ``source``), or as given if already its options."""
-    from seqrl.config import config_from_dict
-
     cls = options_class(backbone)
     if values is None:
         return cls()
@@ -61,7 +60,7 @@ def options_from_mapping(backbone: str, values: Mapping[str, Any] | BackboneOpti
         return values
     if not isinstance(values, Mapping):
         raise SeqRLError(f"{source}: the options of {backbone} must be a mapping of option: value, got {values!r}.")
-    return config_from_dict(cls, dict(values), f"{source} ({backbone} options)")
+    return from_mapping(cls, dict(values), f"{source} ({backbone} options)")
 
 
 def read_options(backbone: str, nested: Mapping[str, Any] | BackboneOptions | None, flat: Mapping[str, Any],
@@ -69,8 +68,6 @@ def read_options(backbone: str, nested: Mapping[str, Any] | BackboneOptions | No
     """``backbone``'s options from its mapping ``nested`` and the flat (format-2) keys ``flat`` (nested wins),
     and the names of the flat keys it does not read though not at their defaults (a config refuses them, as
     it did then; a checkpoint's model never read them)."""
-    from seqrl.config import check_types
-
     check_types(FlatOptions, dict(flat), source)
     names, default = option_names(backbone), FlatOptions()
     reads = {k: v for k, v in flat.items() if k in names}

@@ -1,0 +1,76 @@
+"""Typed dataclasses from plain mappings (YAML, saved configs): keys and value kinds checked, clear errors.
+
+Below every config in the import graph (it needs only ``seqrl.errors``), so the run config
+(``seqrl.config``) and each backbone's options (``seqrl.agents.backbones.options``) read their
+mappings the same way without importing each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Sequence, TypeVar
+
+from seqrl.errors import SeqRLError
+
+T = TypeVar("T")
+
+
+def check_types(cls: type, values: dict[str, Any], source: str) -> None:
+    """Refuse a value of the wrong kind or outside a field's choices (YAML values bypass tyro's checks)."""
+    hints = typing.get_type_hints(cls)
+    problems = []
+    for key, value in values.items():
+        tp = hints.get(key)
+        if tp is None or value is None:
+            continue
+        ok, want = _fits(tp, value)
+        if not ok:
+            problems.append(f"{key}: {value!r} is not {want}")
+    if problems:
+        raise SeqRLError(f"{source}: {'; '.join(problems)}.")
+
+
+def _fits(tp: Any, value: Any) -> tuple[bool, str]:
+    """Whether ``value`` fits the annotation ``tp`` (int, float, bool, str, Path, Literal, list, Optional)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return value in args, "one of " + ", ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        results = [_fits(a, value) for a in args if a is not type(None)]
+        return any(ok for ok, _ in results), " or ".join(w for _, w in results)
+    if origin is list:
+        if not isinstance(value, list):
+            return False, "a list"
+        inner = [_fits(args[0], v) for v in value]
+        return all(ok for ok, _ in inner), f"a list of {_fits(args[0], None)[1] if not inner else inner[0][1]}"
+    if tp is bool:
+        return isinstance(value, bool), "true or false"
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), "an integer"
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    if tp in (str, Path):
+        return isinstance(value, (str, Path)), "a string"
+    return True, ""
+
+
+def from_mapping(cls: type[T], values: dict[str, Any], source: str, paths: Sequence[str] = ()) -> T:
+    """Build the dataclass ``cls`` from ``values``, refusing keys that are not fields (with a suggestion) and
+    values of the wrong kind; string values of the fields named in ``paths`` become ``Path``."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, names, n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SeqRLError(
+            f"{source}: unknown config key(s) {', '.join(hints)}. Valid keys: {', '.join(names)}."
+        )
+    check_types(cls, values, source)
+    kwargs = {k: (Path(v) if isinstance(v, str) and k in paths else v) for k, v in values.items()}
+    return cls(**kwargs)
