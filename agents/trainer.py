@@ -40,6 +40,8 @@ from .kinds import build_model, model_config
 from .model import masked_action_mse
 from .optim import make_optimizer
 
+KEPT_CHECKPOINTS = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
+
 
 def run_prefix(cfg: TrainConfig) -> str:
     """CleanRL-style ``env__dataset__agent__seed__`` (dataset as given; agent: ``recipe.agent_label``)."""
@@ -186,6 +188,8 @@ class Trainer:
         self.save("last.pt")
         if rec.score >= max(h.score for h in self.history):
             self.save("best.pt")
+        if self.cfg.keep_checkpoints:  # the policy evaluated here, to evaluate again later (no training state)
+            save_checkpoint(self.run_dir / KEPT_CHECKPOINTS / f"step_{self.step}.pt", self.bundle())
         return rec
 
     @torch.no_grad()

@@ -134,6 +134,9 @@ class TrainConfig:
     """Run directory (default runs/<env>__<dataset>__<backbone>__<seed>__<unix time>)."""
     checkpoint_every: int = 1000
     """Also write last.pt every this many updates (0: only at evaluations)."""
+    keep_checkpoints: bool = False
+    """Also keep each evaluation's policy as checkpoints/step_<N>.pt (the acting weights, no optimizer; about
+    3 MB for the paper-size model), to evaluate any of them again later: evaluate.py RUN/checkpoints/step_3000.pt."""
     resume: Path | None = None
     """Continue the run in this directory from its last.pt, exactly (same batches and RNG streams)."""
     overwrite: bool = False

@@ -32,7 +32,7 @@ RUN_FILES = ("config.yaml", "evals.jsonl", "last.pt", "best.pt", "done.json")
 EVAL_KEYS = ("step", "results")  # what every evals.jsonl record has
 # Fields a resumed run may take from the command line; every other field must equal the run's.
 MAY_CHANGE_ON_RESUME = frozenset({
-    "steps", "eval_every", "eval_episodes", "checkpoint_every", "log_every", "threads", "device",
+    "steps", "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "log_every", "threads", "device",
     "download", "d4rl_cache", "config", "run_dir", "resume", "overwrite", "compile", "precision",
 })
 

@@ -280,3 +280,29 @@ def test_evaluate_records_video_or_says_why_not(data_root, tmp_path):
     else:
         (gif,) = (tmp_path / "vid").iterdir()
         assert gif.name == "window_R500_seed0.gif" and gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+
+
+def test_keep_checkpoints_keeps_each_evaluations_policy(data_root, tmp_path, capsys):
+    """--keep-checkpoints: checkpoints/step_<N>.pt per evaluation, each the policy evaluated then (its step, the
+    model's weights of that moment), evaluable again; without the flag, none."""
+    import torch
+
+    train = script("train_offline")
+    run_dir = tmp_path / "run"
+    assert train.main(["--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--run-dir", str(run_dir),
+                       "--keep-checkpoints", *TINY]) == 0
+    kept = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert kept == ["step_3.pt", "step_6.pt"]
+    early, last = (torch.load(run_dir / "checkpoints" / k, weights_only=False) for k in kept)
+    final = torch.load(run_dir / "last.pt", weights_only=False)
+    assert (early["step"], last["step"]) == (3, 6) and "optimizer" not in early
+    assert all(torch.equal(last["model"][k], final["model"][k]) for k in final["model"])
+    assert any(not torch.equal(early["model"][k], final["model"][k]) for k in final["model"])  # not a copy of the end
+    capsys.readouterr()
+    assert script("evaluate").main([str(run_dir / "checkpoints" / "step_3.pt"), "--episodes", "1", "--targets", "500",
+                                    "--device", "cpu"]) == 0
+    assert "(step 3)" in capsys.readouterr().out
+    other = tmp_path / "plain"
+    assert train.main(["--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--run-dir", str(other),
+                       *TINY]) == 0
+    assert not (other / "checkpoints").exists()
