@@ -3,7 +3,8 @@
 # rollout modes), then hopper-medium x every backbone, into $RUNS_ROOT (default ../runs/study, outside the work
 # tree). Resumable: re-running skips finished runs and resumes unfinished ones (seqrl.grid), so it can span
 # several sittings. Extra training flags for every Decision-model run (the recipe the A/B settled, e.g.
-# "--ema-decay 0.999") go in $RECIPE; they are part of the run labels. Then:
+# "--ema-decay 0.999") go in $RECIPE; they are part of the run labels. Every Decision-model run keeps each
+# evaluation's policy (--keep-checkpoints, ~3 MB each) for later re-evaluation. Then:
 #   python -m seqrl.results $RUNS_ROOT --out results/study
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,8 @@ T="hopper-medium hopper-medium-replay halfcheetah-medium halfcheetah-medium-repl
 grid() { $PY -m seqrl.grid --jobs 2 --runs-root "$RUNS_ROOT" "$@"; }
 for s in 0 1 2; do  # seed-major: each finished seed is a complete table
   grid --configs $(for t in $T; do echo configs/cpu/bc-$t.yaml; done) --seeds "$s" -- --threads 1
-  grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones transformer --seeds "$s" -- $RECIPE
+  grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones transformer --seeds "$s" -- --keep-checkpoints $RECIPE
   grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones mingru --seeds "$s" \
-    -- --rollout window recurrent $RECIPE
+    -- --rollout window recurrent --keep-checkpoints $RECIPE
 done
-grid --configs configs/cpu/hopper-medium.yaml --backbones minlstm urlstm s4d mamba gru lstm --seeds 0 1 2 -- $RECIPE
+grid --configs configs/cpu/hopper-medium.yaml --backbones minlstm urlstm s4d mamba gru lstm --seeds 0 1 2 -- --keep-checkpoints $RECIPE
