@@ -1,10 +1,16 @@
 """Files written before backbone options lived with their backbones still work: format-2 checkpoints rebuild the
 same model (same state_dict keys, same outputs), and run configs with flat option keys load, label, resume and
-aggregate as they did. The old files under tests/data/format2 were written by the format-2 code (make.py there)."""
+aggregate as they did. The old checkpoints are written for each test session by the format-2 code itself (commit
+373e4ac, taken from git, running tests/data/format2/make.py); the run configs under tests/data/format2 are text
+files as that code saved them."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +28,36 @@ from seqrl.config import load_yaml_config, parse_train_args
 from seqrl.recipe import agent_label
 
 OLD = Path(__file__).parent / "data" / "format2"
+FORMAT_2_COMMIT = "373e4ac"  # the last commit that wrote format 2 (flat backbone options)
+# the folders of that commit that install under seqrl (its pyproject's package-dir)
+LAYOUT = {"seqrl": "seqrl", "agents": "seqrl/agents", "envs": "seqrl/envs", "datasets": "seqrl/datasets"}
+
+
+@pytest.fixture(scope="module")
+def old_ckpts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of checkpoints written by the format-2 code: that commit's package, read from git, runs make.py."""
+    root = tmp_path_factory.mktemp("format2")
+    repo = Path(__file__).resolve().parents[1]
+    known = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", FORMAT_2_COMMIT + "^{commit}"],
+                           capture_output=True)
+    if known.returncode != 0:  # e.g. a shallow clone or a source tarball: no history to take the old code from
+        pytest.skip(f"commit {FORMAT_2_COMMIT} is not in this checkout's git history (a shallow clone?)")
+    archive = subprocess.run(["git", "-C", str(repo), "archive", FORMAT_2_COMMIT, *LAYOUT], capture_output=True,
+                             timeout=120)
+    assert archive.returncode == 0, archive.stderr.decode()[-2000:]
+    (root / "old.tar").write_bytes(archive.stdout)
+    with tarfile.open(root / "old.tar") as tar:
+        tar.extractall(root / "tree", filter="data")
+    site = root / "site"
+    for src, dst in LAYOUT.items():
+        shutil.copytree(root / "tree" / src, site / dst)
+    out = root / "ckpt"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}  # the old seqrl, not the installed one
+    p = subprocess.run([sys.executable, "-B", str(OLD / "make.py"), str(out)], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return out
 SAME = 1e-6  # float32 actions in (-1, 1): a wrong option (heads, gate, d_state, dt range) moves them by far more
 
 # what make.py gave each backbone (flat flags then), as options now, and the run label
@@ -38,10 +74,10 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("backbone", sorted(EXPECTED))
-def test_format_2_checkpoints_rebuild_the_same_model(backbone, tmp_path):
-    raw = torch.load(OLD / f"{backbone}.pt", weights_only=False)
+def test_format_2_checkpoints_rebuild_the_same_model(backbone, tmp_path, old_ckpts):
+    raw = torch.load(old_ckpts / f"{backbone}.pt", weights_only=False)
     assert raw["format"] == 2 and "gate" in raw["model_config"] and "backbone_options" not in raw["model_config"]
-    bundle, payload = load_checkpoint(OLD / f"{backbone}.pt")
+    bundle, payload = load_checkpoint(old_ckpts / f"{backbone}.pt")
     model = bundle.model.eval()
     assert set(model.state_dict()) == set(raw["model"])  # (load_state_dict is strict too)
     options, label = EXPECTED[backbone]
@@ -77,7 +113,7 @@ def test_flat_option_configs_load_and_label_as_before(name, backbone, options, l
     assert not {"gate", "d_state", "dt_min", "dt_max", "n_heads", "scan"} & set(saved)
 
 
-def test_a_run_directory_of_the_old_code_resumes_and_aggregates(tmp_path):
+def test_a_run_directory_of_the_old_code_resumes_and_aggregates(tmp_path, old_ckpts):
     """An unfinished run written by the format-2 code: its config.yaml (flat options) and last.pt. --resume reads
     it (only --steps changes), the grid finds it by its prefix, results label it as before."""
     from test_cli import script
@@ -88,7 +124,7 @@ def test_a_run_directory_of_the_old_code_resumes_and_aggregates(tmp_path):
     run = tmp_path / "hopper__medium__mingru+ur__0__1"
     run.mkdir()
     shutil.copy(OLD / "config-mingru-ur.yaml", run / "config.yaml")
-    shutil.copy(OLD / "mingru.pt", run / "last.pt")
+    shutil.copy(old_ckpts / "mingru.pt", run / "last.pt")
     (run / "evals.jsonl").write_text('{"step": 3, "results": [{"target": 3600.0, "rollout": "window", '
                                      '"normalized_mean": 5.0, "normalized_std": 1.0}]}\n')
     cfg = parse_train_args(["--resume", str(run), "--steps", "9"])

@@ -1,6 +1,7 @@
-"""Writes the format-2 checkpoints in this folder: run it with the seqrl of commit 373e4ac importable (format 2, the
-last one whose ModelConfig and TrainConfig held every backbone option as a flat field; e.g. a checkout of that
-commit installed in a scratch venv): python tests/data/format2/make.py
+"""Writes format-2 checkpoints into the folder given (default: this one): run it with the seqrl of commit 373e4ac
+importable (format 2, the last one whose ModelConfig and TrainConfig held every backbone option as a flat field).
+tests/test_migration.py does so in a temporary folder, with that commit's code taken from git:
+python tests/data/format2/make.py OUT_DIR
 
 The config-*.yaml files are run configs as that code saved them (config-ab-mingru.yaml: copied from a real A/B run,
 with the older bf16 key too). Each .pt file is a checkpoint as train_offline.py wrote it then (``model_config(cfg, ...)``, ``build_model``,
@@ -9,17 +10,19 @@ batch and the actions the old code predicted for it (eval mode), which tests/tes
 model the current code rebuilds.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from seqrl.agents.checkpoint import AgentBundle, save_checkpoint
+from seqrl.agents.checkpoint import CHECKPOINT_FORMAT, AgentBundle, save_checkpoint
 from seqrl.agents.kinds import build_model, model_config
 from seqrl.config import TrainConfig
 from seqrl.datasets import DatasetInfo
 
-HERE = Path(__file__).parent
+assert CHECKPOINT_FORMAT == 2, f"run with the format-2 code (commit 373e4ac), not format {CHECKPOINT_FORMAT}"
+HERE = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
 OPTIONS = {  # the flags a run of each backbone would have been given
     "transformer": {"n_heads": 2},
     "mingru": {"gate": "ur", "scan": "log"},
