@@ -256,8 +256,7 @@ def _options_of(values: dict[str, Any], source: str) -> dict[str, Any]:
     options, ignored = read_options(backbone, nested.pop(backbone, None), flat, source)
     unused = _flat_unused(ignored)
     for b, mapping in nested.items():
-        other = read_options(b, mapping, {}, source)[0]
-        unused += [(f"--{b}.{k.replace('_', '-')}", f"options of {b}") for k in changed_options(other)]
+        unused += set_options(b, read_options(b, mapping, {}, source)[0])
     if unused:
         raise unused_options(values.get("agent", TrainConfig.agent), backbone, unused)
     values["backbone_options"] = options
@@ -269,6 +268,11 @@ def _flat_unused(ignored: list[str]) -> list[tuple[str, str]]:
     from seqrl.agents.backbones.options import readers
 
     return [(_flag(k), "read by " + (", ".join(readers(k)) or "no backbone")) for k in ignored]
+
+
+def set_options(backbone: str, options: Any) -> list[tuple[str, str]]:
+    """(flag, who reads it) for each of ``backbone``'s ``options`` not at its default (``--s4d.dt-min``, ...)."""
+    return [(f"--{backbone}.{k.replace('_', '-')}", f"options of {backbone}") for k in changed_options(options)]
 
 
 def changed_options(options: Any) -> list[str]:
@@ -378,8 +382,7 @@ def parse_train_args(argv: Sequence[str] | None = None, description: str | None 
     start = {f.name: getattr(default, f.name) for f in dataclasses.fields(TrainConfig)}
     own = {default.backbone: default.options} if default.backbone in option_backbones() else {}
     parsed = tyro.cli(cls, default=cls(**start, **own), args=args, description=description)
-    stray = [(f"--{b}.{k.replace('_', '-')}", f"options of {b}") for b in option_backbones() if b != parsed.backbone
-             for k in changed_options(getattr(parsed, b))]
+    stray = [flag for b in option_backbones() if b != parsed.backbone for flag in set_options(b, getattr(parsed, b))]
     if stray:
         raise unused_options(parsed.agent, parsed.backbone, stray)
     cfg = TrainConfig(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(TrainConfig)})
