@@ -2,7 +2,8 @@
 
 Per timestep t three tokens, R^_t (return-to-go), s_t (state), a_t (action),
 each embedded by its own linear layer plus a learned timestep embedding, then
-LayerNorm (Chen et al. 2021). The causal backbone reads the interleaved
+LayerNorm (Chen et al. 2021). ``time_embedding=False`` drops the timestep
+embedding: the model then sees no episode time (only the order of its tokens). The causal backbone reads the interleaved
 sequence R^_1, s_1, a_1, R^_2, ... and a_t is predicted from the output at the
 s_t token through a tanh head.
 
@@ -54,6 +55,7 @@ class ModelConfig:
     dropout: float = 0.1
     context_len: int = 20  # K timesteps per training window
     max_ep_len: int = 1000  # size of the timestep embedding
+    time_embedding: bool = True  # add the learned timestep embedding (False: the model sees no episode time)
     backbone_options: BackboneOptions | None = None  # the backbone's own options; None: its defaults
 
     def __post_init__(self) -> None:
@@ -95,26 +97,25 @@ class DecisionModel(nn.Module):
         self.embed_return = nn.Linear(1, d)
         self.embed_state = nn.Linear(cfg.obs_dim, d)
         self.embed_action = nn.Linear(cfg.act_dim, d)
-        self.embed_timestep = nn.Embedding(cfg.max_ep_len, d)
+        self.embed_timestep = nn.Embedding(cfg.max_ep_len, d) if cfg.time_embedding else None
         self.embed_norm = nn.LayerNorm(d)
         self.embed_drop = Dropout(cfg.dropout)
         self.backbone = build_backbone(cfg.backbone, cfg.backbone_config())
         self.action_head = nn.Sequential(nn.Linear(d, cfg.act_dim), nn.Tanh())
 
     # ---- tokens -----------------------------------------------------------------------------
-    def _finish(self, tok: Tensor, time_emb: Tensor) -> Tensor:
-        return self.embed_drop(self.embed_norm(tok + time_emb))
-
-    def time_embedding(self, timesteps: Tensor) -> Tensor:
-        """timesteps: (B, T) episode steps -> (B, T, D)."""
-        return self.embed_timestep(timesteps.clamp(0, self.cfg.max_ep_len - 1))
+    def _finish(self, tok: Tensor, timesteps: Tensor) -> Tensor:
+        """tok: (..., D) embedded inputs; timesteps: their episode steps, broadcastable to tok's (...)."""
+        if self.embed_timestep is not None:
+            tok = tok + self.embed_timestep(timesteps.clamp(0, self.cfg.max_ep_len - 1))
+        return self.embed_drop(self.embed_norm(tok))
 
     def interleave(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
         """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ..."""
-        te = self.time_embedding(timesteps)  # shared by the three tokens of a step
         tok = torch.stack([self.embed_return(rtg), self.embed_state(states), self.embed_action(actions)], dim=2)
         b, t, _, d = tok.shape
-        return self._finish(tok, te[:, :, None]).reshape(b, TOKENS_PER_STEP * t, d)
+        # one timestep embedding shared by the three tokens of a step: (B, T, 1)
+        return self._finish(tok, timesteps[:, :, None]).reshape(b, TOKENS_PER_STEP * t, d)
 
     def step_tokens(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor) -> Tensor:
         """The tokens one env step adds in the recurrent rollout: a_{t-1}, R^_t, s_t -> (N, 3, D).
@@ -123,7 +124,7 @@ class DecisionModel(nn.Module):
         t - 1 (embedded at step t - 1; meaningless at t = 0, where ``step`` skips it); timestep: (N,) t."""
         tok = torch.stack([self.embed_action(prev_action), self.embed_return(rtg[:, None]), self.embed_state(obs)], dim=1)
         ts = torch.stack([timestep - 1, timestep, timestep], dim=1)  # (N, 3)
-        return self._finish(tok, self.time_embedding(ts))
+        return self._finish(tok, ts)
 
     # ---- training ---------------------------------------------------------------------------
     def forward(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:

@@ -75,6 +75,10 @@ class TrainConfig:
     """Dropout on embeddings, residual branches and attention."""
     max_ep_len: int = 1000
     """Size of the timestep embedding (longest episode)."""
+    time_embedding: bool = True
+    """Add DT's learned timestep embedding to every token. Off (--no-time-embedding): the model sees no episode
+    time, so a target return above the data's is asked of it at states, not at (state, time) pairs the data
+    never reached (issue 12's A/B)."""
     rtg_scale: float = 1000.0
     """Returns-to-go are divided by this before embedding."""
 

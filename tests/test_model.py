@@ -17,10 +17,10 @@ from seqrl.tasks import TASKS
 K = 4
 
 
-def tiny_model(backbone: str) -> DecisionModel:
+def tiny_model(backbone: str, **kw) -> DecisionModel:
     torch.manual_seed(0)
     cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, dropout=0.0,
-                      context_len=K, max_ep_len=50, backbone_options=backbone_options(backbone, n_heads=2))
+                      context_len=K, max_ep_len=50, backbone_options=backbone_options(backbone, n_heads=2), **kw)
     return DecisionModel(cfg).double()
 
 
@@ -44,6 +44,24 @@ def test_action_depends_only_on_past_and_present(backbone):
     a2[:, 1] += 1.0  # a_1 may influence predictions of a_2.., never of a_0 or a_1
     out2 = m(r, s, a2, ts)
     assert torch.allclose(out[:, :2], out2[:, :2]) and not torch.allclose(out[:, 2:], out2[:, 2:])
+
+
+@pytest.mark.parametrize("backbone", ["transformer", "mingru"])
+def test_without_time_embedding_the_model_sees_no_episode_time(backbone):
+    g = torch.Generator().manual_seed(0)
+    r, s, a = (torch.randn(2, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
+    ts = torch.arange(K).repeat(2, 1)
+    timed, untimed = tiny_model(backbone).eval(), tiny_model(backbone, time_embedding=False).eval()
+    assert untimed.embed_timestep is None and "embed_timestep.weight" not in untimed.state_dict()
+    assert torch.equal(untimed(r, s, a, ts), untimed(r, s, a, ts + 17))
+    assert not torch.allclose(timed(r, s, a, ts), timed(r, s, a, ts + 17))  # the control: time does matter there
+    # the recurrent step still equals the training forward (the first K steps of the window rollout, too)
+    state, steps = untimed.initial_state(2), []
+    for t in range(K):
+        act, state = untimed.step(r[:, t, 0], s[:, t], a[:, t - 1] if t else torch.zeros_like(a[:, 0]),
+                                  torch.full((2,), t), state)
+        steps.append(act)
+    torch.testing.assert_close(torch.stack(steps, 1), untimed(r, s, a, ts))
 
 
 @pytest.mark.parametrize("backbone", available_backbones())

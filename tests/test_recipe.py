@@ -235,6 +235,7 @@ def test_agent_labels():
     assert agent_label({"backbone": "s4d", "s4d": {"d_state": 16, "dt_min": 0.01, "dt_max": 1.0}}) == "s4d+dt0.01-1"
     assert agent_label({"backbone": "mamba", "mamba": {"dt_min": 0.01, "dt_max": 1.0}}) == "mamba+dt0.01-1"
     assert agent_label({"backbone": "minlstm", "minlstm": {"gate": "ugi"}}) == "minlstm+ugi"
+    assert agent_label({"backbone": "mingru", "time_embedding": False, "ema_decay": 0.999}) == "mingru+ema0.999+no-time"
 
 
 def test_every_shipped_config_loads_and_passes_the_checks():
