@@ -3,8 +3,8 @@
 # finished seed is a complete comparison). Runs go to $RUNS_ROOT (default ../runs/ab: outside the work tree,
 # so they outlive a fresh checkout). Re-running skips finished runs and resumes unfinished ones (seqrl.grid).
 #
-# Arms that need their own training: baseline (configs/cpu/hopper-medium.yaml) and EMA of the weights
-# (configs/ab/hopper-medium-ema.yaml).
+# Arms that need their own training: baseline (configs/cpu/hopper-medium.yaml), EMA of the weights
+# (configs/ab/hopper-medium-ema.yaml) and no timestep embedding (configs/ab/hopper-medium-no-time.yaml).
 # The data-targets arm changes only the evaluation targets (training, and so last.pt, are the baseline's):
 # it is the baseline's last checkpoint evaluated with the targets --targets-from-data would use (the best
 # and the median episode return of the dataset, computed here from the data), 10 episodes each, written to
@@ -28,7 +28,7 @@ EOF
 )
 echo "[ab] data targets (quantiles 1.0, 0.5 of the episode returns): $TARGETS"
 for s in 0 1 2; do
-  $PY -m seqrl.grid --configs configs/cpu/hopper-medium.yaml configs/ab/hopper-medium-ema.yaml \
+  $PY -m seqrl.grid --configs configs/cpu/hopper-medium.yaml configs/ab/hopper-medium-ema.yaml configs/ab/hopper-medium-no-time.yaml \
     --backbones transformer mingru --seeds "$s" --jobs 2 --runs-root "$RUNS_ROOT"
   for run in "$RUNS_ROOT"/hopper__medium__transformer__"$s"__* "$RUNS_ROOT"/hopper__medium__mingru__"$s"__*; do
     [ -f "$run/done.json" ] && [ ! -f "$run/data_targets_eval.json" ] || continue
