@@ -114,8 +114,13 @@ def param_count(run: Path) -> int | None:
 
 
 def median_updates_per_s(run: Path) -> float | None:
+    import logging
+
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    # A resumed run's writer marks where it resumed (SummaryWriter purge_step); the reader then drops what the
+    # interrupted process logged past the checkpoint, as TensorBoard shows it, and warns once per run: expected.
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
     if "charts/updates_per_s" not in acc.Tags()["scalars"]:
         return None
