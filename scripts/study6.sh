@@ -2,8 +2,9 @@
 # Issue 12's study: the six local datasets x {BC, transformer, mingru} x seeds 0 1 2 (mingru evaluated in both
 # rollout modes), then hopper-medium x every backbone, into $RUNS_ROOT (default ../runs/study, outside the work
 # tree). Resumable: re-running skips finished runs and resumes unfinished ones (seqrl.grid), so it can span
-# several sittings. Extra training flags for every Decision-model run (the recipe the A/B settled, e.g.
-# "--ema-decay 0.999") go in $RECIPE; they are part of the run labels. Every Decision-model run keeps each
+# several sittings. The recipe is the CPU protocol's (configs/cpu/<task>.yaml: since issue 12's A/B, no timestep
+# embedding; its runs are labelled +no-time). Extra training flags for every Decision-model run go in $RECIPE
+# (e.g. "--ema-decay 0.999"); they are part of the run labels. Every Decision-model run keeps each
 # evaluation's policy (--keep-checkpoints, ~3 MB each) for later re-evaluation. Then:
 #   python -m seqrl.results $RUNS_ROOT --out results/study
 set -euo pipefail

@@ -134,7 +134,9 @@ def test_grid_jobs_carry_the_agent_label_of_their_extra_flags(tmp_path, capsys):
     jobs = make_jobs([dt, dt], ["mingru"], [0], ["--decay-groups"])  # the same cell twice runs once
     assert [j.prefix for j in jobs] == ["hopper__medium__mingru+decay-groups__0__"]
     jobs = make_jobs([REPO / "configs/ab/hopper-medium-s4d-dt.yaml"], ["s4d"], [0], [])  # the shipped S4D arm
-    assert [j.prefix for j in jobs] == ["hopper__medium__s4d+dt0.01-1__0__"]
+    assert [j.prefix for j in jobs] == ["hopper__medium__s4d+dt0.01-1+no-time__0__"]  # the CPU protocol is untimed
+    jobs = make_jobs([REPO / "configs/ab/hopper-medium-time-embedding.yaml"], ["mingru"], [0], [])  # as it was
+    assert [j.prefix for j in jobs] == ["hopper__medium__mingru__0__"]
     assert grid_main(["--configs", str(bc), "--", "--backbone", "mingru"]) == 2
     assert "--agent bc does not use --backbone" in capsys.readouterr().err
     assert grid_main(["--configs", str(dt)]) == 2
