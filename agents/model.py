@@ -2,10 +2,10 @@
 
 Per timestep t three tokens, R^_t (return-to-go), s_t (state), a_t (action),
 each embedded by its own linear layer plus a learned timestep embedding, then
-LayerNorm (Chen et al. 2021). ``time_embedding=False`` drops the timestep
-embedding: the model then sees no episode time (only the order of its tokens). The causal backbone reads the interleaved
-sequence R^_1, s_1, a_1, R^_2, ... and a_t is predicted from the output at the
-s_t token through a tanh head.
+LayerNorm (Chen et al. 2021); ``time_embedding=False`` drops the timestep
+embedding (the model then sees no episode time, only the order of its tokens).
+The causal backbone reads the interleaved sequence R^_1, s_1, a_1, R^_2, ...
+and a_t is predicted from the output at the s_t token through a tanh head.
 
 This module is the one place that knows that layout. Training: ``forward`` over windows.
 Acting, one env step for N envs with the state passed in and returned (as Mamba's ``step`` with its

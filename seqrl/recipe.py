@@ -22,8 +22,8 @@ from typing import Any, Mapping
 from seqrl.config import TrainConfig, changed_options, check_values
 from seqrl.errors import SeqRLError
 
-DT_ONLY = ("backbone", "context_len", "n_layers", "width", "dropout", "max_ep_len", "time_embedding", "rtg_scale", "eval_targets",
-           "rollout", "targets_from_data", "data_target_quantiles")  # and the backbone's options
+DT_ONLY = ("backbone", "context_len", "n_layers", "width", "dropout", "max_ep_len", "time_embedding", "rtg_scale",
+           "eval_targets", "rollout", "targets_from_data", "data_target_quantiles")  # and the backbone's options
 BC_ONLY = ("bc_hidden",)
 
 
