@@ -1,6 +1,7 @@
 """Aggregate run directories into tables and plots.
 
     python -m seqrl.results runs/* --out results/
+    python -m seqrl.results runs/study --out results/study --readme README.md --block study6
 
 Writes ``results.md`` and ``results.csv``: one row per (env, dataset, agent, target, rollout)
 with the data's own mean normalized score (``data``), the normalized score, mean ± std over
@@ -17,7 +18,9 @@ the table (said on stderr, counted in the CSV's ``left_out``) so that "last" com
 at the same point of training; the curves keep it. A run directory's
 ``final_eval.json`` (``evaluate.py RUN --json RUN/final_eval.json``, e.g. with both rollout
 modes) counts as its last evaluation. Columns ``params`` and ``updates/s`` (median of
-``charts/updates_per_s``) describe the model and its training throughput.
+``charts/updates_per_s``) describe the model and its training throughput. ``--readme FILE --block NAME``
+also puts the table into FILE between the lines ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``, so a
+README's table is refreshed by the command printed beside it.
 """
 
 from __future__ import annotations
@@ -292,6 +295,19 @@ def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def replace_block(text: str, block: str, content: str) -> str:
+    """``text`` with what lies between the lines ``<!-- block:start -->`` and ``<!-- block:end -->`` replaced by
+    ``content`` (the marker lines stay, so the block can be refreshed again)."""
+    start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+    lines = text.split("\n")
+    where = {m: [i for i, line in enumerate(lines) if line.strip() == m] for m in (start, end)}
+    if len(where[start]) != 1 or len(where[end]) != 1 or where[start][0] > where[end][0]:
+        raise SeqRLError(f"expected one line '{start}' followed by one line '{end}' (found {len(where[start])} and "
+                         f"{len(where[end])}); add them around the place the table should go.")
+    i, j = where[start][0], where[end][0]
+    return "\n".join(lines[: i + 1] + content.strip("\n").split("\n") + lines[j:])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path, help="run directories (or folders holding them)")
@@ -299,7 +315,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-plots", action="store_true", help="tables only")
     ap.add_argument("--wide", action="store_true",
                     help="also print one row per agent, one column per rollout and target (results_wide.md)")
+    ap.add_argument("--readme", type=Path, metavar="FILE",
+                    help="also put the table into FILE between the lines '<!-- BLOCK:start -->' and "
+                         "'<!-- BLOCK:end -->' (see --block), replacing what was there")
+    ap.add_argument("--block", default="results", metavar="BLOCK",
+                    help="name of the marked block that --readme replaces (default: results)")
     args = ap.parse_args(argv)
+    if args.readme is not None:
+        try:
+            replace_block(args.readme.read_text(), args.block, "")  # a missing file or marker fails before any work
+        except OSError as e:
+            print(f"error: --readme {args.readme}: {e.strerror}.", file=sys.stderr)
+            return 2
+        except SeqRLError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
         print(f"error: {', '.join(missing)}: no such run directory or folder.", file=sys.stderr)
@@ -320,7 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     write_tables(rows, args.out)
     if not args.no_plots:
         plot(runs, rows, args.out)
-    print((args.out / "results.md").read_text())
+    table = (args.out / "results.md").read_text()
+    print(table)
+    if args.readme is not None:
+        text = replace_block(args.readme.read_text(), args.block, table)
+        tmp = args.readme.with_name(args.readme.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.readme)  # atomic: an interrupted write leaves the old file
+        print(f"[seqrl] table -> {args.readme} (block {args.block})")
     if args.wide:
         wide = wide_table(rows)
         (args.out / "results_wide.md").write_text(wide + "\n")

@@ -97,6 +97,28 @@ def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
     assert "no evaluated runs" in capsys.readouterr().err
 
 
+def test_results_readme_block_is_replaced_and_bad_markers_fail_before_work(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    fake_run(runs, "mingru", 0, {1000: 40.0, 2000: 60.0})
+    readme = tmp_path / "README.md"
+    readme.write_text("# T\nintro\n<!-- study:start -->\nold table\n<!-- study:end -->\nafter\n")
+    args = [str(runs), "--out", str(tmp_path / "out"), "--no-plots", "--readme", str(readme), "--block", "study"]
+    assert results_main(args) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# T\nintro\n<!-- study:start -->\nNormalized score")
+    assert "| hopper | medium | - | mingru | - | - | 3600 | window | 1 | 2000 | 60.0 | 1.0 |" in text
+    assert text.endswith("|\n<!-- study:end -->\nafter\n")
+    assert results_main(args) == 0 and readme.read_text() == text  # refreshing again changes nothing
+    for bad in ("no markers\n", "<!-- study:end -->\n<!-- study:start -->\n",
+                "<!-- study:start -->\n<!-- study:start -->\n<!-- study:end -->\n"):
+        readme.write_text(bad)
+        assert results_main([args[0], "--out", str(tmp_path / "out2"), *args[3:]]) == 2
+        assert "expected one line '<!-- study:start -->' followed by one line '<!-- study:end -->'" in capsys.readouterr().err
+        assert readme.read_text() == bad and not (tmp_path / "out2").exists()  # nothing written, nothing lost
+    assert results_main([*args[:5], str(tmp_path / "nope.md")]) == 2
+    assert "nope.md: No such file" in capsys.readouterr().err
+
+
 def tiny_configs(tmp_path):
     common = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
               "warmup_steps": 2, "log_every": 2, "device": "cpu"}
