@@ -102,22 +102,29 @@ def train_command(args: list[str], threads: int) -> list[str]:
     return [sys.executable, "-m", "seqrl.cli.train", *args, *([] if given else ["--threads", str(threads)])]
 
 
+def say(message: str) -> None:
+    """One progress line, written whole: jobs run in threads, and print's separate newline could interleave."""
+    sys.stdout.write(f"[grid] {message}\n")
+    sys.stdout.flush()
+
+
 def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
     path, finished = existing(root, job)
     if finished:
-        print(f"[grid] skip {path.name} (finished)", flush=True)
+        say(f"skip {path.name} (finished)")
         return job, path, 0
     if path is not None and (path / "last.pt").is_file():
         args = ["--resume", str(path), *job.extra]
-        print(f"[grid] resume {path.name}", flush=True)
+        say(f"resume {path.name}")
     else:
-        path = root / f"{job.prefix}{int(time.time() * 1000)}"  # = run_name
+        earlier, path = path, root / f"{job.prefix}{int(time.time() * 1000)}"  # = run_name
         args = [*job.args, "--run-dir", str(path)]
-        print(f"[grid] start {path.name}", flush=True)
+        say(f"start {path.name}" + (f" ({earlier.name} stopped before its first checkpoint; left as it was)"
+                                    if earlier is not None else ""))
     path.mkdir(parents=True, exist_ok=True)
     with open(path / "train.log", "a") as log:
         rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT)
-    print(f"[grid] {'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name}", flush=True)
+    say(f"{'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name}")
     return job, path, rc
 
 
