@@ -49,6 +49,8 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     r = evals[-1]["results"][0]  # what each episode did: length, forward progress, fell
     assert len(r["lengths"]) == len(r["x_displacement"]) == len(r["fell"]) == 1 and r["length_mean"] == r["lengths"][0]
     assert r["fell_fraction"] == float(r["fell"][0]) and (r["lengths"][0] < 1000 or not r["fell"][0])
+    a, b = (x["normalized_mean"] for x in evals[-1]["results"])  # the closing line gives each target's score
+    assert f"last evaluation (step 6): {a:.1f} at R=3600, {b:.1f} at R=1800 (mean {(a + b) / 2:.1f}) normalized;" in p.stdout
 
     acc = EventAccumulator(str(run_dir)).Reload()
     tags = set(acc.Tags()["scalars"])

@@ -21,7 +21,7 @@ import torch
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.scoring import env_maker
-from seqrl.agents.trainer import Trainer, resolve_targets, run_name
+from seqrl.agents.trainer import EvalRecord, Trainer, resolve_targets, run_name
 from seqrl.config import TrainConfig, load_yaml_config, parse_train_args
 from seqrl.datasets import resolve_dataset
 from seqrl.datasets.d4rl import default_cache_dir
@@ -120,10 +120,18 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
             "updates": trainer.step, "wall_s": wall, "last": last.to_dict(), "best": best.to_dict()}
     write_atomic(run_dir / "done.json", json.dumps(done, indent=1).encode())
     print(
-        f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {last.score:.1f}; "
-        f"best (step {best.step}): {best.score:.1f} normalized. Evaluate again with: python evaluate.py {run_dir}"
+        f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {eval_summary(last)}; "
+        f"best (step {best.step}): {eval_summary(best)}. Evaluate again with: python evaluate.py {run_dir}"
     )
     return run_dir
+
+
+def eval_summary(record: EvalRecord) -> str:
+    """An evaluation's normalized score per (target, rollout), and their mean (what "best" ranks by) when there
+    are several."""
+    parts = [f"{r.normalized_mean:.1f}" + ("" if r.target is None else f" at R={r.target:g}")
+             + ("" if len({x.rollout for x in record.results}) == 1 else f" {r.rollout}") for r in record.results]
+    return ", ".join(parts) + (f" (mean {record.score:.1f})" if len(parts) > 1 else "") + " normalized"
 
 
 def main(argv: list[str] | None = None) -> int:
