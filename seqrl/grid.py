@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -122,9 +123,11 @@ def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
         say(f"start {path.name}" + (f" ({earlier.name} stopped before its first checkpoint; left as it was)"
                                     if earlier is not None else ""))
     path.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
     with open(path / "train.log", "a") as log:
         rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT)
-    say(f"{'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name}")
+    minutes = (time.monotonic() - start) / 60
+    say(f"{'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name} ({minutes:.1f} min)")
     return job, path, rc
 
 
@@ -160,8 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     given = threads_flag(extra)
     each = f"{given} thread(s) each (--threads after --)" if given else f"{threads} thread(s) each"
     print(f"[grid] {len(jobs)} runs, {args.jobs} at a time, {each}, into {root}", flush=True)
+    finished, lock = [0], threading.Lock()
+
+    def run_and_count(job: Job) -> tuple[Job, Path, int]:
+        result = run_job(job, root, threads)
+        with lock:
+            finished[0] += 1
+            say(f"progress: {finished[0]}/{len(jobs)} runs")
+        return result
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda j: run_job(j, root, threads), jobs))
+        results = list(pool.map(run_and_count, jobs))
     failed = [p.name for _, p, rc in results if rc != 0]
     summary = {"runs": [str(p) for _, p, _ in results], "failed": failed}
     (root / "grid.yaml").write_text(yaml.safe_dump(summary))

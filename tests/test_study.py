@@ -132,9 +132,16 @@ def test_grid_runs_each_cell_once_and_skips_finished(data_root, tmp_path):
     dt, bc = tiny_configs(tmp_path)
     cmd = [sys.executable, "-m", "seqrl.grid", "--configs", str(dt), str(bc), "--backbones", "transformer", "mingru",
            "--seeds", "0", "--jobs", "2", "--runs-root", str(tmp_path / "runs")]
+    stale = tmp_path / "runs" / "hopper__medium__mingru__0__1"  # an attempt killed before its first checkpoint
+    stale.mkdir(parents=True)
+    (stale / "train.log").write_text("killed\n")
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
-    dirs = sorted(d.name for d in (tmp_path / "runs").iterdir() if d.is_dir())
+    assert "(hopper__medium__mingru__0__1 stopped before its first checkpoint; left as it was)" in p.stdout
+    assert (stale / "train.log").read_text() == "killed\n"
+    assert all(line.startswith("[grid] ") for line in p.stdout.splitlines())  # two jobs' lines never interleave
+    assert [line for line in p.stdout.splitlines() if "progress" in line] == [f"[grid] progress: {k}/3 runs" for k in (1, 2, 3)]
+    dirs = sorted(d.name for d in (tmp_path / "runs").iterdir() if d.is_dir() and d != stale)
     assert [d.rsplit("__", 1)[0] for d in dirs] == ["hopper__medium__bc__0", "hopper__medium__mingru__0",
                                                     "hopper__medium__transformer__0"]  # BC: one run, no backbone
     assert all((tmp_path / "runs" / d / "done.json").is_file() for d in dirs)
