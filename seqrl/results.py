@@ -38,7 +38,7 @@ import yaml
 
 from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label
-from seqrl.rundir import EVAL_KEYS, read_jsonl
+from seqrl.rundir import EVAL_KEYS, read_jsonl, write_atomic
 
 
 @dataclass
@@ -353,10 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     table = (args.out / "results.md").read_text()
     print(table)
     if args.readme is not None:
-        text = replace_block(args.readme.read_text(), args.block, table)
-        tmp = args.readme.with_name(args.readme.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.readme)  # atomic: an interrupted write leaves the old file
+        write_atomic(args.readme, replace_block(args.readme.read_text(), args.block, table).encode())
         print(f"[seqrl] table -> {args.readme} (block {args.block})")
     if args.wide:
         wide = wide_table(rows)

@@ -129,8 +129,9 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
 def eval_summary(record: EvalRecord) -> str:
     """An evaluation's normalized score per (target, rollout), and their mean (what "best" ranks by) when there
     are several."""
+    several_rollouts = len({r.rollout for r in record.results}) > 1
     parts = [f"{r.normalized_mean:.1f}" + ("" if r.target is None else f" at R={r.target:g}")
-             + ("" if len({x.rollout for x in record.results}) == 1 else f" {r.rollout}") for r in record.results]
+             + (f" {r.rollout}" if several_rollouts else "") for r in record.results]
     return ", ".join(parts) + (f" (mean {record.score:.1f})" if len(parts) > 1 else "") + " normalized"
 
 
