@@ -1,5 +1,5 @@
 """Score an agent: episodes per (rollout mode, target return): returns, normalized scores, and what
-each episode did (length, forward progress, whether it fell; see ``seqrl.envs.episodes``).
+each episode did (length, forward progress, whether it fell or ended upside down; see ``seqrl.envs.episodes``).
 
 Here the dataset (its env, its reference scores) meets the env: ``env_maker`` decides which env a run is
 evaluated in, so neither ``seqrl.datasets`` nor ``seqrl.envs`` needs the other."""
@@ -40,18 +40,20 @@ class EvalResult:
     lengths: list[int] = field(default_factory=list)  # env steps per episode
     x_displacement: list[float] = field(default_factory=list)  # forward progress per episode (m)
     fell: list[bool] = field(default_factory=list)  # ended by termination (fell), not at the time limit
+    upside_down: list[bool] = field(default_factory=list)  # ended with the root body upside down (flipped over)
 
     @classmethod
     def from_episodes(cls, target: float | None, rollout: str, episodes: Sequence[Episode],
                       normalized: Sequence[float]) -> "EvalResult":
         return cls(target, rollout, [e.ret for e in episodes], list(map(float, normalized)),
-                   [e.length for e in episodes], [e.x_displacement for e in episodes], [e.fell for e in episodes])
+                   [e.length for e in episodes], [e.x_displacement for e in episodes], [e.fell for e in episodes],
+                   [e.upside_down for e in episodes])
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
         """From ``to_dict`` output (evals.jsonl); records written before the episode details have none."""
         return cls(**{k: d[k] for k in ("target", "rollout", "returns", "normalized")},
-                   **{k: d.get(k, []) for k in ("lengths", "x_displacement", "fell")})
+                   **{k: d.get(k, []) for k in ("lengths", "x_displacement", "fell", "upside_down")})
 
     @property
     def label(self) -> str:
@@ -67,12 +69,13 @@ class EvalResult:
         return float(np.std(self.normalized))
 
     def summary(self) -> dict[str, float]:
-        """Means over episodes of length and x displacement, and the fraction that fell (NaN if unrecorded)."""
+        """Means over episodes of length and x displacement, and the fractions that fell and that ended upside down
+        (NaN if unrecorded)."""
         def mean(v: list) -> float:
             return float(np.mean(v)) if v else math.nan
 
         return {"length_mean": mean(self.lengths), "x_displacement_mean": mean(self.x_displacement),
-                "fell_fraction": mean(self.fell)}
+                "fell_fraction": mean(self.fell), "upside_down_fraction": mean(self.upside_down)}
 
     def to_dict(self) -> dict:
         return {**asdict(self), "normalized_mean": self.normalized_mean, "normalized_std": self.normalized_std,
@@ -140,21 +143,21 @@ def _range(v: Sequence[float], fmt: str) -> str:
 
 def format_table(results: Sequence[EvalResult]) -> str:
     """Markdown table: target, rollout, return and normalized score (mean ± std), and what the episodes
-    did: length (mean, range), x displacement (mean, range, metres) and how many fell."""
+    did: length (mean, range), x displacement (mean, range, metres), how many fell and how many ended upside down."""
     lines = [
         "| target | rollout | episodes | return (mean ± std) | normalized (mean ± std) | length: mean (range) | "
-        "x displacement m: mean (range) | fell |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "x displacement m: mean (range) | fell | upside down |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ret = np.asarray(r.returns)
         s = r.summary()
         length = f"{s['length_mean']:.0f} ({_range(r.lengths, '.0f')})" if r.lengths else "-"
         x = f"{s['x_displacement_mean']:.1f} ({_range(r.x_displacement, '.1f')})" if r.x_displacement else "-"
-        fell = f"{sum(r.fell)}/{len(r.fell)}" if r.fell else "-"
+        fell, flipped = (f"{sum(v)}/{len(v)}" if v else "-" for v in (r.fell, r.upside_down))
         target = "-" if r.target is None else f"{r.target:g}"
         lines.append(
             f"| {target} | {r.rollout} | {len(ret)} | {ret.mean():.1f} ± {ret.std():.1f} | "
-            f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} | {length} | {x} | {fell} |"
+            f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} | {length} | {x} | {fell} | {flipped} |"
         )
     return "\n".join(lines)

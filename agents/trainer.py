@@ -4,7 +4,7 @@ optional weight EMA, periodic evaluation.
 TensorBoard (CleanRL conventions): ``losses/action_mse``, ``charts/learning_rate``,
 ``charts/updates_per_s``, ``eval/normalized_score_<rollout>_<target>`` (``_state`` for BC), and
 per evaluation ``eval/return_...``, ``eval/episode_length_...``, ``eval/x_displacement_...``,
-``eval/fell_fraction_...``; hyperparameters as a text table.
+``eval/fell_fraction_...``, ``eval/upside_down_fraction_...``; hyperparameters as a text table.
 """
 
 from __future__ import annotations
@@ -182,6 +182,7 @@ class Trainer:
             self.writer.add_scalar(f"eval/episode_length_{r.label}", s["length_mean"], self.step)
             self.writer.add_scalar(f"eval/x_displacement_{r.label}", s["x_displacement_mean"], self.step)
             self.writer.add_scalar(f"eval/fell_fraction_{r.label}", s["fell_fraction"], self.step)
+            self.writer.add_scalar(f"eval/upside_down_fraction_{r.label}", s["upside_down_fraction"], self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
         self.log_gate_histograms()
         append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())  # atomic: a crash leaves no partial line

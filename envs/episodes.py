@@ -2,10 +2,13 @@
 
 Per episode (``Episode``): its return, its length in env steps, its forward progress
 (x displacement of the root body: MuJoCo ``qpos[0]`` at the end minus at the reset, in
-metres; NaN for an env without MuJoCo data) and whether it ended by termination (for
+metres; NaN for an env without MuJoCo data), whether it ended by termination (for
 Hopper / Walker2d: the body became unhealthy, i.e. it fell) rather than by truncation at
-the time limit. Together they tell "falls early" (short, fell), "stands in place" (full
-length, x near 0) and "runs to the time limit" (full length, large x) apart.
+the time limit, and whether it ended upside down (the root body's up axis pointing below
+the horizon: HalfCheetah's way to fail, since it never terminates and, once on its back,
+stays there). Together they tell "falls early" (short, fell), "stands in place" (full
+length, x near 0), "flips over" (upside down, x stops growing) and "runs to the time
+limit" (full length, large x) apart.
 
 ``run_episodes_vectorized`` runs all episodes at once in a Gymnasium vector env with one
 batched policy call per env step (finished episodes keep stepping, masked, until the
@@ -38,6 +41,7 @@ class Episode:
     length: int  # env steps
     x_displacement: float  # root x at the end minus at the reset (m); NaN without MuJoCo data
     fell: bool  # ended by termination (unhealthy: fell), not by truncation at the time limit
+    upside_down: bool  # ended with the root body upside down (e.g. a HalfCheetah on its back)
 
 
 def x_position(env: gym.Env) -> float:
@@ -45,6 +49,15 @@ def x_position(env: gym.Env) -> float:
     data = getattr(env.unwrapped, "data", None)
     qpos = getattr(data, "qpos", None)
     return float(qpos[0]) if qpos is not None and len(qpos) else math.nan
+
+
+def upside_down(env: gym.Env) -> bool:
+    """Whether the root body (MuJoCo body 1, the torso of the locomotion models) is upside down: its local z
+    axis points below the horizon (world-z component of that axis, ``xmat[1][8]``, negative). For a planar
+    model whose root pitches by angle a about y, that component is cos(a). False for other envs."""
+    data = getattr(env.unwrapped, "data", None)
+    xmat = getattr(data, "xmat", None)
+    return bool(xmat is not None and len(xmat) > 1 and xmat[1][8] < 0.0)
 
 
 def _targets(target: float | None, n: int) -> np.ndarray:
@@ -73,7 +86,7 @@ def run_episodes(
             policy.observe(np.array([reward]))
             total += float(reward)
             steps += 1
-        out.append(Episode(total, steps, x_position(env) - x0, bool(terminated)))
+        out.append(Episode(total, steps, x_position(env) - x0, bool(terminated), upside_down(env)))
     return out
 
 
@@ -91,6 +104,7 @@ def run_episodes_vectorized(
         obs, _ = venv.reset(seed=[seed + i for i in range(episodes)])
         x0 = np.array([x_position(e) for e in venv.envs])
         x1 = x0.copy()
+        flipped = np.zeros(episodes, dtype=bool)
         policy.reset(_targets(target, episodes))
         returns = np.zeros(episodes)
         lengths = np.zeros(episodes, dtype=np.int64)
@@ -107,10 +121,12 @@ def run_episodes_vectorized(
                 ended = running & (terminated | truncated)
                 for i in np.flatnonzero(ended):  # read before the next step's autoreset
                     x1[i] = x_position(venv.envs[i])
+                    flipped[i] = upside_down(venv.envs[i])
                 fell |= ended & terminated
                 done |= ended
                 bar.update(1)
                 bar.set_postfix(running=int((~done).sum()))
     finally:
         venv.close()
-    return [Episode(float(r), int(n), float(x), bool(f)) for r, n, x, f in zip(returns, lengths, x1 - x0, fell)]
+    return [Episode(float(r), int(n), float(x), bool(f), bool(u))
+            for r, n, x, f, u in zip(returns, lengths, x1 - x0, fell, flipped)]

@@ -6,9 +6,10 @@
 Writes ``results.md`` and ``results.csv``: one row per (env, dataset, agent, target, rollout)
 with the data's own mean normalized score (``data``), the normalized score, mean ± std over
 seeds, of the last and the best evaluation and their gap (best − last), and what the last
-evaluation's episodes did (mean length, share that fell, mean x displacement). The agent is
-``seqrl.recipe.agent_label``: ``bc`` (one row, rollout ``state``, no target), the backbone
-(``+gate``), and a ``+tag`` per non-default recipe option, so A/B arms are separate rows.
+evaluation's episodes did (mean length, shares that fell and that ended upside down, mean x
+displacement). The agent is ``seqrl.recipe.agent_label``: ``bc`` (one row, rollout ``state``,
+no target), the backbone (``+gate``), and a ``+tag`` per non-default recipe option, so A/B arms
+are separate rows.
 Also ``curves.png`` (normalized score vs updates, mean with a ± std band over seeds; BC's last
 score and the data's mean as horizontal lines) and ``bars.png`` (last evaluation per agent).
 The data's score comes from each run's ``done.json`` (written when a run finishes, no dataset
@@ -179,7 +180,8 @@ def aggregate(runs: list[Run]) -> list[dict]:
                 "last_episode_std": round(float(np.mean(ep_std)), 2) if ep_std else "",
                 "best_mean": float(np.mean(best)), "best_std": float(np.std(best)),
                 "best_minus_last": float(np.mean(best) - np.mean(last)),
-                **{k: _mean([res.get(k) for res in finals]) for k in ("length_mean", "fell_fraction", "x_displacement_mean")},
+                **{k: _mean([res.get(k) for res in finals]) for k in ("length_mean", "fell_fraction",
+                                                                  "upside_down_fraction", "x_displacement_mean")},
             })
     return rows
 
@@ -194,22 +196,23 @@ def write_tables(rows: list[dict], out: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     lines = ["| env | dataset | data | agent | params | updates/s | target | rollout | seeds | updates | last | "
-             "last: std over episodes | best | best − last | last: length | last: fell | last: x (m) |",
-             "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "last: std over episodes | best | best − last | last: length | last: fell | last: upside down | last: x (m) |",
+             "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         params = f"{r['params']:,}" if r["params"] != "" else "-"
         lines.append(f"| {r['env']} | {r['dataset']} | {_num(r['data'], '.1f')} | {r['agent']} | {params} | "
                      f"{r['updates_per_s'] or '-'} | {fmt_target(r['target'])} | {r['rollout']} | {r['seeds']} | "
                      f"{r['updates']} | {_pm(r['last_mean'], r['last_std'], r['seeds'])} | {r['last_episode_std'] or '-'} | "
                      f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} | {r['best_minus_last']:.1f} | "
-                     f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | "
+                     f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | {_num(r['upside_down_fraction'], '.0%')} | "
                      f"{_num(r['x_displacement_mean'], '.1f')} |")
     (out / "results.md").write_text(
         "Normalized score, mean ± std over seeds (each seed: mean over its evaluation episodes); last = final "
         "evaluation, best = best evaluation of the run; the std over a run's evaluation episodes, averaged over "
         "seeds, is shown beside it. data = the dataset's own mean normalized episode score. BC (agent bc) takes no "
         "target: rollout 'state'. The last evaluation's episodes: mean length (steps), share that fell "
-        "(terminated before the time limit) and mean forward progress x (m).\n\n" + "\n".join(lines) + "\n")
+        "(terminated before the time limit), share that ended upside down (flipped over; not recorded before "
+        "that field existed: -) and mean forward progress x (m).\n\n" + "\n".join(lines) + "\n")
 
 
 def wide_table(rows: list[dict]) -> str:

@@ -46,8 +46,9 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     assert cfg["backbone"] == backbone and cfg["steps"] == 6 and cfg["width"] == 16
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == [3, 6]
-    r = evals[-1]["results"][0]  # what each episode did: length, forward progress, fell
-    assert len(r["lengths"]) == len(r["x_displacement"]) == len(r["fell"]) == 1 and r["length_mean"] == r["lengths"][0]
+    r = evals[-1]["results"][0]  # what each episode did: length, forward progress, fell, upside down
+    assert len(r["lengths"]) == len(r["x_displacement"]) == len(r["fell"]) == len(r["upside_down"]) == 1
+    assert r["length_mean"] == r["lengths"][0] and r["upside_down_fraction"] == float(r["upside_down"][0])
     assert r["fell_fraction"] == float(r["fell"][0]) and (r["lengths"][0] < 1000 or not r["fell"][0])
     a, b = (x["normalized_mean"] for x in evals[-1]["results"])  # the closing line gives each target's score
     assert f"last evaluation (step 6): {a:.1f} at R=3600, {b:.1f} at R=1800 (mean {(a + b) / 2:.1f}) normalized;" in p.stdout
@@ -56,7 +57,8 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     tags = set(acc.Tags()["scalars"])
     assert {"losses/action_mse", "charts/learning_rate", "charts/updates_per_s",
             "eval/normalized_score_window_3600", "eval/normalized_score_window_1800",
-            "eval/episode_length_window_3600", "eval/x_displacement_window_3600", "eval/fell_fraction_window_1800"} <= tags
+            "eval/episode_length_window_3600", "eval/x_displacement_window_3600", "eval/fell_fraction_window_1800",
+            "eval/upside_down_fraction_window_3600"} <= tags
     assert "hyperparameters/text_summary" in acc.Tags()["tensors"]
     if backbone == "mingru":  # gated backbones: forget-gate histograms at each evaluation
         assert "gates/layer0/forget" in acc.Tags()["histograms"]
@@ -64,12 +66,12 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     out = tmp_path / "eval.json"
     p = run(["evaluate.py", str(run_dir), "--episodes", "2", "--targets", "500", "--json", str(out), "--device", "cpu"])
     assert p.returncode == 0, p.stderr
-    assert "| 500 | window | 2 |" in p.stdout and "| length: mean (range) | x displacement m: mean (range) | fell |" in p.stdout
+    assert "| 500 | window | 2 |" in p.stdout and "| length: mean (range) | x displacement m: mean (range) | fell | upside down |" in p.stdout
     res = json.loads(out.read_text())
     assert res["env"] == "Hopper-v5" and res["dataset"] == "test/hopper/medium-v0" and res["backbone"] == backbone
     (r,) = res["results"]
     assert r["target"] == 500 and r["rollout"] == "window" and len(r["returns"]) == len(r["normalized"]) == 2
-    assert len(r["lengths"]) == len(r["fell"]) == len(r["x_displacement"]) == 2
+    assert len(r["lengths"]) == len(r["fell"]) == len(r["x_displacement"]) == len(r["upside_down"]) == 2
     lo, hi = -20.272305, 3234.3
     np.testing.assert_allclose(r["normalized"], 100 * (np.array(r["returns"]) - lo) / (hi - lo))
     assert r["normalized_mean"] == pytest.approx(np.mean(r["normalized"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -111,9 +113,31 @@ def test_vectorized_evaluation_gives_the_one_env_returns(backbone, rollout):
     assert {e.fell for e in one} == {True, False}  # some fall, some reach the 21-step limit
     for field in ("ret", "x_displacement"):
         np.testing.assert_allclose([getattr(e, field) for e in vec], [getattr(e, field) for e in one], rtol=1e-9)
-    assert [(e.length, e.fell) for e in vec] == [(e.length, e.fell) for e in one]
+    assert [(e.length, e.fell, e.upside_down) for e in vec] == [(e.length, e.fell, e.upside_down) for e in one]
     assert all(e.length == 21 for e in one if not e.fell) and all(e.length <= 21 for e in one if e.fell)
     assert all(abs(e.x_displacement) > 0 for e in one)  # the hopper moved
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5"])
+def test_upside_down_reads_the_root_bodys_pitch(env_id):
+    """A planar body pitched by a about y is upside down iff cos(a) < 0, however many turns it made."""
+    import gymnasium as gym
+
+    from seqrl.envs.episodes import upside_down
+
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    base = env.unwrapped
+    for pitch, flipped in [(0.0, False), (1.4, False), (-1.4, False), (1.7, True), (math.pi, True), (-3.3, True),
+                           (2 * math.pi + 0.3, False), (3 * math.pi, True)]:
+        qpos = base.data.qpos.copy()
+        qpos[2] = pitch  # rooty: the root's rotation about y (qpos = rootx, rootz, rooty, joints...)
+        base.set_state(qpos, base.data.qvel.copy())  # runs mj_forward: the body frames follow qpos
+        assert upside_down(env) is flipped, pitch
+    env.close()
+    cartpole = gym.make("CartPole-v1")  # no MuJoCo data: never upside down
+    cartpole.reset(seed=0)
+    assert upside_down(cartpole) is False
 
 
 @pytest.mark.parametrize("backbone", available_backbones())

@@ -50,7 +50,7 @@ def test_results_tables_and_plots_by_hand(tmp_path, capsys):
     assert float(m["best_mean"]) == pytest.approx(55.0) and float(m["best_std"]) == pytest.approx(5.0)  # 60, 50
     assert float(rows["transformer"]["last_mean"]) == 70.0 and rows["transformer"]["seeds"] == "1"
     assert ("| hopper | medium | - | mingru | - | - | 3600 | window | 2 | 2000 | 50.0 ± 10.0 | 1.0 | 55.0 ± 5.0 | 5.0 "
-            "| - | - | - |") in (out / "results.md").read_text()
+            "| - | - | - | - |") in (out / "results.md").read_text()
     assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
     wide = (out / "results_wide.md").read_text()
     assert "| hopper | medium | - | mingru | - | - | 2 | 50.0 ± 10.0 |" in wide  # 2 seeds: std over seeds
@@ -62,14 +62,16 @@ def test_results_tables_and_plots_by_hand(tmp_path, capsys):
 def test_results_bc_row_data_score_recipe_arms_and_episode_columns(tmp_path):
     """The table the issue asks for: BC's row (no target, rollout state), the data's own score beside every
     row of its dataset, A/B arms apart (the recipe options label the agent), and the last evaluation's
-    episodes (length, share fallen, x displacement) averaged over seeds."""
+    episodes (length, shares fallen and upside down, x displacement) averaged over seeds."""
     runs = tmp_path / "runs"
-    bc_eps = {"length_mean": 1000.0, "fell_fraction": 0.0, "x_displacement_mean": 30.0}
+    bc_eps = {"length_mean": 1000.0, "fell_fraction": 0.0, "upside_down_fraction": 0.0, "x_displacement_mean": 30.0}
     fake_run(runs, "transformer", 0, {2000: 60.0, 4000: 62.0}, extra={"agent": "bc"}, target=None, rollout="state",
              episodes=bc_eps, data=56.1)
     fake_run(runs, "mingru", 0, {1000: 80.0, 2000: 40.0}, episodes={"length_mean": 300.0, "fell_fraction": 1.0,
+                                                                       "upside_down_fraction": 0.2,
                                                                        "x_displacement_mean": 5.0}, data=56.1)
     fake_run(runs, "mingru", 1, {1000: 70.0, 2000: 50.0}, episodes={"length_mean": 500.0, "fell_fraction": 0.5,
+                                                                       "upside_down_fraction": 0.4,
                                                                        "x_displacement_mean": 7.0})
     fake_run(runs, "mingru", 2, {1000: 60.0, 2000: 75.0}, extra={"ema_decay": 0.999})  # the other arm
     out = tmp_path / "out"
@@ -81,11 +83,12 @@ def test_results_bc_row_data_score_recipe_arms_and_episode_columns(tmp_path):
     assert m["seeds"] == "2" and float(m["last_mean"]) == 45.0 and float(m["best_mean"]) == 75.0
     assert float(m["best_minus_last"]) == 30.0
     assert float(m["length_mean"]) == 400.0 and float(m["fell_fraction"]) == 0.75 and float(m["x_displacement_mean"]) == 6.0
+    assert float(m["upside_down_fraction"]) == pytest.approx(0.3)
     assert all(float(r["data"]) == pytest.approx(56.1) for r in rows.values())  # one done.json serves the dataset
     assert rows["mingru+ema0.999"]["last_mean"] == "75.0" and rows["mingru+ema0.999"]["length_mean"] == ""
     md = (out / "results.md").read_text()
-    assert "| hopper | medium | 56.1 | bc | - | - | - | state | 1 | 4000 | 62.0 | 1.0 | 62.0 | 0.0 | 1000 | 0% | 30.0 |" in md
-    assert "| hopper | medium | 56.1 | mingru | - | - | 3600 | window | 2 | 2000 | 45.0 ± 5.0 | 1.0 | 75.0 ± 5.0 | 30.0 | 400 | 75% | 6.0 |" in md
+    assert "| hopper | medium | 56.1 | bc | - | - | - | state | 1 | 4000 | 62.0 | 1.0 | 62.0 | 0.0 | 1000 | 0% | 0% | 30.0 |" in md
+    assert "| hopper | medium | 56.1 | mingru | - | - | 3600 | window | 2 | 2000 | 45.0 ± 5.0 | 1.0 | 75.0 ± 5.0 | 30.0 | 400 | 75% | 30% | 6.0 |" in md
     assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
     wide = (out / "results_wide.md").read_text()
     assert "| env | dataset | data | agent | params | updates/s | seeds | state | window R=3600 |" in wide
