@@ -180,8 +180,8 @@ def aggregate(runs: list[Run]) -> list[dict]:
                 "last_episode_std": round(float(np.mean(ep_std)), 2) if ep_std else "",
                 "best_mean": float(np.mean(best)), "best_std": float(np.std(best)),
                 "best_minus_last": float(np.mean(best) - np.mean(last)),
-                **{k: _mean([res.get(k) for res in finals]) for k in ("length_mean", "fell_fraction",
-                                                                  "upside_down_fraction", "x_displacement_mean")},
+                **{k: _mean([res.get(k) for res in finals])
+                   for k in ("length_mean", "fell_fraction", "upside_down_fraction", "x_displacement_mean")},
             })
     return rows
 
@@ -196,7 +196,8 @@ def write_tables(rows: list[dict], out: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     lines = ["| env | dataset | data | agent | params | updates/s | target | rollout | seeds | updates | last | "
-             "last: std over episodes | best | best − last | last: length | last: fell | last: upside down | last: x (m) |",
+             "last: std over episodes | best | best − last | last: length | last: fell | last: upside down | "
+             "last: x (m) |",
              "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         params = f"{r['params']:,}" if r["params"] != "" else "-"
@@ -204,8 +205,8 @@ def write_tables(rows: list[dict], out: Path) -> None:
                      f"{r['updates_per_s'] or '-'} | {fmt_target(r['target'])} | {r['rollout']} | {r['seeds']} | "
                      f"{r['updates']} | {_pm(r['last_mean'], r['last_std'], r['seeds'])} | {r['last_episode_std'] or '-'} | "
                      f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} | {r['best_minus_last']:.1f} | "
-                     f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | {_num(r['upside_down_fraction'], '.0%')} | "
-                     f"{_num(r['x_displacement_mean'], '.1f')} |")
+                     f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | "
+                     f"{_num(r['upside_down_fraction'], '.0%')} | {_num(r['x_displacement_mean'], '.1f')} |")
     (out / "results.md").write_text(
         "Normalized score, mean ± std over seeds (each seed: mean over its evaluation episodes); last = final "
         "evaluation, best = best evaluation of the run; the std over a run's evaluation episodes, averaged over "
