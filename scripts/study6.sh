@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Issue 12's study: the six local datasets x {BC, transformer, mingru} x seeds 0 1 2 (mingru evaluated in both
-# rollout modes), then hopper-medium x every backbone, into $RUNS_ROOT (default ../runs/study, outside the work
-# tree). Resumable: re-running skips finished runs and resumes unfinished ones (seqrl.grid), so it can span
-# several sittings. The recipe is the CPU protocol's (configs/cpu/<task>.yaml: since issue 12's A/B, no timestep
-# embedding; its runs are labelled +no-time). Extra training flags for every Decision-model run go in $RECIPE
+# rollout modes), then hopper-medium x every backbone, into $RUNS_ROOT (default records/study, in the work
+# tree: records/.gitignore keeps weights and TensorBoard files out of git, so each finished run's config,
+# evaluations and log can be committed and survive the machine). Resumable: re-running skips finished runs
+# and resumes unfinished ones (seqrl.grid), so it can span several sittings. The recipe is the CPU protocol's
+# (configs/cpu/<task>.yaml: since issue 12's A/B, no timestep embedding; its runs are labelled +no-time). Extra training flags for every Decision-model run go in $RECIPE
 # (e.g. "--ema-decay 0.999"); they are part of the run labels. Every Decision-model run keeps each
 # evaluation's policy (--keep-checkpoints, ~3 MB each) for later re-evaluation. Then:
 #   python -m seqrl.results $RUNS_ROOT --out results/study
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}
-RUNS_ROOT=${RUNS_ROOT:-../runs/study}
+RUNS_ROOT=${RUNS_ROOT:-records/study}
 RECIPE=${RECIPE:-}
 PY=.venv/bin/python
 T="hopper-medium hopper-medium-replay halfcheetah-medium halfcheetah-medium-replay walker2d-medium walker2d-medium-replay"

@@ -1,7 +1,7 @@
 """Aggregate run directories into tables and plots.
 
     python -m seqrl.results runs/* --out results/
-    python -m seqrl.results runs/study --out results/study --readme README.md --block study6
+    python -m seqrl.results records/study --out results/study --readme README.md --block study6
 
 Writes ``results.md`` and ``results.csv``: one row per (env, dataset, agent, target, rollout)
 with the data's own mean normalized score (``data``), the normalized score, mean ± std over
