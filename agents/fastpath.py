@@ -2,9 +2,9 @@
 
 Both levers are decided at run time from what the device is, never assumed:
 
-- ``precision``: ``auto`` runs the forward pass under bfloat16 autocast where the device multiplies
-  bf16 natively (CPUs with AMX-BF16 or AVX512-BF16, CUDA GPUs that support bf16) and in float32
-  elsewhere; elsewhere bf16 matmuls are emulated through float32 and slower (measured: README,
+- ``precision``: ``auto`` runs the forward pass under bfloat16 autocast where it was measured to pay
+  (CPUs with AMX-BF16, CUDA GPUs that support bf16) and in float32 elsewhere: a CPU with AVX512-BF16
+  but no AMX was measured slower in bf16, and without either bf16 matmuls are emulated (README,
   Speed). ``fp32`` / ``bf16`` force one. The native scan kernels run in float32 inside an autocast
   region (``native_scan`` casts their inputs); parameters, gradients and AdamW stay float32.
 - ``compile``: ``auto`` compiles the update's forward + loss with ``torch.compile`` (inductor) for the
@@ -34,11 +34,17 @@ CompileMode = Literal["auto", "on", "off"]
 # was 1.15-1.37x slower compiled. Nothing measured on CUDA.
 COMPILE_PAYS: dict[str, frozenset[str]] = {"cpu": frozenset({"urlstm"}), "cuda": frozenset()}
 
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # native bf16 dot products (oneDNN uses them for matmuls)
+# CPU flags whose bf16 dot products oneDNN's matmuls use, and which of them makes bf16 autocast pay.
+# Measured with bench/run.py --only fastpath (one thread, B=64, K=20; README, Speed): AMX-BF16 machines
+# 0.64-0.66x fp32's update time; an Intel Xeon with AVX512-BF16 but no AMX 1.41x (Transformer) and 1.43x
+# (minGRU), slower: the casts cost more than its bf16 dot products save; with neither, bf16 is emulated
+# (9.5-11.4x on an AMD EPYC, AVX2).
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BF16_PAYS_CPU_FLAG = "amx_bf16"
 
 
-def native_bf16(device: torch.device) -> tuple[bool, str]:
-    """Whether ``device`` multiplies bf16 natively, and why (for the log)."""
+def bf16_pays(device: torch.device) -> tuple[bool, str]:
+    """Whether bf16 autocast pays on ``device`` (CUDA with bf16; a CPU with AMX-BF16), and why (for the log)."""
     if device.type == "cuda":
         ok = torch.cuda.is_bf16_supported()
         return ok, f"{torch.cuda.get_device_name(device)} {'supports' if ok else 'does not support'} bf16"
@@ -47,10 +53,13 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     caps = torch.cpu.get_capabilities()
     name = caps.get("cpu_name") or "this CPU"
     found = [f for f in BF16_CPU_FLAGS if caps.get(f)]
-    if found and torch.backends.mkldnn.is_available():
+    if BF16_PAYS_CPU_FLAG in found and torch.backends.mkldnn.is_available():
         return True, f"{name} has {' and '.join(f.upper().replace('_', '-') for f in found)}"
-    if found:
+    if BF16_PAYS_CPU_FLAG in found:
         return False, f"{name} has {', '.join(found)} but this torch build has no oneDNN (mkldnn)"
+    if found:
+        return False, (f"{name} has AVX512-BF16 but no AMX-BF16 (bf16 autocast was measured 1.4x slower than fp32 "
+                       "on such a CPU)")
     return False, f"{name} has no AMX-BF16 or AVX512-BF16 (bf16 matmuls would be emulated, slower)"
 
 
@@ -70,7 +79,7 @@ class FastPath:
 def resolve_fast_path(precision: Precision, compile: CompileMode, device: torch.device, backbone: str) -> FastPath:
     """Decide both levers for this device and backbone (``auto`` = where measured to pay)."""
     notes = []
-    bf16_ok, why = native_bf16(device)
+    bf16_ok, why = bf16_pays(device)
     if precision == "auto":
         use_bf16 = bf16_ok
         notes.append(f"precision auto -> {'bf16 autocast' if bf16_ok else 'fp32'}: {why}"

@@ -176,14 +176,14 @@ def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list
     """The update's fast path per backbone: fp32, bf16 autocast, torch.compile and both, B=64 K=20, fused AdamW
     (as the trainer). The variants' calls are interleaved (one of each per round) so that load from other
     processes hits them alike; ratios are of medians. The first compiled call (the compile) is timed apart."""
-    from seqrl.agents.fastpath import native_bf16, prepare_compile
+    from seqrl.agents.fastpath import bf16_pays, prepare_compile
 
     b, k, rounds = (8, 5, 3) if q else (64, 20, 15)
     names = backbones or (["mingru"] if q else BACKBONES)
     backend = "aot_eager" if q else "inductor"  # --quick checks the script, not inductor's C++ build (minutes)
     cache = prepare_compile()
-    bf16_native, why = native_bf16(torch.device("cpu"))
-    out: dict = {"B": b, "K": k, "rounds": rounds, "backend": backend, "bf16_native": bf16_native, "bf16_detection": why,
+    bf16_auto, why = bf16_pays(torch.device("cpu"))
+    out: dict = {"B": b, "K": k, "rounds": rounds, "backend": backend, "bf16_auto": bf16_auto, "bf16_detection": why,
                  "inductor_cache": str(cache), "ms": {}, "ratio": {}, "compile_s": {}}
     for name in names:
         chosen = {v: FAST_VARIANTS[v] for v in ["fp32", *(variants or FAST_VARIANTS)] if v in FAST_VARIANTS}
@@ -512,7 +512,7 @@ def markdown(res: dict) -> str:
         f = res["fastpath"]
         vs = [v for v in FAST_VARIANTS if any(v in ms for ms in f["ms"].values())]
         lines += [f"**Fast path of the update**, B={f['B']}, K={f['K']}, fused AdamW: median ms over {f['rounds']} interleaved "
-                  f"rounds, and ÷ fp32 (bf16 native here: {'yes' if f['bf16_native'] else 'no'}: {f['bf16_detection']}):", "",
+                  f"rounds, and ÷ fp32 (bf16 under --precision auto here: {'yes' if f['bf16_auto'] else 'no'}: {f['bf16_detection']}):", "",
                   "| backbone | " + " | ".join(f"{v} ms" for v in vs) + " | " + " | ".join(f"{v} ÷ fp32" for v in vs[1:])
                   + " | first compile s (compiled / bf16+compiled) |", "|---|" + "---:|" * (2 * len(vs))]
         for n, ms in f["ms"].items():

@@ -248,7 +248,7 @@ def test_torchrun_two_gloo_ranks_stay_in_sync(data_root, tmp_path):
 
 
 def test_bf16_autocast_and_compile_train(data_root, tmp_path):
-    from seqrl.agents.fastpath import native_bf16
+    from seqrl.agents.fastpath import bf16_pays
 
     import torch
 
@@ -260,7 +260,7 @@ def test_bf16_autocast_and_compile_train(data_root, tmp_path):
     assert np.isfinite(evals[-1]["score"])
     log = p.stdout + p.stderr
     assert "[seqrl] torch.compile: first update took" in log
-    assert ("precision bf16 (forced)" in log) == (not native_bf16(torch.device("cpu"))[0])
+    assert ("precision bf16 (forced)" in log) == (not bf16_pays(torch.device("cpu"))[0])
     saved = yaml.safe_load((tmp_path / "bf16" / "config.yaml").read_text())
     assert (saved["precision"], saved["compile"]) == ("bf16", "on") and "bf16" not in saved
 

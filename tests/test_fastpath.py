@@ -94,13 +94,21 @@ def fake_cpu(monkeypatch, **flags: bool) -> None:
     monkeypatch.setattr(fastpath.torch.cpu, "get_capabilities", lambda: {"cpu_name": "Test CPU", **flags})
 
 
-def test_auto_precision_is_bf16_only_with_native_bf16(monkeypatch):
+def test_auto_precision_is_bf16_only_where_it_pays(monkeypatch):
     cpu = torch.device("cpu")
-    for flag in fastpath.BF16_CPU_FLAGS:
-        fake_cpu(monkeypatch, **{flag: True})
+    for flags in ({"amx_bf16": True}, {"amx_bf16": True, "avx512_bf16": True}):
+        fake_cpu(monkeypatch, **flags)
         fp = fastpath.resolve_fast_path("auto", "off", cpu, "mingru")
         assert fp.autocast_dtype is torch.bfloat16 and fp.precision == "bf16"
-        assert any("bf16 autocast" in n and flag.upper().replace("_", "-") in n for n in fp.notes)
+        assert any("bf16 autocast" in n and "AMX-BF16" in n for n in fp.notes)
+    # AVX512-BF16 without AMX: native bf16 dot products, but measured slower than fp32 (bench fastpath)
+    fake_cpu(monkeypatch, avx512_f=True, avx512_bf16=True)
+    fp = fastpath.resolve_fast_path("auto", "off", cpu, "mingru")
+    assert fp.autocast_dtype is None and fp.precision == "fp32"
+    (note,) = [n for n in fp.notes if n.startswith("precision")]
+    assert "Test CPU has AVX512-BF16 but no AMX-BF16" in note and "slower" in note and "--precision bf16" in note
+    forced = fastpath.resolve_fast_path("bf16", "off", cpu, "mingru")
+    assert forced.autocast_dtype is torch.bfloat16 and any("forced" in n for n in forced.notes)
 
 
 def test_cpu_without_bf16_falls_back_to_fp32_with_a_message(monkeypatch):
