@@ -3,7 +3,10 @@
     python -m seqrl.results runs/* --out results/
     python -m seqrl.results records/study --out results/study --readme README.md --block study6
 
-Writes ``results.md`` and ``results.csv``: one row per (env, dataset, agent, target, rollout)
+Writes ``results.md`` and ``results.csv``. ``results.md`` opens with a headline table: one row per
+dataset, one column per agent and rollout, the last evaluation at the dataset's highest target, mean ±
+std over seeds with each seed's value (``last_by_seed`` in the CSV). Then, as the CSV, one row per
+(env, dataset, agent, target, rollout)
 with the data's own mean normalized score (``data``), the normalized score, mean ± std over
 seeds, of the last and the best evaluation and their gap (best − last), and what the last
 evaluation's episodes did (mean length, shares that fell and that ended upside down, mean x
@@ -163,7 +166,7 @@ def aggregate(runs: list[Run]) -> list[dict]:
             for r, step in behind:
                 print(f"[seqrl] results: {r.path.name} left out of {agent} R={fmt_target(target)} {rollout}: its last "
                       f"evaluation is at update {step}, the others' at {final_step}", file=sys.stderr)
-            kept = [(r, c) for r, c in runs_c if max(c) == final_step]
+            kept = sorted(((r, c) for r, c in runs_c if max(c) == final_step), key=lambda rc: rc[0].seed)
             curves = [c for _, c in kept]
             last = [c[final_step] for c in curves]
             finals = [r.last_result(target, rollout) or {} for r, _ in kept]
@@ -180,6 +183,7 @@ def aggregate(runs: list[Run]) -> list[dict]:
                 "last_episode_std": round(float(np.mean(ep_std)), 2) if ep_std else "",
                 "best_mean": float(np.mean(best)), "best_std": float(np.std(best)),
                 "best_minus_last": float(np.mean(best) - np.mean(last)),
+                "last_by_seed": " ".join(f"{r.seed}:{v:.1f}" for (r, _), v in zip(kept, last)),
                 **{k: _mean([res.get(k) for res in finals])
                    for k in ("length_mean", "fell_fraction", "upside_down_fraction", "x_displacement_mean")},
             })
@@ -188,6 +192,40 @@ def aggregate(runs: list[Run]) -> list[dict]:
 
 def _num(v: float | str, fmt: str) -> str:
     return "-" if v == "" else f"{v:{fmt}}"
+
+
+def headline_table(rows: list[dict]) -> str:
+    """One row per dataset, one column per (agent, rollout): the last evaluation at the dataset's highest
+    target (BC: none), mean ± std over seeds and each seed's value in seed order; one seed: ± over episodes."""
+    high: dict[tuple[str, str], float] = {}
+    for r in rows:
+        if r["target"] is not None:
+            key = (r["env"], r["dataset"])
+            high[key] = max(high.get(key, r["target"]), r["target"])
+    chosen = {(r["env"], r["dataset"], r["agent"], r["rollout"]): r for r in rows
+              if r["target"] is None or r["target"] == high.get((r["env"], r["dataset"]))}  # None: BC
+    cols = sorted({k[2:] for k in chosen}, key=lambda c: (c[0] != "bc", c[0], c[1]))
+    datasets = sorted({k[:2] for k in chosen})
+    lines = ["| env | dataset | data | R | " + " | ".join(a if ro == "state" else f"{a} {ro}" for a, ro in cols) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(cols)]
+    for env, dataset in datasets:
+        cells = []
+        for agent, rollout in cols:
+            r = chosen.get((env, dataset, agent, rollout))
+            if r is None:
+                cells.append("-")
+            elif r["seeds"] > 1:
+                seeds = ", ".join(v.split(":")[1] for v in r["last_by_seed"].split())
+                cells.append(f"{r['last_mean']:.1f} ± {r['last_std']:.1f} ({seeds})")
+            else:
+                std = r["last_episode_std"]
+                cells.append(f"{r['last_mean']:.1f}" + ("" if std == "" else f" ± {std:.1f}") + " (1 seed)")
+        data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
+        lines.append(f"| {env} | {dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
+                     + " | ".join(cells) + " |")
+    return ("Headline: the last evaluation at each dataset's highest target R (BC takes none), normalized, mean ± "
+            "std over seeds, each seed's value in brackets in seed order (one seed: ± over its episodes); data = "
+            "the dataset's own mean. Every target and column is in the table after it.\n\n" + "\n".join(lines))
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -208,6 +246,7 @@ def write_tables(rows: list[dict], out: Path) -> None:
                      f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | "
                      f"{_num(r['upside_down_fraction'], '.0%')} | {_num(r['x_displacement_mean'], '.1f')} |")
     (out / "results.md").write_text(
+        headline_table(rows) + "\n\n"
         "Normalized score, mean ± std over seeds (each seed: mean over its evaluation episodes); last = final "
         "evaluation, best = best evaluation of the run; the std over a run's evaluation episodes, averaged over "
         "seeds, is shown beside it. data = the dataset's own mean normalized episode score. BC (agent bc) takes no "

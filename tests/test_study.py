@@ -89,10 +89,24 @@ def test_results_bc_row_data_score_recipe_arms_and_episode_columns(tmp_path):
     md = (out / "results.md").read_text()
     assert "| hopper | medium | 56.1 | bc | - | - | - | state | 1 | 4000 | 62.0 | 1.0 | 62.0 | 0.0 | 1000 | 0% | 0% | 30.0 |" in md
     assert "| hopper | medium | 56.1 | mingru | - | - | 3600 | window | 2 | 2000 | 45.0 ± 5.0 | 1.0 | 75.0 ± 5.0 | 30.0 | 400 | 75% | 30% | 6.0 |" in md
+    # the headline: one row per dataset, each seed's last value in brackets (seed order), one seed: ± over episodes
+    assert "| env | dataset | data | R | bc | mingru window | mingru+ema0.999 window |" in md
+    assert "| hopper | medium | 56.1 | 3600 | 62.0 ± 1.0 (1 seed) | 45.0 ± 5.0 (40.0, 50.0) | 75.0 ± 1.0 (1 seed) |" in md
+    assert rows["mingru"]["last_by_seed"] == "0:40.0 1:50.0"
     assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
     wide = (out / "results_wide.md").read_text()
     assert "| env | dataset | data | agent | params | updates/s | seeds | state | window R=3600 |" in wide
     assert "| hopper | medium | 56.1 | bc | - | - | 1 | 62.0 ± 1.0 | - |" in wide
+
+
+def test_results_headline_takes_each_datasets_highest_target(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "mingru", 0, {1000: 30.0}, target=1800.0)
+    fake_run(runs, "mingru", 1, {1000: 80.0}, target=3600.0)
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--out", str(out), "--no-plots"]) == 0
+    md = (out / "results.md").read_text()
+    assert "| hopper | medium | - | 3600 | 80.0 ± 1.0 (1 seed) |" in md and "30.0 ± 1.0 (1 seed)" not in md
 
 
 def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
@@ -108,7 +122,7 @@ def test_results_readme_block_is_replaced_and_bad_markers_fail_before_work(tmp_p
     args = [str(runs), "--out", str(tmp_path / "out"), "--no-plots", "--readme", str(readme), "--block", "study"]
     assert results_main(args) == 0
     text = readme.read_text()
-    assert "old table" not in text and text.startswith("# T\nintro\n<!-- study:start -->\nNormalized score")
+    assert "old table" not in text and text.startswith("# T\nintro\n<!-- study:start -->\nHeadline:")
     assert "| hopper | medium | - | mingru | - | - | 3600 | window | 1 | 2000 | 60.0 | 1.0 |" in text
     assert text.endswith("|\n<!-- study:end -->\nafter\n")
     assert results_main(args) == 0 and readme.read_text() == text  # refreshing again changes nothing
