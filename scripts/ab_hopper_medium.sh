@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 12's A/B on hopper-medium (CPU protocol), transformer and mingru, seeds 0 1 2, seed-major (each
-# finished seed is a complete comparison). Runs go to $RUNS_ROOT (default ../runs/ab: outside the work tree,
-# so they outlive a fresh checkout). Re-running skips finished runs and resumes unfinished ones (seqrl.grid).
+# finished seed is a complete comparison). Runs go to $RUNS_ROOT (default records/ab: in the work tree, where
+# each finished run's config, evaluations and log can be committed; records/.gitignore keeps the weights out).
+# Re-running skips finished runs and resumes unfinished ones (seqrl.grid).
 #
 # The arms are flags over configs/cpu/hopper-medium.yaml, so that they stay what was measured whatever that
 # protocol says today (the A/B's outcome, dropping the timestep embedding, is now in it):
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}
-RUNS_ROOT=${RUNS_ROOT:-../runs/ab}
+RUNS_ROOT=${RUNS_ROOT:-records/ab}
 PY=.venv/bin/python
 TARGETS=$($PY - <<'EOF'
 from seqrl.config import load_yaml_config
