@@ -7,7 +7,7 @@
 # (configs/cpu/<task>.yaml: since issue 12's A/B, no timestep embedding; its runs are labelled +no-time). Extra training flags for every Decision-model run go in $RECIPE
 # (e.g. "--ema-decay 0.999"); they are part of the run labels. Every Decision-model run keeps each
 # evaluation's policy (--keep-checkpoints, ~3 MB each) for later re-evaluation. Then:
-#   python -m seqrl.results $RUNS_ROOT --out results/study
+#   python -m seqrl.results $RUNS_ROOT --finished --out results/study
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}

@@ -1,7 +1,7 @@
 """Aggregate run directories into tables and plots.
 
     python -m seqrl.results runs/* --out results/
-    python -m seqrl.results records/study --out results/study --readme README.md --block study6
+    python -m seqrl.results records/study --finished --out results/study --readme README.md --block study6
 
 Writes ``results.md`` and ``results.csv``. ``results.md`` opens with a headline table: one row per
 dataset, one column per agent and rollout, the last evaluation at the dataset's highest target, mean ±
@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readme", type=Path, metavar="FILE",
                     help="also put the table into FILE between the lines '<!-- BLOCK:start -->' and "
                          "'<!-- BLOCK:end -->' (see --block), replacing what was there")
+    ap.add_argument("--finished", action="store_true",
+                    help="only runs that finished (done.json): leaves out runs still training, which otherwise count "
+                         "with their evaluations so far")
     ap.add_argument("--block", default="results", metavar="BLOCK",
                     help="name of the marked block that --readme replaces (default: results)")
     args = ap.parse_args(argv)
@@ -383,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = []
     for p in args.runs:
         paths += [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []
+    if args.finished:
+        paths = [p for p in paths if (p / "done.json").is_file()]
     runs = load_runs(paths)
     if not runs:
         print(f"error: no evaluated runs among {', '.join(map(str, args.runs))} (each needs config.yaml and evals.jsonl).",

@@ -109,6 +109,17 @@ def test_results_headline_takes_each_datasets_highest_target(tmp_path):
     assert "| hopper | medium | - | 3600 | 80.0 ± 1.0 (1 seed) |" in md and "30.0 ± 1.0 (1 seed)" not in md
 
 
+def test_results_finished_leaves_out_runs_still_training(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "mingru", 0, {1000: 40.0, 2000: 60.0}, data=56.1)  # done.json: finished
+    fake_run(runs, "transformer", 0, {1000: 30.0})  # no done.json: still training
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--out", str(out), "--no-plots"]) == 0
+    assert {r["agent"] for r in csv.DictReader(open(out / "results.csv"))} == {"mingru", "transformer"}
+    assert results_main([str(runs), "--out", str(out), "--no-plots", "--finished"]) == 0
+    assert {r["agent"] for r in csv.DictReader(open(out / "results.csv"))} == {"mingru"}
+
+
 def test_results_with_no_runs_is_a_clear_error(tmp_path, capsys):
     assert results_main([str(tmp_path)]) == 2
     assert "no evaluated runs" in capsys.readouterr().err
