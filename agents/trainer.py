@@ -13,7 +13,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from seqrl.config import TrainConfig
-from seqrl.datasets import TrajectoryDataset, WindowSampler
+from seqrl.datasets import TrajectoryDataset, WindowBatch, WindowSampler
 from seqrl.datasets.d4rl import is_d4rl_benchmark
 from seqrl.distributed import DistInfo
 from seqrl.errors import SeqRLError
@@ -71,10 +71,14 @@ def lr_lambda(warmup_steps: int, total_steps: int, schedule: str):
     return factor
 
 
+PROBE_WINDOWS, PROBE_CHUNK = 1024, 256  # --val-fraction's fixed windows, and how many go through the model at once
+
+
 @dataclass
 class EvalRecord:
     step: int
     results: list[EvalResult]
+    losses: dict[str, float] = field(default_factory=dict)  # --val-fraction: {"val": ..., "train_probe": ...}
 
     @property
     def score(self) -> float:
@@ -82,7 +86,8 @@ class EvalRecord:
         return float(np.mean([r.normalized_mean for r in self.results]))
 
     def to_dict(self) -> dict:
-        return {"step": self.step, "score": self.score, "results": [r.to_dict() for r in self.results]}
+        return {"step": self.step, "score": self.score, "results": [r.to_dict() for r in self.results],
+                **({"losses": self.losses} if self.losses else {})}
 
 
 
@@ -98,15 +103,17 @@ class Trainer:
     ) -> None:
         self.cfg, self.data, self.targets, self.device, self.run_dir = cfg, data, targets, device, run_dir
         self.dist = dist_info
-        self.obs_mean, self.obs_std = data.state_stats()
+        # --val-fraction: episodes held out of training, for a loss that tells over-fitting (probe_losses)
+        self.train_data, self.val_data = data.split(cfg.val_fraction, cfg.seed) if cfg.val_fraction else (data, None)
+        self.obs_mean, self.obs_std = self.train_data.state_stats()
         self.model = build_model(cfg.agent, model_config(cfg, data.obs_dim, data.act_dim))
         if cfg.init == "gpt":
             gpt_init_(self.model)
         self.model.to(device)
-        self.sampler = WindowSampler(  # each rank draws its own windows (BC: of one step)
-            data, self.model.cfg.context_len, self.obs_mean, self.obs_std, cfg.rtg_scale, cfg.max_ep_len,
-            seed=cfg.seed + 1000 * dist_info.rank,
-        )
+        self.sampler = self.window_sampler(self.train_data, seed=cfg.seed + 1000 * dist_info.rank)  # per rank
+        self.probes = {} if self.val_data is None else {  # fixed windows, the same at every evaluation
+            name: self.window_sampler(d, seed=cfg.seed + 7919).sample(PROBE_WINDOWS)
+            for name, d in (("train_probe", self.train_data), ("val", self.val_data))}
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.train_model: torch.nn.Module = self.model  # what the update runs: DDP-wrapped under torchrun
         if dist_info.enabled:
@@ -127,6 +134,31 @@ class Trainer:
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None
         self.diag_batch = None
+
+    def window_sampler(self, data: TrajectoryDataset, seed: int) -> WindowSampler:
+        """Training windows of ``data`` (BC: of one step), normalized with the training data's statistics."""
+        return WindowSampler(data, self.model.cfg.context_len, self.obs_mean, self.obs_std, self.cfg.rtg_scale,
+                             self.cfg.max_ep_len, seed=seed)
+
+    @torch.no_grad()
+    def probe_losses(self) -> dict[str, float]:
+        """Action MSE of the acting weights (dropout off) on the fixed held-out and training windows."""
+        model, out = self.bundle().model, {}
+        was_training = model.training
+        model.eval()
+        try:
+            for name, batch in self.probes.items():
+                sq, n = 0.0, 0
+                for i in range(0, PROBE_WINDOWS, PROBE_CHUNK):
+                    b = WindowBatch(*(getattr(batch, f)[i:i + PROBE_CHUNK] for f in batch.__dataclass_fields__))
+                    b = b.to(self.device)
+                    n_i = int(b.mask.sum())
+                    sq += float(masked_action_mse(model(*model.batch_inputs(b)).float(), b.actions, b.mask)) * n_i
+                    n += n_i
+                out[name] = sq / max(n, 1)
+        finally:
+            model.train(was_training)
+        return out
 
     @property
     def num_params(self) -> int:
@@ -172,9 +204,11 @@ class Trainer:
         results = evaluate_agent(
             self.bundle(), self.targets, self.cfg.rollout, self.cfg.eval_episodes, seed=0, device=self.device
         )
-        rec = EvalRecord(self.step, results)
+        rec = EvalRecord(self.step, results, self.probe_losses())
         self.history.append(rec)
         assert self.writer is not None
+        for name, value in rec.losses.items():
+            self.writer.add_scalar(f"losses/{name}_action_mse", value, self.step)
         for r in results:
             self.writer.add_scalar(f"eval/normalized_score_{r.label}", r.normalized_mean, self.step)
             self.writer.add_scalar(f"eval/return_{r.label}", float(np.mean(r.returns)), self.step)
@@ -251,7 +285,8 @@ class Trainer:
         evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
         kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]
         write_jsonl(evals, kept)
-        self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]]) for d in kept]
+        self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]], d.get("losses", {}))
+                        for d in kept]
 
     def train(self) -> list[EvalRecord]:
         """The update loop. Under torchrun every rank updates; rank 0 alone logs, evaluates and checkpoints."""
@@ -294,7 +329,8 @@ class Trainer:
                     busy = 0.0
                 if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                     rec = self.evaluate()
-                    bar.write(f"step {self.step}: normalized {rec.score:.1f}\n{format_table(rec.results)}")
+                    losses_note = "".join(f", {k} action MSE {v:.4f}" for k, v in rec.losses.items())
+                    bar.write(f"step {self.step}: normalized {rec.score:.1f}{losses_note}\n{format_table(rec.results)}")
                 elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save("last.pt")
             if main:

@@ -117,6 +117,28 @@ class TrajectoryDataset:
             ((observations[s:e], actions[s:e], rewards[s:e], term[e - 1]) for s, e in zip(starts, ends)), info
         )
 
+    def subset(self, episodes: np.ndarray) -> "TrajectoryDataset":
+        """The episodes with these indices (in that order), as a dataset of their own (same info)."""
+        episodes = np.asarray(episodes, dtype=np.int64)
+        rows = np.concatenate([np.arange(self.starts[e], self.starts[e] + self.lengths[e]) for e in episodes])
+        lengths = self.lengths[episodes]
+        return TrajectoryDataset(
+            observations=self.observations[rows], actions=self.actions[rows], rewards=self.rewards[rows],
+            starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64), lengths=lengths,
+            terminated=self.terminated[episodes], info=self.info,
+        )
+
+    def split(self, fraction: float, seed: int) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:
+        """(kept, held out): ``fraction`` of the episodes (at least one, at most all but one) drawn at random
+        with ``seed`` are held out; both keep the data's episode order."""
+        if self.num_episodes < 2:
+            raise SeqRLError(f"Dataset {self.info.name!r} has {self.num_episodes} episode: nothing to hold out "
+                             "(--val-fraction needs at least 2 episodes).")
+        n_out = min(max(1, round(fraction * self.num_episodes)), self.num_episodes - 1)
+        out = np.zeros(self.num_episodes, dtype=bool)
+        out[np.random.default_rng(seed).choice(self.num_episodes, size=n_out, replace=False)] = True
+        return self.subset(np.flatnonzero(~out)), self.subset(np.flatnonzero(out))
+
     # ---- checks and statistics -------------------------------------------------------------
     def validate(self) -> None:
         n = len(self.rewards)

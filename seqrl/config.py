@@ -95,8 +95,8 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """After warm-up: constant (DT) or cosine decay to 0 at the last update."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """Forward pass of the update: auto (bfloat16 autocast where the device multiplies bf16 natively:
-    CPUs with AMX-BF16/AVX512-BF16, CUDA GPUs with bf16; fp32 elsewhere, said in the log), fp32 or bf16 (forced)."""
+    """Forward pass of the update: auto (bfloat16 autocast where it was measured to pay: CPUs with AMX-BF16,
+    CUDA GPUs with bf16; fp32 elsewhere, AVX512-BF16 without AMX included; said in the log), fp32 or bf16 (forced)."""
     compile: Literal["auto", "on", "off"] = "auto"
     """torch.compile the update's forward + loss: auto (only for backbones where bench/run.py measured
     a gain on this device type; README, Speed), on or off. The first update pays the compile."""
@@ -108,6 +108,11 @@ class TrainConfig:
     decay_groups: bool = False
     """Weight decay on weight matrices only (Linear, Conv, RNN); none on biases, norms, embeddings and SSM
     parameters (minGPT/nanoGPT and Mamba parameter groups). Off: every parameter decays."""
+    val_fraction: float = 0.0
+    """Hold this share of the dataset's episodes out of training (drawn with the run's seed; 0: off) and log, at
+    every evaluation, the action MSE on 1,024 fixed windows of them (losses/val_action_mse) beside the same
+    on 1,024 fixed training windows (losses/train_probe_action_mse), dropout off: over-fitting shows as the
+    two parting. It trains on less data, so its runs are labelled +val<share>."""
     init: Literal["default", "gpt"] = "default"
     """default: torch's layer initializations; gpt: Linear/Embedding weights N(0, 0.02), biases 0, residual
     output projections N(0, 0.02 / sqrt(2 n_layers)) (GPT-2, nanoGPT; special inits such as gate biases kept)."""

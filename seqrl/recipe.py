@@ -7,7 +7,7 @@ of a backbone other than the one trained are refused where they are read: ``seqr
 
 ``agent_label`` names what a run trained: ``bc`` or the backbone and what its options' ``label`` says
 (``+ur`` for the gate, ``+dt0.01-1`` for an SSM step-size range), then one ``+tag`` per recipe option
-that differs from its default (``+data-targets``, ``+ema0.999``, ``+decay-groups``, ``+init-gpt``, ``+no-time``),
+that differs from its default (``+data-targets``, ``+ema0.999``, ``+decay-groups``, ``+init-gpt``, ``+no-time``, ``+val0.1``),
 then ``+<--tag>`` if set. Run names
 (``env__dataset__<label>__seed__time``), the grid's resume check and the results tables
 use it, so the arms of an A/B never mix.
@@ -53,6 +53,9 @@ def check_config(cfg: TrainConfig) -> None:
         raise SeqRLError(f"--tag {cfg.tag!r} goes into run directory names: use letters, digits, '.', '_' and '-'.")
     if not 0 <= cfg.ema_decay < 1:
         raise SeqRLError(f"--ema-decay must be in [0, 1) (0: off, e.g. 0.999); got {cfg.ema_decay:g}.")
+    if not 0 <= cfg.val_fraction < 1:
+        raise SeqRLError(f"--val-fraction is the share of episodes held out, in [0, 1) (0: off, e.g. 0.1); "
+                         f"got {cfg.val_fraction:g}.")
     if cfg.grad_clip < 0:
         raise SeqRLError(f"--grad-clip must be >= 0 (0: no clipping); got {cfg.grad_clip:g}.")
     if not cfg.bc_hidden or min(cfg.bc_hidden) < 1:
@@ -94,4 +97,6 @@ def agent_label(values: Mapping[str, Any]) -> str:
         label += f"+init-{v['init']}"
     if not v["time_embedding"]:
         label += "+no-time"
+    if v["val_fraction"]:
+        label += f"+val{v['val_fraction']:g}"
     return label + (f"+{v['tag']}" if v["tag"] else "")

@@ -247,6 +247,20 @@ def test_torchrun_two_gloo_ranks_stay_in_sync(data_root, tmp_path):
     assert {"last.pt", "done.json"} <= {f.name for f in run_dir.iterdir()}
 
 
+def test_val_fraction_logs_held_out_and_training_losses(data_root, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "val"
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--val-fraction",
+             "0.3", "--run-dir", str(run_dir), *TINY])
+    assert p.returncode == 0, p.stderr
+    evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
+    assert [sorted(e["losses"]) for e in evals] == [["train_probe", "val"]] * 2
+    assert "val action MSE" in p.stdout + p.stderr
+    tags = EventAccumulator(str(run_dir)).Reload().Tags()["scalars"]
+    assert {"losses/val_action_mse", "losses/train_probe_action_mse"} <= set(tags)
+
+
 def test_bf16_autocast_and_compile_train(data_root, tmp_path):
     from seqrl.agents.fastpath import bf16_pays
 

@@ -78,6 +78,49 @@ def test_trainer_evaluates_and_checkpoints_the_ema_and_resumes_it(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(again.ema.model.parameters(), tr.ema.model.parameters()))
 
 
+# ---- held-out episodes (--val-fraction) -------------------------------------------------------------------
+
+def test_split_holds_out_whole_episodes_by_hand():
+    data = dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=3)
+    sub = data.subset(np.array([2, 0]))
+    np.testing.assert_array_equal(sub.observations, np.concatenate([data.observations[6:9], data.observations[0:3]]))
+    np.testing.assert_array_equal(sub.starts, [0, 3])
+    np.testing.assert_allclose(sub.episode_returns(), [3.0, 1.0], rtol=1e-6)
+    kept, held = data.split(0.25, seed=0)
+    assert (kept.num_episodes, held.num_episodes) == (3, 1)
+    returns = sorted(kept.episode_returns().round(4).tolist() + held.episode_returns().round(4).tolist())
+    assert returns == [1.0, 2.0, 3.0, 10.0]  # a partition of the episodes
+    again = data.split(0.25, seed=0)[1]
+    np.testing.assert_array_equal(again.observations, held.observations)  # the seed fixes the draw
+    assert data.split(0.99, seed=0)[0].num_episodes == 1  # at least one episode stays for training
+    with pytest.raises(SeqRLError, match="nothing to hold out"):
+        dataset(returns_per_episode=(1.0,)).split(0.5, seed=0)
+
+
+def test_trainer_trains_without_the_held_out_episodes_and_logs_both_losses(tmp_path):
+    data = dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6)
+    cfg = TrainConfig(env="hopper", backbone="mingru", context_len=4, width=16, n_layers=1, batch_size=4, steps=2,
+                      warmup_steps=0, val_fraction=0.25, device="cpu")
+    tr = Trainer(cfg, data, [10.0], torch.device("cpu"), tmp_path)
+    held = {round(r, 4) for r in tr.val_data.episode_returns()}
+    assert tr.train_data.num_episodes == 3 and not held & {round(r, 4) for r in tr.train_data.episode_returns()}
+    assert (tr.sampler.n, data.num_transitions) == (18, 24)  # the update samples the 3 kept episodes only
+    np.testing.assert_allclose(tr.obs_mean, tr.train_data.observations.mean(0), rtol=1e-5)
+    losses = tr.probe_losses()
+    assert set(losses) == {"val", "train_probe"} and all(np.isfinite(v) and v > 0 for v in losses.values())
+    # by hand: the held-out windows' MSE, dropout off, equals what probe_losses reports
+    b = tr.probes["val"]
+    tr.model.eval()
+    with torch.no_grad():
+        pred = tr.model(*tr.model.batch_inputs(b))
+    sq = ((pred - b.actions) ** 2).mean(-1)
+    assert losses["val"] == pytest.approx(float((sq * b.mask).sum() / b.mask.sum()), rel=1e-5)
+    tr.model.train()
+    tr.probe_losses()
+    assert tr.model.training  # probe_losses turns dropout off only while it measures
+    assert agent_label(cfg.to_dict()) == "mingru+val0.25"
+
+
 # ---- decay groups ---------------------------------------------------------------------------------------
 
 def test_decay_groups_of_the_transformer_model_by_hand():
@@ -198,6 +241,7 @@ def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
     ({"data_target_quantiles": [0.5]}, "only applies with --targets-from-data"),
     ({"targets_from_data": True, "data_target_quantiles": [1.5]}, "quantiles in [0, 1]"),
     ({"ema_decay": 1.0}, "--ema-decay must be in [0, 1)"),
+    ({"val_fraction": 1.0}, "--val-fraction is the share of episodes held out, in [0, 1)"),
     ({"tag": "a/b"}, "goes into run directory names"),
 ])
 def test_ignored_or_contradictory_settings_are_refused(kw, message):
