@@ -306,6 +306,10 @@ class Trainer:
         )
         for note in self.fast.notes:
             bar.write(f"[seqrl] {note}")
+        if self.val_data is not None:
+            bar.write(f"[seqrl] --val-fraction {cfg.val_fraction:g}: {self.val_data.num_episodes} of "
+                      f"{self.data.num_episodes} episodes ({self.val_data.num_transitions:,} transitions) held out of "
+                      "training for losses/val_action_mse")
         compiling = self.fast.compile
         try:
             while self.step < cfg.steps:

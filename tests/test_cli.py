@@ -256,7 +256,7 @@ def test_val_fraction_logs_held_out_and_training_losses(data_root, tmp_path):
     assert p.returncode == 0, p.stderr
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert [sorted(e["losses"]) for e in evals] == [["train_probe", "val"]] * 2
-    assert "val action MSE" in p.stdout + p.stderr
+    assert "val action MSE" in p.stdout + p.stderr and "held out of training" in p.stdout + p.stderr
     tags = EventAccumulator(str(run_dir)).Reload().Tags()["scalars"]
     assert {"losses/val_action_mse", "losses/train_probe_action_mse"} <= set(tags)
 
