@@ -35,7 +35,7 @@ def main() -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from seqrl.recipe import agent_label
-    from seqrl.results import fmt_target, median_updates_per_s, param_count
+    from seqrl.results import done_record, fmt_target, size_and_speed
     from seqrl.rundir import EVAL_KEYS, read_jsonl
 
     rows = []
@@ -45,15 +45,20 @@ def main() -> None:
             continue
         cfg = yaml.safe_load((run / "config.yaml").read_text())
         evals = read_jsonl(evals_path, EVAL_KEYS)
-        params, ups = param_count(run), median_updates_per_s(run)
-        loss = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload().Scalars("losses/action_mse")
-        wall = (loss[-1].wall_time - loss[0].wall_time) if len(loss) > 1 else float("nan")
+        done = done_record(run)
+        params, ups = size_and_speed(run, done)
+        if "wall_s" in done:
+            wall = done["wall_s"]
+        else:  # unfinished: the span of its logged losses (a committed record keeps no TensorBoard events)
+            acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
+            loss = acc.Scalars("losses/action_mse") if "losses/action_mse" in acc.Tags()["scalars"] else []
+            wall = (loss[-1].wall_time - loss[0].wall_time) if len(loss) > 1 else float("nan")
         row = {
             "agent": agent_label(cfg),
-            "params": f"{params:,}",
+            "params": f"{params:,}" if params else "-",
             "updates/s": f"{ups:.2f}" if ups else "-",
             "updates": str(evals[-1]["step"]),
-            "train wall (min)": f"{wall / 60:.0f}",
+            "train wall (min)": f"{wall / 60:.0f}" if wall == wall else "-",
         }
         rollouts = [r["rollout"] for r in evals[-1]["results"]]
         rollout = next((ro for ro in cfg.get("rollout", ["window"]) if ro in rollouts), rollouts[0])  # BC: state

@@ -22,7 +22,7 @@ the table (said on stderr, counted in the CSV's ``left_out``) so that "last" com
 at the same point of training; the curves keep it. A run directory's
 ``final_eval.json`` (``evaluate.py RUN --json RUN/final_eval.json``, e.g. with both rollout
 modes) counts as its last evaluation. Columns ``params`` and ``updates/s`` (median of
-``charts/updates_per_s``) describe the model and its training throughput. ``--readme FILE --block NAME``
+``charts/updates_per_s``; both recorded in ``done.json``) describe the model and its training throughput. ``--readme FILE --block NAME``
 also puts the table into FILE between the lines ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``, so a
 README's table is refreshed by the command printed beside it.
 """
@@ -42,7 +42,7 @@ import yaml
 
 from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label
-from seqrl.rundir import EVAL_KEYS, read_jsonl, write_atomic
+from seqrl.rundir import EVAL_KEYS, logged_median, read_jsonl, write_atomic
 
 
 @dataclass
@@ -79,12 +79,10 @@ def fmt_target(target: float | None) -> str:
     return "-" if target is None else f"{target:g}"
 
 
-def data_score(run: Path) -> float | None:
-    """The data's mean normalized score recorded in ``done.json`` by train_offline.py (None if absent)."""
+def done_record(run: Path) -> dict:
+    """The run's ``done.json`` (written by train_offline.py when the run finishes), {} if it has none."""
     done = run / "done.json"
-    if not done.is_file():
-        return None
-    return (json.loads(done.read_text()).get("data") or {}).get("normalized_mean")
+    return json.loads(done.read_text()) if done.is_file() else {}
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
@@ -104,11 +102,21 @@ def load_runs(paths: list[Path]) -> list[Run]:
                 keys = {(r["target"], r["rollout"]) for r in final}
                 last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
                 evals[-1] = {**evals[-1], "results": last + final}
+            done = done_record(p)
             runs.append(Run(p, cfg.get("env") or "", dataset, agent_label(cfg), int(cfg.get("seed", 0)), evals,
-                            param_count(p), median_updates_per_s(p), data_score(p)))
+                            *size_and_speed(p, done), (done.get("data") or {}).get("normalized_mean")))
         except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError, SeqRLError) as e:
             print(f"[seqrl] warning: run {p} skipped: a file of it is damaged ({type(e).__name__}: {e}).", file=sys.stderr)
     return runs
+
+
+def size_and_speed(run: Path, done: dict) -> tuple[int | None, float | None]:
+    """The model's parameter count and the run's median training updates/s: from ``done.json`` (since 2026-12),
+    else from the checkpoint and the TensorBoard events, which a committed record (weights and events
+    git-ignored) does not keep."""
+    params = done["params"] if "params" in done else param_count(run)
+    ups = done["updates_per_s"] if "updates_per_s" in done else logged_median(run, "charts/updates_per_s")
+    return params, ups
 
 
 def param_count(run: Path) -> int | None:
@@ -118,20 +126,6 @@ def param_count(run: Path) -> int | None:
     if not ckpt.is_file():
         return None
     return sum(v.numel() for v in torch.load(ckpt, map_location="cpu", weights_only=False)["model"].values())
-
-
-def median_updates_per_s(run: Path) -> float | None:
-    import logging
-
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    # A resumed run's writer marks where it resumed (SummaryWriter purge_step); the reader then drops what the
-    # interrupted process logged past the checkpoint, as TensorBoard shows it, and warns once per run: expected.
-    logging.getLogger("tensorboard").setLevel(logging.ERROR)
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
-    if "charts/updates_per_s" not in acc.Tags()["scalars"]:
-        return None
-    return float(np.median([e.value for e in acc.Scalars("charts/updates_per_s")]))
 
 
 def _pm(mean: float, std: float, n: int) -> str:

@@ -198,3 +198,19 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any
             continue
         records.append(rec)
     return records
+
+
+def logged_median(run_dir: Path, tag: str) -> float | None:
+    """The median of a scalar the run logged to TensorBoard (e.g. ``charts/updates_per_s``), None if it has none."""
+    import logging
+
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # A resumed run's writer marks where it resumed (SummaryWriter purge_step); the reader then drops what the
+    # interrupted process logged past the checkpoint, as TensorBoard shows it, and warns once per run: expected.
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()
+    if tag not in acc.Tags()["scalars"]:
+        return None
+    return float(np.median([e.value for e in acc.Scalars(tag)]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 from pathlib import Path
 
@@ -34,3 +35,22 @@ def seed_everything(seed: int) -> None:
 def cache_root() -> Path:
     """``$SEQRL_CACHE_DIR`` (default ~/.cache/seqrl): compiled native kernels, inductor's compiled graphs."""
     return Path(os.environ.get("SEQRL_CACHE_DIR", Path.home() / ".cache" / "seqrl"))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` says, else "unknown"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_summary(device: torch.device) -> dict[str, str | int]:
+    """What a run's figures depend on besides its config (its float kernels, its speed): recorded in done.json
+    and the training log, since runs of one study may come from different machines."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count() or 0, "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "torch": torch.__version__, "python": platform.python_version()}

@@ -55,6 +55,16 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
 
     acc = EventAccumulator(str(run_dir)).Reload()
     tags = set(acc.Tags()["scalars"])
+    # done.json keeps the model's size, its training speed and the machine, which a committed record (no weights,
+    # no TensorBoard files) could not otherwise tell
+    done = json.loads((run_dir / "done.json").read_text())
+    import torch
+    params = sum(v.numel() for v in torch.load(run_dir / "last.pt", weights_only=False)["model"].values())
+    assert done["params"] == params and f"{params:,} parameters" in p.stdout
+    ups = [e.value for e in acc.Scalars("charts/updates_per_s")]
+    assert len(ups) == 3 and done["updates_per_s"] == pytest.approx(float(np.median(ups)))  # log points 2, 4, 6
+    assert done["machine"]["threads"] >= 1 and done["machine"]["torch"] == torch.__version__
+    assert f"[seqrl] machine: {done['machine']['cpu']} (" in p.stdout
     assert {"losses/action_mse", "charts/learning_rate", "charts/updates_per_s",
             "eval/normalized_score_window_3600", "eval/normalized_score_window_1800",
             "eval/episode_length_window_3600", "eval/x_displacement_window_3600", "eval/fell_fraction_window_1800",

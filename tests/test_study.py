@@ -17,9 +17,10 @@ from seqrl.results import main as results_main
 
 
 def fake_run(root, backbone, seed, scores_by_step, gate="default", extra=None, target=3600.0, rollout="window",
-             episodes=None, data=None):
+             episodes=None, data=None, done=None):
     """A run directory as train_offline.py writes it: config.yaml, evals.jsonl, and done.json if ``data``
-    (the data's mean normalized score) is given. ``episodes``: extra fields of every result (length, fell...)."""
+    (the data's mean normalized score) is given, with ``done``'s fields. ``episodes``: extra fields of every result
+    (length, fell...)."""
     d = root / f"hopper__medium__{backbone}__{seed}__{seed}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium", "backbone": backbone,
@@ -30,7 +31,7 @@ def fake_run(root, backbone, seed, scores_by_step, gate="default", extra=None, t
                 {"target": target, "rollout": rollout, "normalized_mean": score, "normalized_std": 1.0, **(episodes or {})},
             ]}) + "\n")
     if data is not None:
-        (d / "done.json").write_text(json.dumps({"data": {"normalized_mean": data}}))
+        (d / "done.json").write_text(json.dumps({"data": {"normalized_mean": data}, **(done or {})}))
     return d
 
 
@@ -200,3 +201,20 @@ def test_grid_jobs_carry_the_agent_label_of_their_extra_flags(tmp_path, capsys):
     assert "say which backbones with --backbones" in capsys.readouterr().err
     assert grid_main(["--configs", str(REPO / "configs/ab/hopper-medium-s4d-dt.yaml"), "--backbones", "mingru"]) == 2
     assert "--backbone mingru does not use --s4d.dt-min, --s4d.dt-max (options of s4d)" in capsys.readouterr().err
+
+
+def test_results_take_size_and_speed_from_done_json(tmp_path):
+    """A committed record keeps no checkpoint and no TensorBoard events: params and updates/s come from done.json
+    (and a run without them shows '-')."""
+    runs = tmp_path / "runs"
+    fake_run(runs, "mingru", 0, {1000: 40.0}, data=56.1, done={"params": 548483, "updates_per_s": 3.5})
+    fake_run(runs, "mingru", 1, {1000: 60.0}, data=56.1, done={"params": 548483, "updates_per_s": 4.5})
+    fake_run(runs, "transformer", 0, {1000: 30.0}, data=56.1)
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--out", str(out), "--no-plots"]) == 0
+    rows = {r["agent"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    assert rows["mingru"]["params"] == "548483" and float(rows["mingru"]["updates_per_s"]) == pytest.approx(4.0)
+    assert rows["transformer"]["params"] == "" and rows["transformer"]["updates_per_s"] == ""
+    table = (out / "results.md").read_text()
+    assert "| hopper | medium | 56.1 | mingru | 548,483 | 4.0 | 3600 | window | 2 |" in table
+    assert "| hopper | medium | 56.1 | transformer | - | - | 3600 | window | 1 |" in table

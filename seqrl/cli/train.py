@@ -29,8 +29,8 @@ from seqrl.envs import check_dims
 from seqrl.distributed import init_distributed, max_param_difference, shutdown
 from seqrl.errors import SeqRLError
 from seqrl.recipe import agent_label, check_config
-from seqrl.rundir import check_resume, claim_run_dir, run_files, write_atomic
-from seqrl.runtime import seed_everything
+from seqrl.rundir import check_resume, claim_run_dir, logged_median, run_files, write_atomic
+from seqrl.runtime import machine_summary, seed_everything
 from seqrl.tasks import get_task
 
 
@@ -104,6 +104,9 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
         f"[seqrl] agent {agent_label(cfg.to_dict())}: {trainer.num_params:,} parameters on {device}; env "
         f"{trainer.bundle().env_id}; targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
     )
+    machine = machine_summary(device)
+    print(f"[seqrl] machine: {machine['cpu']} ({machine['cores']} cores), {machine['threads']} torch thread(s), "
+          f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}")
     start = time.perf_counter()
     history = trainer.train()
     wall = time.perf_counter() - start
@@ -117,7 +120,11 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
     last, best = history[-1], max(history, key=lambda h: h.score)
     done = {"dataset": data.info.name, "agent": agent_label(cfg.to_dict()), "targets": targets,
             "data": data.score_summary(),  # the data's own level (results compare agents with it)
-            "updates": trainer.step, "wall_s": wall, "last": last.to_dict(), "best": best.to_dict()}
+            "updates": trainer.step, "wall_s": wall, "params": trainer.num_params,
+            # median over the run's log points, every process of it (a resumed run's TensorBoard events span all)
+            "updates_per_s": logged_median(run_dir, "charts/updates_per_s"),
+            "machine": machine,  # the last process's: a resumed run may have trained partly elsewhere
+            "last": last.to_dict(), "best": best.to_dict()}
     write_atomic(run_dir / "done.json", json.dumps(done, indent=1).encode())
     print(
         f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {eval_summary(last)}; "
