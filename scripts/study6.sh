@@ -6,7 +6,9 @@
 # and resumes unfinished ones (seqrl.grid), so it can span several sittings. The recipe is the CPU protocol's
 # (configs/cpu/<task>.yaml: since issue 12's A/B, no timestep embedding; its runs are labelled +no-time). Extra training flags for every Decision-model run go in $RECIPE
 # (e.g. "--ema-decay 0.999"); they are part of the run labels. Every Decision-model run keeps each
-# evaluation's policy (--keep-checkpoints, ~3 MB each) for later re-evaluation. Then:
+# evaluation's policy (--keep-checkpoints, ~3 MB each) for later re-evaluation. $UNTIL (HH:MM or +MINUTES, given
+# to every grid command as --until) starts only the runs expected to finish by then, e.g. before a sitting ends:
+# runs left out are started by the next invocation. Then:
 #   python -m seqrl.results $RUNS_ROOT --finished --out results/study
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,8 @@ RUNS_ROOT=${RUNS_ROOT:-records/study}
 RECIPE=${RECIPE:-}
 PY=.venv/bin/python
 T="hopper-medium hopper-medium-replay halfcheetah-medium halfcheetah-medium-replay walker2d-medium walker2d-medium-replay"
-grid() { $PY -m seqrl.grid --jobs 2 --runs-root "$RUNS_ROOT" "$@"; }
+UNTIL=${UNTIL:-}
+grid() { $PY -m seqrl.grid --jobs 2 --runs-root "$RUNS_ROOT" ${UNTIL:+--until "$UNTIL"} "$@"; }
 for s in 0 1 2; do  # seed-major: each finished seed is a complete table
   grid --configs $(for t in $T; do echo configs/cpu/bc-$t.yaml; done) --seeds "$s" -- --threads 1
   grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones transformer --seeds "$s" -- --keep-checkpoints $RECIPE

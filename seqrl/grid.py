@@ -11,13 +11,20 @@ get their own directories and rows. Each run gets its own directory
 is ``seqrl.recipe.agent_label``: ``bc``, ``mingru``, ``mingru+ema0.999``, ...) and a ``train.log``. A run whose directory already holds a finished run
 (``done.json``) is skipped, so a grid can be re-run after an interruption; an unfinished one
 is resumed exactly (``--resume``). With ``--jobs N`` each process gets ``cores / N`` threads.
+``--until HH:MM`` (or ``+MINUTES``) starts a run only if it is expected to finish by then, so a sitting
+that ends at a known time spends its last hour on short runs instead of runs it will kill: the
+expected time is the median ``wall_s`` of the finished runs under the runs root most like it (see
+``expected_seconds``), plus 10% and a minute; a run with none to go by is started.
 Then: ``python -m seqrl.results <runs-root>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -32,6 +39,7 @@ import yaml
 from seqrl.config import TrainConfig, parse_train_args
 from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.recipe import check_config
+from seqrl.runtime import cpu_model
 
 
 
@@ -86,6 +94,49 @@ def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
     return found[-1], (found[-1] / "done.json").is_file()
 
 
+def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
+    """(env__dataset, agent label, CPU model, wall seconds) of each finished run under ``root`` (a resumed run's
+    ``wall_s`` is its last process's: an estimate from it errs short)."""
+    runs = []
+    for done in root.glob("*/done.json"):
+        try:
+            d = json.loads(done.read_text())
+            env, dataset = done.parent.name.split("__")[:2]
+            runs.append((f"{env}__{dataset}", str(d["agent"]), str((d.get("machine") or {}).get("cpu", "")),
+                         float(d["wall_s"])))
+        except (ValueError, KeyError, TypeError, OSError):
+            continue  # a damaged or older done.json: nothing to estimate from
+    return runs
+
+
+def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str) -> tuple[float, str] | None:
+    """The median wall time of the finished runs most like ``job``, and which: the same task and agent on this
+    CPU, else the same agent on this CPU (another task), else the same task and agent on any CPU, else the same
+    agent anywhere. None when no finished run has the job's agent label."""
+    env, dataset, agent = job.prefix.split("__")[:3]  # <env>__<dataset>__<agent label>__<seed>__
+    task = f"{env}__{dataset}"
+    tiers = [("this task on this CPU", lambda r: r[0] == task and r[2] == cpu),
+             ("other tasks on this CPU", lambda r: r[2] == cpu),
+             ("this task on another CPU", lambda r: r[0] == task),
+             ("other tasks on another CPU", lambda r: True)]
+    for how, keep in tiers:
+        walls = [r[3] for r in runs if r[1] == agent and keep(r)]
+        if walls:
+            return statistics.median(walls), f"median of {len(walls)} finished {agent} run(s), {how}"
+    return None
+
+
+def parse_until(text: str, now: dt.datetime) -> dt.datetime:
+    """``HH:MM`` (its next occurrence, local time) or ``+MINUTES`` from ``now``."""
+    try:
+        if text.startswith("+"):
+            return now + dt.timedelta(minutes=float(text[1:]))
+        at = dt.datetime.combine(now.date(), dt.time.fromisoformat(text))
+    except ValueError:
+        raise SeqRLError(f"--until {text!r}: give a time of day HH:MM or +MINUTES from now (e.g. --until 17:30, --until +150).") from None
+    return at if at > now else at + dt.timedelta(days=1)
+
+
 def threads_flag(args: list[str]) -> str | None:
     """The value of ``--threads`` in ``args`` (``--threads N`` or ``--threads=N``), if given."""
     for i, a in enumerate(args):
@@ -109,11 +160,32 @@ def say(message: str) -> None:
     sys.stdout.flush()
 
 
-def run_job(job: Job, root: Path, threads: int) -> tuple[Job, Path, int]:
+def fits(job: Job, root: Path, until: dt.datetime | None) -> bool:
+    """Whether ``job`` is expected to finish before ``until`` (always, without a deadline or an estimate)."""
+    if until is None:
+        return True
+    estimate = expected_seconds(job, finished_runs(root), cpu_model())
+    if estimate is None:
+        say(f"{job.prefix}*: no finished run of its agent to estimate its time from; starting it")
+        return True
+    seconds, how = estimate
+    need = dt.timedelta(seconds=1.1 * seconds + 60)
+    left = until - dt.datetime.now()
+    if need <= left:
+        return True
+    say(f"not started: {job.prefix}* needs about {need.total_seconds() / 60:.0f} min ({how}), "
+        f"{max(left.total_seconds(), 0) / 60:.0f} min left before --until {until:%H:%M}")
+    return False
+
+
+def run_job(job: Job, root: Path, threads: int, until: dt.datetime | None = None) -> tuple[Job, Path | None, int | None]:
+    """Train (or resume) ``job``; its run directory and exit code, or (job, None, None) when it does not fit."""
     path, finished = existing(root, job)
     if finished:
         say(f"skip {path.name} (finished)")
         return job, path, 0
+    if not fits(job, root, until):
+        return job, None, None
     if path is not None and (path / "last.pt").is_file():
         args = ["--resume", str(path), *job.extra]
         say(f"resume {path.name}")
@@ -146,8 +218,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="parallel training processes, each with cores / jobs threads unless --threads is given after --")
     ap.add_argument("--runs-root", type=Path, default=Path("runs"),
                     help="folder of the run directories (a finished run there is skipped, an unfinished one resumed)")
+    ap.add_argument("--until", default=None, metavar="HH:MM|+MIN",
+                    help="start a run only if it is expected to finish by then (the median wall time of the most "
+                         "similar finished runs under --runs-root, +10%% and a minute): for a sitting that ends at a "
+                         "known time; runs left out are listed, and a later grid command starts them")
     args = ap.parse_args(argv)
     try:
+        until = None if args.until is None else parse_until(args.until, dt.datetime.now())
         check_flags([
             ("jobs", args.jobs >= 1, ">= 1", args.jobs),
             ("seeds", all(map(seed_ok, args.seeds)) and len(set(args.seeds)) == len(args.seeds),
@@ -166,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     finished, lock = [0], threading.Lock()
 
     def run_and_count(job: Job) -> tuple[Job, Path, int]:
-        result = run_job(job, root, threads)
+        result = run_job(job, root, threads, until)
         with lock:
             finished[0] += 1
             say(f"progress: {finished[0]}/{len(jobs)} runs")
@@ -174,12 +251,17 @@ def main(argv: list[str] | None = None) -> int:
 
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_and_count, jobs))
-    failed = [p.name for _, p, rc in results if rc != 0]
-    summary = {"runs": [str(p) for _, p, _ in results], "failed": failed}
+    failed = [p.name for _, p, rc in results if rc not in (0, None)]
+    later = [job.prefix + "*" for job, p, _ in results if p is None]
+    summary = {"runs": [str(p) for _, p, _ in results if p is not None], "failed": failed, "not_started": later}
     (root / "grid.yaml").write_text(yaml.safe_dump(summary))
     if failed:
         print(f"[grid] {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    if later:
+        print(f"[grid] {len(jobs) - len(later)} of {len(jobs)} runs finished; {len(later)} not started (--until "
+              f"{until:%H:%M}): {', '.join(later)}. Run the same command later to do them.")
+        return 0
     print(f"[grid] all {len(jobs)} runs finished. Tables and plots: python -m seqrl.results {args.runs_root}")
     return 0
 

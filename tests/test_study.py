@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -176,6 +177,39 @@ def test_grid_runs_each_cell_once_and_skips_finished(data_root, tmp_path):
     assert all((tmp_path / "runs" / d / "done.json").is_file() for d in dirs)
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert p.returncode == 0 and p.stdout.count("[grid] skip") == 3
+    # --until: seed 1's runs are expected to take what seed 0's took (+10% and a minute): none fits in 0 minutes
+    p = subprocess.run([*cmd[:cmd.index("--seeds")], "--seeds", "1", *cmd[cmd.index("--jobs"):], "--until", "+0"],
+                       cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("[grid] not started: hopper__medium__") == 3 and "this task on this CPU" in p.stdout
+    assert "0 of 3 runs finished; 3 not started (--until" in p.stdout
+    assert yaml.safe_load((tmp_path / "runs" / "grid.yaml").read_text())["not_started"] == [
+        "hopper__medium__transformer__1__*", "hopper__medium__mingru__1__*", "hopper__medium__bc__1__*"]
+    assert len([d for d in (tmp_path / "runs").iterdir() if d.is_dir()]) == 4  # nothing new was started
+
+
+def test_grid_until_estimates_from_the_most_similar_finished_runs(tmp_path):
+    import datetime as dt
+
+    from seqrl.grid import Job, expected_seconds, parse_until
+    from seqrl.errors import SeqRLError
+
+    job = Job(Path("c.yaml"), "mingru", 2, [])
+    job.__dict__["prefix"] = "hopper__medium__mingru__2__"  # cached_property: no config needed
+    runs = [("hopper__medium", "mingru", "EPYC", 2400.0), ("hopper__medium", "mingru", "EPYC", 2600.0),
+            ("walker2d__medium", "mingru", "EPYC", 3000.0), ("hopper__medium", "mingru", "Xeon", 1200.0),
+            ("hopper__medium", "bc", "EPYC", 200.0), ("walker2d__medium", "mingru", "Xeon", 1000.0)]
+    assert expected_seconds(job, runs, "EPYC") == (2500.0, "median of 2 finished mingru run(s), this task on this CPU")
+    assert expected_seconds(job, runs[2:], "EPYC")[0] == 3000.0  # another task on this CPU
+    assert expected_seconds(job, runs[3:], "EPYC")[0] == 1200.0  # this task on another CPU
+    assert expected_seconds(job, runs[4:], "EPYC")[0] == 1000.0  # another task, another CPU
+    assert expected_seconds(job, runs[4:5], "EPYC") is None  # no mingru run at all
+    now = dt.datetime(2026, 12, 2, 8, 0)
+    assert parse_until("+90", now) == dt.datetime(2026, 12, 2, 9, 30)
+    assert parse_until("17:45", now) == dt.datetime(2026, 12, 2, 17, 45)
+    assert parse_until("07:00", now) == dt.datetime(2026, 12, 3, 7, 0)  # past today: tomorrow
+    with pytest.raises(SeqRLError, match="HH:MM or \\+MINUTES"):
+        parse_until("soon", now)
 
 
 def test_grid_jobs_carry_the_agent_label_of_their_extra_flags(tmp_path, capsys):
