@@ -252,3 +252,40 @@ def test_results_take_size_and_speed_from_done_json(tmp_path):
     table = (out / "results.md").read_text()
     assert "| hopper | medium | 56.1 | mingru | 548,483 | 4.0 | 3600 | window | 2 |" in table
     assert "| hopper | medium | 56.1 | transformer | - | - | 3600 | window | 1 |" in table
+
+
+def test_data_target_ab_pairs_each_run_with_its_evaluation_at_the_data_best(data_root, tmp_path, capsys):
+    """scripts/data_target_ab.py: a tiny run evaluated at its data's best return by --evaluate; then the paired
+    table by hand (arm A: the last evaluation at the highest target; arm B: data_best_eval.json)."""
+    from helpers import load_module
+
+    ab = load_module(REPO / "scripts" / "data_target_ab.py", "data_target_ab")
+    runs = tmp_path / "runs"
+    p = subprocess.run([sys.executable, "train_offline.py", "--config", str(tiny_configs(tmp_path)[0]), "--backbone",
+                        "mingru", "--rollout", "window", "recurrent", "--run-dir", str(runs / "hopper__medium__mingru__0__1")],
+                       cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert ab.main([str(runs), "--evaluate"]) == 0
+    run = runs / "hopper__medium__mingru__0__1"
+    best = json.loads((run / "done.json").read_text())["data"]["return_max"]
+    b = json.loads((run / "data_best_eval.json").read_text())["results"]
+    assert [(r["target"], r["rollout"]) for r in b] == [(round(best, 1), "window"), (round(best, 1), "recurrent")]
+    assert "evaluating at the data's best return" in capsys.readouterr().out
+
+    by_hand = tmp_path / "by_hand"
+    for seed, (a, bb) in enumerate([(20.0, 30.0), (40.0, 35.0)]):
+        d = by_hand / f"hopper__medium-replay__transformer__{seed}__1"
+        d.mkdir(parents=True)
+        (d / "config.yaml").write_text(yaml.safe_dump({"env": "hopper", "dataset": "medium-replay", "seed": seed}))
+        (d / "done.json").write_text(json.dumps({"agent": "transformer", "targets": [3600.0, 1800.0], "last": {"results": [
+            {"target": 3600.0, "rollout": "window", "normalized_mean": a},
+            {"target": 1800.0, "rollout": "window", "normalized_mean": 99.0}]}}))
+        (d / "data_best_eval.json").write_text(json.dumps({"results": [
+            {"target": 2108.0, "rollout": "window", "normalized_mean": bb}]}))
+    (by_hand / "bc_run").mkdir()
+    (by_hand / "bc_run" / "done.json").write_text(json.dumps({"agent": "bc", "targets": []}))  # no target: no pair
+    assert ab.main([str(by_hand)]) == 0
+    out = capsys.readouterr().out
+    assert "| hopper-medium-replay | transformer | window | 2 | 30.0 | 32.5 | +2.5 | 0: 20.0 → 30.0, 1: 40.0 → 35.0 |" in out
+    assert len(out.splitlines()) == 3  # header, separator, one row: the BC run makes none
+    assert ab.main([str(tmp_path / "nowhere")]) == 2
