@@ -131,6 +131,9 @@ def make(args: MakeArgs) -> list[str]:
     """Write the datasets of ``args.level``; returns their ids."""
     import torch
 
+    from seqrl.mujoco_warnings import route_mujoco_warnings
+
+    route_mujoco_warnings()  # the SAC run and the dataset writer make envs of their own
     task = get_task(args.env)
     torch.set_num_threads(args.threads)
     root = args.out or minari_root()

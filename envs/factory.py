@@ -11,13 +11,15 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from seqrl.errors import SeqRLError
+from seqrl.mujoco_warnings import route_mujoco_warnings
 
 
 def make_env(env_id: str, env_spec_json: str = "", *, dataset_name: str = "", **kwargs) -> gym.Env:
     """The env of a full Gymnasium ``EnvSpec`` (as JSON; Minari metadata stores one) when given, else of ``env_id``.
 
     ``dataset_name`` (the data the env evaluates) is named in errors; ``kwargs`` go to ``gym.make``
-    (e.g. ``render_mode="rgb_array"``)."""
+    (e.g. ``render_mode="rgb_array"``). MuJoCo's warnings become Python warnings (``route_mujoco_warnings``)."""
+    route_mujoco_warnings()
     try:
         if env_spec_json:
             return gym.make(EnvSpec.from_json(env_spec_json), **kwargs)
