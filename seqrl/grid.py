@@ -112,7 +112,8 @@ def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
 def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str) -> tuple[float, str] | None:
     """The median wall time of the finished runs most like ``job``, and which: the same task and agent on this
     CPU, else the same agent on this CPU (another task), else the same task and agent on any CPU, else the same
-    agent anywhere. None when no finished run has the job's agent label."""
+    agent anywhere, else another agent of its kind (BC, or a Decision model: a backbone not run yet) on this
+    CPU, then anywhere. None when no finished run is of its kind."""
     env, dataset, agent = job.prefix.split("__")[:3]  # <env>__<dataset>__<agent label>__<seed>__
     task = f"{env}__{dataset}"
     tiers = [("this task on this CPU", lambda r: r[0] == task and r[2] == cpu),
@@ -123,6 +124,11 @@ def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str
         walls = [r[3] for r in runs if r[1] == agent and keep(r)]
         if walls:
             return statistics.median(walls), f"median of {len(walls)} finished {agent} run(s), {how}"
+    kind = "BC" if agent == "bc" else "Decision-model"
+    for how, keep in [("on this CPU", lambda r: r[2] == cpu), ("on any CPU", lambda r: True)]:
+        walls = [r[3] for r in runs if (r[1] == "bc") == (agent == "bc") and keep(r)]
+        if walls:
+            return statistics.median(walls), f"median of {len(walls)} finished {kind} run(s) of other agents, {how}"
     return None
 
 
@@ -166,7 +172,7 @@ def fits(job: Job, root: Path, until: dt.datetime | None) -> bool:
         return True
     estimate = expected_seconds(job, finished_runs(root), cpu_model())
     if estimate is None:
-        say(f"{job.prefix}*: no finished run of its agent to estimate its time from; starting it")
+        say(f"{job.prefix}*: no finished run of its kind to estimate its time from; starting it")
         return True
     seconds, how = estimate
     need = dt.timedelta(seconds=1.1 * seconds + 60)

@@ -203,7 +203,11 @@ def test_grid_until_estimates_from_the_most_similar_finished_runs(tmp_path):
     assert expected_seconds(job, runs[2:], "EPYC")[0] == 3000.0  # another task on this CPU
     assert expected_seconds(job, runs[3:], "EPYC")[0] == 1200.0  # this task on another CPU
     assert expected_seconds(job, runs[4:], "EPYC")[0] == 1000.0  # another task, another CPU
-    assert expected_seconds(job, runs[4:5], "EPYC") is None  # no mingru run at all
+    others = [("hopper__medium", "transformer", "Xeon", 1500.0), ("hopper__medium", "transformer", "EPYC", 2800.0)]
+    assert expected_seconds(job, runs[4:5] + others, "EPYC") == (  # no mingru run: another Decision model's
+        2800.0, "median of 1 finished Decision-model run(s) of other agents, on this CPU")
+    assert expected_seconds(job, runs[4:5] + others[:1], "EPYC")[0] == 1500.0
+    assert expected_seconds(job, runs[4:5], "EPYC") is None  # only BC: not of its kind
     now = dt.datetime(2026, 12, 2, 8, 0)
     assert parse_until("+90", now) == dt.datetime(2026, 12, 2, 9, 30)
     assert parse_until("17:45", now) == dt.datetime(2026, 12, 2, 17, 45)
