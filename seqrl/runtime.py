@@ -51,6 +51,16 @@ def cpu_model() -> str:
 def machine_summary(device: torch.device) -> dict[str, str | int]:
     """What a run's figures depend on besides its config (its float kernels, its speed): recorded in done.json
     and the training log, since runs of one study may come from different machines."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "-"
+
     return {"cpu": cpu_model(), "cores": os.cpu_count() or 0, "threads": torch.get_num_threads(),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "torch": torch.__version__, "python": platform.python_version()}
+            "torch": torch.__version__, "python": platform.python_version(),
+            # the simulator's version moves scores too (a model file's physics), and nothing pins it
+            "mujoco": installed("mujoco"), "gymnasium": installed("gymnasium"), "numpy": installed("numpy")}

@@ -64,6 +64,8 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     ups = [e.value for e in acc.Scalars("charts/updates_per_s")]
     assert len(ups) == 3 and done["updates_per_s"] == pytest.approx(float(np.median(ups)))  # log points 2, 4, 6
     assert done["machine"]["threads"] >= 1 and done["machine"]["torch"] == torch.__version__
+    import mujoco
+    assert done["machine"]["mujoco"] == mujoco.__version__ and f"mujoco {mujoco.__version__}," in p.stdout
     assert f"[seqrl] machine: {done['machine']['cpu']} (" in p.stdout
     assert {"losses/action_mse", "charts/learning_rate", "charts/updates_per_s",
             "eval/normalized_score_window_3600", "eval/normalized_score_window_1800",

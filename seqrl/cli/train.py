@@ -106,7 +106,8 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
     )
     machine = machine_summary(device)
     print(f"[seqrl] machine: {machine['cpu']} ({machine['cores']} cores), {machine['threads']} torch thread(s), "
-          f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}")
+          f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}, "
+          f"mujoco {machine['mujoco']}, gymnasium {machine['gymnasium']}, numpy {machine['numpy']}")
     start = time.perf_counter()
     history = trainer.train()
     wall = time.perf_counter() - start
