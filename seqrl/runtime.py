@@ -48,6 +48,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def cpu_isa() -> str:
+    """The vector extensions that decide a CPU's float kernels (Linux /proc/cpuinfo flags; "" elsewhere), and its
+    family/model: "AMD EPYC" alone named two machines with different kernels."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    fields = dict(line.split(":", 1) for line in info.split("\n\n")[0].splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    return " ".join(isa) + f" (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+
+
 def machine_summary(device: torch.device) -> dict[str, str | int]:
     """What a run's figures depend on besides its config (its float kernels, its speed): recorded in done.json
     and the training log, since runs of one study may come from different machines."""
@@ -59,7 +73,7 @@ def machine_summary(device: torch.device) -> dict[str, str | int]:
         except PackageNotFoundError:
             return "-"
 
-    return {"cpu": cpu_model(), "cores": os.cpu_count() or 0, "threads": torch.get_num_threads(),
+    return {"cpu": cpu_model(), "isa": cpu_isa(), "cores": os.cpu_count() or 0, "threads": torch.get_num_threads(),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "torch": torch.__version__, "python": platform.python_version(),
             # the simulator's version moves scores too (a model file's physics), and nothing pins it

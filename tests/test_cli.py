@@ -66,7 +66,7 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     assert done["machine"]["threads"] >= 1 and done["machine"]["torch"] == torch.__version__
     import mujoco
     assert done["machine"]["mujoco"] == mujoco.__version__ and f"mujoco {mujoco.__version__}," in p.stdout
-    assert f"[seqrl] machine: {done['machine']['cpu']} (" in p.stdout
+    assert f"[seqrl] machine: {done['machine']['cpu']} (" in p.stdout and "isa" in done["machine"]
     assert {"losses/action_mse", "charts/learning_rate", "charts/updates_per_s",
             "eval/normalized_score_window_3600", "eval/normalized_score_window_1800",
             "eval/episode_length_window_3600", "eval/x_displacement_window_3600", "eval/fell_fraction_window_1800",

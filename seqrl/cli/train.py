@@ -105,7 +105,8 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
         f"{trainer.bundle().env_id}; targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
     )
     machine = machine_summary(device)
-    print(f"[seqrl] machine: {machine['cpu']} ({machine['cores']} cores), {machine['threads']} torch thread(s), "
+    print(f"[seqrl] machine: {machine['cpu']} ({machine['cores']} cores; {machine['isa'] or 'ISA unknown'}), "
+          f"{machine['threads']} torch thread(s), "
           f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}, "
           f"mujoco {machine['mujoco']}, gymnasium {machine['gymnasium']}, numpy {machine['numpy']}")
     start = time.perf_counter()
