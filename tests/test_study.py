@@ -266,7 +266,8 @@ def test_data_target_ab_pairs_each_run_with_its_evaluation_at_the_data_best(data
     ab = load_module(REPO / "scripts" / "data_target_ab.py", "data_target_ab")
     runs = tmp_path / "runs"
     p = subprocess.run([sys.executable, "train_offline.py", "--config", str(tiny_configs(tmp_path)[0]), "--backbone",
-                        "mingru", "--rollout", "window", "recurrent", "--run-dir", str(runs / "hopper__medium__mingru__0__1")],
+                        "mingru", "--rollout", "window", "recurrent", "--keep-checkpoints",
+                        "--run-dir", str(runs / "hopper__medium__mingru__0__1")],
                        cwd=REPO, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert p.returncode == 0, p.stderr
     assert ab.main([str(runs), "--evaluate"]) == 0
@@ -275,6 +276,12 @@ def test_data_target_ab_pairs_each_run_with_its_evaluation_at_the_data_best(data
     b = json.loads((run / "data_best_eval.json").read_text())["results"]
     assert [(r["target"], r["rollout"]) for r in b] == [(round(best, 1), "window"), (round(best, 1), "recurrent")]
     assert "evaluating at the data's best return" in capsys.readouterr().out
+    probe = load_module(REPO / "scripts" / "first_action_probe.py", "first_action_probe")  # the same kept run
+    assert probe.main([str(run), "--targets", "0", "3600"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("first action at reset seed 0, R = 0, 3600") and len(lines) == 2  # one checkpoint: 4
+    assert lines[1].strip().startswith("4 updates: mean |a| ") and "; spread over R " in lines[1]
+    assert probe.main([str(runs)]) == 2  # not a run with checkpoints: a clear error
 
     by_hand = tmp_path / "by_hand"
     for seed, (a, bb) in enumerate([(20.0, 30.0), (40.0, 35.0)]):
