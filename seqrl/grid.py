@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[grid] {len(jobs)} runs, {args.jobs} at a time, {each}, into {root}", flush=True)
     finished, lock = [0], threading.Lock()
 
-    def run_and_count(job: Job) -> tuple[Job, Path, int]:
+    def run_and_count(job: Job) -> tuple[Job, Path | None, int | None]:
         result = run_job(job, root, threads, until)
         with lock:
             finished[0] += 1
