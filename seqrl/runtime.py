@@ -38,28 +38,15 @@ def cache_root() -> Path:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` says, else "unknown"."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    """The CPU's name as torch's CPU detection gives it (as the fast path's bf16 check reads it), else "unknown"."""
+    return str(torch.cpu.get_capabilities().get("cpu_name") or platform.processor() or "unknown")
 
 
 def cpu_isa() -> str:
-    """The vector extensions that decide a CPU's float kernels (Linux /proc/cpuinfo flags; "" elsewhere), and its
-    family/model: "AMD EPYC" alone named two machines with different kernels."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-    fields = dict(line.split(":", 1) for line in info.split("\n\n")[0].splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    return " ".join(isa) + f" (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+    """The vector extensions that decide a CPU's float kernels (torch's CPU detection): "AMD EPYC" alone named two
+    machines with different kernels, one with AVX-512 and one without."""
+    caps = torch.cpu.get_capabilities()
+    return " ".join(f for f in ("avx2", "fma3", "avx512_f", "avx512_bf16", "amx_bf16", "amx_tile") if caps.get(f))
 
 
 def machine_summary(device: torch.device) -> dict[str, str | int]:
