@@ -263,6 +263,8 @@ class Trainer:
         }
 
     def save(self, name: str) -> None:
+        if self.writer is not None:  # what was logged up to this checkpoint is on disk before it: a run killed
+            self.writer.flush()      # after it and resumed from it has no gap in its TensorBoard curves
         save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())
 
     def restore(self, payload: dict) -> None:

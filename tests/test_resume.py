@@ -62,6 +62,33 @@ def test_sigkill_then_resume_gives_the_uninterrupted_run(data_root, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+DIES_AT_FIRST_CHECKPOINT = """
+import os, sys, time
+from tensorboard.summary.writer import record_writer
+write = record_writer.RecordWriter.write
+def slow_write(self, data):  # a slow disk: TensorBoard's writer thread falls behind the training loop
+    time.sleep(0.02)
+    write(self, data)
+record_writer.RecordWriter.write = slow_write
+import seqrl.agents.trainer as t
+def die_at_checkpoint(path, *a, **k):  # killed as the first checkpoint is written (os._exit, as SIGKILL: no
+    os._exit(9)                         # writer.close(), no atexit): what was logged before it must be on disk
+t.save_checkpoint = die_at_checkpoint
+from seqrl.cli.train import main
+sys.exit(main())
+"""
+
+
+def test_the_logs_up_to_a_checkpoint_are_on_disk_before_it_is_written(data_root, tmp_path):
+    # TensorBoard's writer queues events and writes them from a thread: without a flush before each checkpoint, a run
+    # killed just after one lost the events still queued before it, and its resumed curve had a gap there.
+    run = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-c", DIES_AT_FIRST_CHECKPOINT, *ARGS, "--run-dir", str(run)], cwd=REPO,
+                       env=os.environ.copy(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 9, p.stderr
+    assert sorted(losses(run)) == list(range(1, 51))  # the first checkpoint is at update 50
+
+
 def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     from seqrl.agents import AgentBundle, DecisionModel, ModelConfig, save_checkpoint
     from seqrl.agents import checkpoint as ckpt
