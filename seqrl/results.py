@@ -190,7 +190,8 @@ def _num(v: float | str, fmt: str) -> str:
 
 def headline_table(rows: list[dict]) -> str:
     """One row per dataset, one column per (agent, rollout): the last evaluation at the dataset's highest
-    target (BC: none), mean ± std over seeds and each seed's value in seed order; one seed: ± over episodes."""
+    target (BC: none), mean ± std over seeds and each seed's value in seed order (one seed: ± over episodes),
+    and beside it the best evaluation (mean over seeds)."""
     high: dict[tuple[str, str], float] = {}
     for r in rows:
         if r["target"] is not None:
@@ -210,16 +211,18 @@ def headline_table(rows: list[dict]) -> str:
                 cells.append("-")
             elif r["seeds"] > 1:
                 seeds = ", ".join(v.split(":")[1] for v in r["last_by_seed"].split())
-                cells.append(f"{r['last_mean']:.1f} ± {r['last_std']:.1f} ({seeds})")
+                cells.append(f"{r['last_mean']:.1f} ± {r['last_std']:.1f} ({seeds}); best {r['best_mean']:.1f}")
             else:
                 std = r["last_episode_std"]
-                cells.append(f"{r['last_mean']:.1f}" + ("" if std == "" else f" ± {std:.1f}") + " (1 seed)")
+                cells.append(f"{r['last_mean']:.1f}" + ("" if std == "" else f" ± {std:.1f}")
+                             + f" (1 seed); best {r['best_mean']:.1f}")
         data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
         lines.append(f"| {env} | {dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
                      + " | ".join(cells) + " |")
     return ("Headline: the last evaluation at each dataset's highest target R (BC takes none), normalized, mean ± "
-            "std over seeds, each seed's value in brackets in seed order (one seed: ± over its episodes); data = "
-            "the dataset's own mean. Every target and column is in the table after it.\n\n" + "\n".join(lines))
+            "std over seeds, each seed's value in brackets in seed order (one seed: ± over its episodes); best = the "
+            "mean over seeds of each run's best evaluation; data = the dataset's own mean. Every target and column "
+            "is in the table after it.\n\n" + "\n".join(lines))
 
 
 def write_tables(rows: list[dict], out: Path) -> None:

@@ -93,7 +93,8 @@ def test_results_bc_row_data_score_recipe_arms_and_episode_columns(tmp_path):
     assert "| hopper | medium | 56.1 | mingru | - | - | 3600 | window | 2 | 2000 | 45.0 ± 5.0 | 1.0 | 75.0 ± 5.0 | 30.0 | 400 | 75% | 30% | 6.0 |" in md
     # the headline: one row per dataset, each seed's last value in brackets (seed order), one seed: ± over episodes
     assert "| env | dataset | data | R | bc | mingru window | mingru+ema0.999 window |" in md
-    assert "| hopper | medium | 56.1 | 3600 | 62.0 ± 1.0 (1 seed) | 45.0 ± 5.0 (40.0, 50.0) | 75.0 ± 1.0 (1 seed) |" in md
+    assert ("| hopper | medium | 56.1 | 3600 | 62.0 ± 1.0 (1 seed); best 62.0 | 45.0 ± 5.0 (40.0, 50.0); best 75.0 | "
+            "75.0 ± 1.0 (1 seed); best 75.0 |") in md
     assert rows["mingru"]["last_by_seed"] == "0:40.0 1:50.0"
     assert results_main([str(runs), "--out", str(out), "--no-plots", "--wide"]) == 0
     wide = (out / "results_wide.md").read_text()
@@ -108,7 +109,7 @@ def test_results_headline_takes_each_datasets_highest_target(tmp_path):
     out = tmp_path / "out"
     assert results_main([str(runs), "--out", str(out), "--no-plots"]) == 0
     md = (out / "results.md").read_text()
-    assert "| hopper | medium | - | 3600 | 80.0 ± 1.0 (1 seed) |" in md and "30.0 ± 1.0 (1 seed)" not in md
+    assert "| hopper | medium | - | 3600 | 80.0 ± 1.0 (1 seed); best 80.0 |" in md and "30.0 ± 1.0 (1 seed)" not in md
 
 
 def test_results_finished_leaves_out_runs_still_training(tmp_path):
