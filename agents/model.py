@@ -1,18 +1,25 @@
 """The Decision-Transformer-style trajectory model over any registered backbone, and how it acts.
 
-Per timestep t three tokens, R^_t (return-to-go), s_t (state), a_t (action),
-each embedded by its own linear layer plus a learned timestep embedding, then
-LayerNorm (Chen et al. 2021); ``time_embedding=False`` drops the timestep
-embedding (the model then sees no episode time, only the order of its tokens).
-The causal backbone reads the interleaved sequence R^_1, s_1, a_1, R^_2, ...
-and a_t is predicted from the output at the s_t token through a tanh head.
+Two token layouts (``ModelConfig.tokens``):
+
+- ``interleaved`` (DT, Chen et al. 2021): per timestep t three tokens, R^_t (return-to-go), s_t (state),
+  a_t (action), each embedded by its own linear layer plus a learned timestep embedding, then LayerNorm.
+  The causal backbone reads R^_1, s_1, a_1, R^_2, ... and a_t is predicted from the output at the s_t token
+  through a tanh head.
+- ``fused``: one token per timestep, the sum of R^_t's and s_t's embeddings (one linear layer over the
+  pair) plus the timestep embedding, then LayerNorm; a_t is predicted from that token's output. Actions are
+  not inputs. The return-to-go reaches the prediction inside the token, not only through what the backbone
+  carries from an earlier token, and the sequence is 3x shorter.
+
+``time_embedding=False`` drops the timestep embedding (the model then sees no episode time, only the order
+of its tokens).
 
 This module is the one place that knows that layout. Training: ``forward`` over windows.
 Acting, one env step for N envs with the state passed in and returned (as Mamba's ``step`` with its
 inference cache), in one of two rollout modes:
 
 - ``step``: recurrent; the backbone state carried from the episode's first step, each env step
-  feeding a_{t-1}, R^_t, s_t (no a_{t-1} at t = 0);
+  feeding a_{t-1}, R^_t, s_t (no a_{t-1} at t = 0; fused: the one token of R^_t, s_t);
 - ``window_step``: DT's evaluation; the state is the last K steps' inputs, re-run from a fresh
   backbone state.
 
@@ -35,8 +42,8 @@ from .backbones import state as state_tree
 from .backbones.options import FLAT_NAMES, read_options
 from .backbones.stack import Dropout, ResidualStack
 
-TOKENS_PER_STEP = 3  # R^, s, a
-STATE_TOKEN = 1  # the offset of s_t in a step's tokens: a_t is predicted from the output there
+# per layout: (tokens per timestep, the offset in a step's tokens of the one a_t is predicted from)
+LAYOUTS = {"interleaved": (3, 1), "fused": (1, 0)}  # R^, s, a / (R^, s)
 
 # The window state: the last K steps' inputs, right-aligned (step t in the last slot), oldest first:
 # rtg (N, K) scaled, obs (N, K, obs_dim) normalized, action (N, K, act_dim), timestep (N, K) int64.
@@ -56,19 +63,32 @@ class ModelConfig:
     context_len: int = 20  # K timesteps per training window
     max_ep_len: int = 1000  # size of the timestep embedding
     time_embedding: bool = True  # add the learned timestep embedding (False: the model sees no episode time)
+    tokens: str = "interleaved"  # token layout: "interleaved" (DT: R^, s, a per step) or "fused" (one per step)
     backbone_options: BackboneOptions | None = None  # the backbone's own options; None: its defaults
 
     def __post_init__(self) -> None:
+        if self.tokens not in LAYOUTS:
+            raise SeqRLError(f"tokens must be one of {', '.join(LAYOUTS)}; got {self.tokens!r}.")
         cls = options_class(self.backbone)
         if self.backbone_options is None:
             object.__setattr__(self, "backbone_options", cls())
         elif type(self.backbone_options) is not cls:
             raise SeqRLError(f"backbone {self.backbone!r} takes {cls.__name__}, not {type(self.backbone_options).__name__}.")
 
+    @property
+    def tokens_per_step(self) -> int:
+        return LAYOUTS[self.tokens][0]
+
+    @property
+    def read_token(self) -> int:
+        """The offset, in a step's tokens, of the token whose output predicts a_t (s_t's, or the fused one)."""
+        return LAYOUTS[self.tokens][1]
+
     def backbone_config(self) -> BackboneConfig:
-        # The s_t token of a K-step window sees at most 3K - 1 tokens (a_t comes after it).
+        # The read token of a K-step window sees at most 3K - 1 tokens (a_t comes after it); fused: K.
         return BackboneConfig(width=self.width, n_layers=self.n_layers, dropout=self.dropout,
-                              max_tokens=TOKENS_PER_STEP * self.context_len - 1, options=self.backbone_options)
+                              max_tokens=self.tokens_per_step * (self.context_len - 1) + self.read_token + 1,
+                              options=self.backbone_options)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # backbone_options as a mapping of its fields
@@ -96,7 +116,9 @@ class DecisionModel(nn.Module):
         d = cfg.width
         self.embed_return = nn.Linear(1, d)
         self.embed_state = nn.Linear(cfg.obs_dim, d)
-        self.embed_action = nn.Linear(cfg.act_dim, d)
+        # fused: actions are not inputs (no parameters that never train)
+        self.fused = cfg.tokens == "fused"
+        self.embed_action = None if self.fused else nn.Linear(cfg.act_dim, d)
         self.embed_timestep = nn.Embedding(cfg.max_ep_len, d) if cfg.time_embedding else None
         self.embed_norm = nn.LayerNorm(d)
         self.embed_drop = Dropout(cfg.dropout)
@@ -111,17 +133,28 @@ class DecisionModel(nn.Module):
         return self.embed_drop(self.embed_norm(tok))
 
     def interleave(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
-        """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ..."""
+        """-> (B, 3T, D) in the order R^_1, s_1, a_1, R^_2, s_2, a_2, ...; fused: (B, T, D), one per step.
+        rtg (B, T, 1) scaled, states (B, T, obs_dim), actions (B, T, act_dim) (fused: unused), timesteps (B, T)."""
+        if self.fused:
+            return self._finish(self.embed_return(rtg) + self.embed_state(states), timesteps)
         tok = torch.stack([self.embed_return(rtg), self.embed_state(states), self.embed_action(actions)], dim=2)
         b, t, _, d = tok.shape
         # one timestep embedding shared by the three tokens of a step: (B, T, 1)
-        return self._finish(tok, timesteps[:, :, None]).reshape(b, TOKENS_PER_STEP * t, d)
+        return self._finish(tok, timesteps[:, :, None]).reshape(b, 3 * t, d)
+
+    def sequence(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """The tokens of T steps up to the last one read: ``interleave`` without the trailing a_T, which
+        predicts nothing and, the backbone being causal, changes no earlier output. (B, 3T - 1, D); fused (B, T, D)."""
+        tokens = self.interleave(rtg, states, actions, timesteps)
+        return tokens if self.fused else tokens[:, :-1]
 
     def step_tokens(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor) -> Tensor:
-        """The tokens one env step adds in the recurrent rollout: a_{t-1}, R^_t, s_t -> (N, 3, D).
+        """The tokens one env step adds in the recurrent rollout: a_{t-1}, R^_t, s_t -> (N, 3, D); fused (N, 1, D).
 
         rtg: (N,) scaled; obs: (N, obs_dim) normalized; prev_action: (N, act_dim), the action taken at
-        t - 1 (embedded at step t - 1; meaningless at t = 0, where ``step`` skips it); timestep: (N,) t."""
+        t - 1 (embedded at step t - 1; meaningless at t = 0, where ``step`` skips it; fused: unused); timestep: (N,) t."""
+        if self.fused:
+            return self._finish(self.embed_return(rtg[:, None]) + self.embed_state(obs), timestep)[:, None]
         tok = torch.stack([self.embed_action(prev_action), self.embed_return(rtg[:, None]), self.embed_state(obs)], dim=1)
         ts = torch.stack([timestep - 1, timestep, timestep], dim=1)  # (N, 3)
         return self._finish(tok, ts)
@@ -129,13 +162,13 @@ class DecisionModel(nn.Module):
     # ---- training ---------------------------------------------------------------------------
     def forward(self, rtg: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
         """Predicted actions (B, T, act_dim) for windows that start from the initial state."""
-        # The last token (a_T) predicts nothing and, the backbone being causal, changes no earlier output:
-        # it is dropped, which also keeps the transformer's 3K - 1 tokens within its span (causal fast path).
-        # Only the outputs at the s_t tokens are read: the backbone computes its last per-position layers there only.
-        tokens = self.interleave(rtg, states, actions, timesteps)[:, :-1]  # (B, 3T - 1, D)
-        at_states = slice(STATE_TOKEN, None, TOKENS_PER_STEP)
+        # Dropping a_T (``sequence``) also keeps the transformer's 3K - 1 tokens within its span (causal fast
+        # path). Only the outputs at the read tokens are used: the backbone computes its last per-position
+        # layers there only.
+        tokens = self.sequence(rtg, states, actions, timesteps)  # (B, 3T - 1, D); fused (B, T, D)
+        at_states = slice(self.cfg.read_token, None, self.cfg.tokens_per_step)
         if self.read_tokens_only and isinstance(self.backbone, ResidualStack):
-            h, _ = self.backbone(tokens, keep=at_states)  # (B, T, D), outputs at the s_t tokens
+            h, _ = self.backbone(tokens, keep=at_states)  # (B, T, D), outputs at the read tokens
         else:
             h = self.backbone(tokens)[0][:, at_states]
         return self.predict_action(h)
@@ -157,7 +190,7 @@ class DecisionModel(nn.Module):
         if fn is None:
             return {}
         tokens = self.interleave(batch.rtg, batch.states, batch.actions, batch.timesteps)  # (B, 3K, D)
-        real = batch.mask.repeat_interleave(TOKENS_PER_STEP, dim=1)  # (B, 3K): not padding
+        real = batch.mask.repeat_interleave(self.cfg.tokens_per_step, dim=1)  # (B, 3K) (fused: (B, K)): not padding
         return {name: act[real] for name, act in fn(tokens).items()}
 
     # ---- acting -----------------------------------------------------------------------------
@@ -184,8 +217,12 @@ class DecisionModel(nn.Module):
         Tokens a_{t-1}, R^_t, s_t go through the backbone with the carried state; at t = 0 there is no a_{t-1},
         per env (envs need not be in lockstep): a pass over a_{t-1} first, whose state is kept only where t > 0,
         then one over R^_t, s_t. ``started``: whether every env is past t = 0 (one pass over the three tokens);
-        None: found from ``timestep`` (give it when tracing a graph, which cannot branch on data)."""
-        tokens = self.step_tokens(rtg, obs, prev_action, timestep)  # (N, 3, D)
+        None: found from ``timestep`` (give it when tracing a graph, which cannot branch on data).
+        Fused: the one token of R^_t, s_t through the backbone with the carried state."""
+        tokens = self.step_tokens(rtg, obs, prev_action, timestep)  # (N, 3, D); fused (N, 1, D)
+        if self.fused:
+            h, state = self.backbone(tokens, state)
+            return self.predict_action(h[:, -1]), state
         if started is None:
             past = timestep > 0
             started = bool(past.all())
@@ -220,20 +257,20 @@ class DecisionModel(nn.Module):
         n = (timestep + 1).clamp(max=k)  # (N,)
         if lockstep is None:
             lockstep = bool((n == n[0]).all())
-        if lockstep:  # the last n slots of every env: (N, 3n - 1, D), s_t's output last
+        if lockstep:  # the last n slots of every env: (N, 3n - 1, D) (fused: (N, n, D)), s_t's output last
             m = int(n[0])
-            tokens = self.interleave(h_rtg[:, k - m :, None], h_obs[:, k - m :], h_act[:, k - m :], h_ts[:, k - m :])
-            h, _ = self.backbone(tokens[:, :-1])
+            tokens = self.sequence(h_rtg[:, k - m :, None], h_obs[:, k - m :], h_act[:, k - m :], h_ts[:, k - m :])
+            h, _ = self.backbone(tokens)
             return self.predict_action(h[:, -1]), window
         idx = (torch.arange(k, device=timestep.device)[None] + (k - n)[:, None]) % k  # (N, K)
-        tokens = self.interleave(
+        tokens = self.sequence(
             h_rtg.gather(1, idx)[..., None],
             h_obs.gather(1, idx[..., None].expand_as(h_obs)),
             h_act.gather(1, idx[..., None].expand_as(h_act)),
             h_ts.gather(1, idx),
-        )[:, :-1]  # (N, 3K - 1, D): a_t is unknown
+        )  # (N, 3K - 1, D): a_t is unknown; fused (N, K, D)
         h, _ = self.backbone(tokens)
-        at = (TOKENS_PER_STEP * (n - 1) + STATE_TOKEN)[:, None, None].expand(-1, 1, h.shape[-1])  # s_t's output
+        at = (self.cfg.tokens_per_step * (n - 1) + self.cfg.read_token)[:, None, None].expand(-1, 1, h.shape[-1])
         return self.predict_action(h.gather(1, at)[:, 0]), window
 
 

@@ -79,6 +79,10 @@ class TrainConfig:
     """Add DT's learned timestep embedding to every token. Off (--no-time-embedding): the model sees no episode
     time, so a target return above the data's is asked of it at states, not at (state, time) pairs the data
     never reached (issue 12's A/B)."""
+    tokens: Literal["interleaved", "fused"] = "interleaved"
+    """Token layout: interleaved (DT: a return-to-go, a state and an action token per timestep, a_t read
+    at the state's) or fused (one token per timestep made of the return-to-go and the state, actions not
+    fed in; the target reaches each prediction directly, and the sequence is 3x shorter)."""
     rtg_scale: float = 1000.0
     """Returns-to-go are divided by this before embedding."""
 

@@ -7,7 +7,7 @@ of a backbone other than the one trained are refused where they are read: ``seqr
 
 ``agent_label`` names what a run trained: ``bc`` or the backbone and what its options' ``label`` says
 (``+ur`` for the gate, ``+dt0.01-1`` for an SSM step-size range), then one ``+tag`` per recipe option
-that differs from its default (``+data-targets``, ``+ema0.999``, ``+decay-groups``, ``+init-gpt``, ``+no-time``, ``+val0.1``),
+that differs from its default (``+data-targets``, ``+ema0.999``, ``+decay-groups``, ``+init-gpt``, ``+no-time``, ``+fused``, ``+val0.1``),
 then ``+<--tag>`` if set. Run names
 (``env__dataset__<label>__seed__time``), the grid's resume check and the results tables
 use it, so the arms of an A/B never mix.
@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from seqrl.config import TrainConfig, changed_options, check_values
 from seqrl.errors import SeqRLError
 
-DT_ONLY = ("backbone", "context_len", "n_layers", "width", "dropout", "max_ep_len", "time_embedding", "rtg_scale",
+DT_ONLY = ("backbone", "context_len", "n_layers", "width", "dropout", "max_ep_len", "time_embedding", "tokens", "rtg_scale",
            "eval_targets", "rollout", "targets_from_data", "data_target_quantiles")  # and the backbone's options
 BC_ONLY = ("bc_hidden",)
 
@@ -97,6 +97,8 @@ def agent_label(values: Mapping[str, Any]) -> str:
         label += f"+init-{v['init']}"
     if not v["time_embedding"]:
         label += "+no-time"
+    if v["tokens"] != d["tokens"]:
+        label += f"+{v['tokens']}"
     if v["val_fraction"]:
         label += f"+val{v['val_fraction']:g}"
     return label + (f"+{v['tag']}" if v["tag"] else "")

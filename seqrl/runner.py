@@ -115,11 +115,15 @@ class _OnnxBackend:
         if METADATA_KEY not in meta:
             raise SeqRLError(_not_a_policy(path, "an ONNX model without seqrl metadata"))
         self.info = PolicyInfo.from_json(meta[METADATA_KEY], path)
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        # feeds come in the step's order, STEP_INPUTS then the state; a graph keeps only the inputs it reads
+        # (a fused-token model reads no prev_action), so each feed goes to its name, if the graph has it
+        names = [*STEP_INPUTS, *(f"state.{s['name']}" for s in self.info.state)]
+        kept = {i.name for i in self.session.get_inputs()}
+        self.feed_names = [n if n in kept else None for n in names]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
-        return self.session.run(self.output_names, dict(zip(self.input_names, feeds)))
+        return self.session.run(self.output_names, {n: f for n, f in zip(self.feed_names, feeds) if n is not None})
 
 
 class _TorchScriptBackend:

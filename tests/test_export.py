@@ -42,10 +42,11 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def tiny_bundle(backbone: str, obs_dim: int = 5, act_dim: int = 2) -> AgentBundle:
+def tiny_bundle(backbone: str, obs_dim: int = 5, act_dim: int = 2, tokens: str = "interleaved") -> AgentBundle:
     torch.manual_seed(0)
     cfg = ModelConfig(obs_dim=obs_dim, act_dim=act_dim, backbone=backbone, width=16, n_layers=2, dropout=0.1,
-                      context_len=4, max_ep_len=1000, backbone_options=backbone_options(backbone, n_heads=2))
+                      context_len=4, max_ep_len=1000, backbone_options=backbone_options(backbone, n_heads=2),
+                      tokens=tokens)
     rng = np.random.default_rng(0)
     mean, std = rng.normal(size=obs_dim), rng.uniform(0.5, 2, size=obs_dim)
     return AgentBundle(DecisionModel(cfg), mean, std, 100.0, [300.0, 150.0], INFO, step=7, config={})
@@ -68,8 +69,8 @@ def drive(policy, seed: int = 1) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def reference(backbone: str, rollout: str) -> np.ndarray:
-    b = tiny_bundle(backbone)
+def reference(backbone: str, rollout: str, tokens: str = "interleaved") -> np.ndarray:
+    b = tiny_bundle(backbone, tokens=tokens)
     return drive(SequencePolicy(b.model, b.obs_mean, b.obs_std, b.rtg_scale, rollout))
 
 
@@ -83,6 +84,15 @@ def test_exported_actions_equal_the_pytorch_policy_over_an_episode(tmp_path, bac
     assert got.shape == want.shape == (EPISODE, N_ENVS, 2)
     assert np.abs(got - want).max() <= TOL
     assert np.abs(want[-1] - want[0]).max() > 1e-3  # the actions do change along the episode
+
+
+@pytest.mark.parametrize("backbone, rollout", [("mingru", "recurrent"), ("mingru", "window"), ("transformer", "window")])
+def test_fused_tokens_export_the_same_actions(tmp_path, backbone, rollout):
+    export_policy(tiny_bundle(backbone, tokens="fused"), tmp_path / "policy.onnx", "onnx", rollout)
+    got = drive(load_policy(tmp_path / "policy.onnx"))
+    want = reference(backbone, rollout, "fused")
+    assert np.abs(got - want).max() <= TOL and np.abs(want[-1] - want[0]).max() > 1e-3
+    assert np.abs(want - reference(backbone, rollout)).max() > 1e-3  # another model than the interleaved one
 
 
 def test_metadata_travels_with_the_file(tmp_path):

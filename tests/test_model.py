@@ -34,18 +34,47 @@ def test_masked_mse_by_hand():
     assert masked_action_mse(pred, target, mask).item() == pytest.approx(1.5)
 
 
+@pytest.mark.parametrize("tokens", ["interleaved", "fused"])
 @pytest.mark.parametrize("backbone", available_backbones())
-def test_action_depends_only_on_past_and_present(backbone):
-    m = tiny_model(backbone).eval()
+def test_action_depends_only_on_past_and_present(backbone, tokens):
+    m = tiny_model(backbone, tokens=tokens).eval()
     g = torch.Generator().manual_seed(0)
     r, s, a = (torch.randn(2, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
     ts = torch.arange(K).repeat(2, 1)
     out = m(r, s, a, ts)
     assert out.shape == (2, K, 2) and out.abs().max() <= 1  # tanh head
-    a2 = a.clone()
-    a2[:, 1] += 1.0  # a_1 may influence predictions of a_2.., never of a_0 or a_1
-    out2 = m(r, s, a2, ts)
-    assert torch.allclose(out[:, :2], out2[:, :2]) and not torch.allclose(out[:, 2:], out2[:, 2:])
+    for x, changed in ((s, 1), (r, 1), (a, 2 if tokens == "interleaved" else K)):
+        x2 = x.clone()
+        x2[:, 1] += 1.0  # s_1, R^_1 may influence a_1.., a_1 a_2.. (fused: nothing, actions are no input)
+        out2 = m(*[x2 if y is x else y for y in (r, s, a)], ts)
+        assert torch.allclose(out[:, :changed], out2[:, :changed])
+        assert changed == K or not torch.allclose(out[:, changed:], out2[:, changed:])
+
+
+@pytest.mark.parametrize("tokens", ["interleaved", "fused"])
+@pytest.mark.parametrize("backbone", available_backbones())
+def test_recurrent_step_equals_the_training_forward(backbone, tokens):
+    """Mamba's test: one env step at a time with the state carried gives the full forward's actions."""
+    m = tiny_model(backbone, tokens=tokens).eval()
+    g = torch.Generator().manual_seed(1)
+    r, s, a = (torch.randn(2, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
+    ts = torch.arange(K).repeat(2, 1) + torch.tensor([[0], [7]])  # the second env starts mid-episode
+    state, steps = m.initial_state(2), []
+    for t in range(K):
+        act, state = m.step(r[:, t, 0], s[:, t], a[:, t - 1] if t else torch.zeros_like(a[:, 0]), ts[:, t], state)
+        steps.append(act)
+    forward = m(r, s, a, ts)
+    torch.testing.assert_close(torch.stack(steps, 1)[0], forward[0])
+    if tokens == "fused":  # no a_{t-1} token, so mid-episode steps too run exactly the window's tokens
+        torch.testing.assert_close(torch.stack(steps, 1)[1], forward[1])
+
+
+def test_fused_tokens_have_no_action_input_and_a_k_token_span():
+    m = tiny_model("transformer", tokens="fused")
+    assert m.embed_action is None and not any(k.startswith("embed_action") for k in m.state_dict())
+    assert m.cfg.backbone_config().max_tokens == K and tiny_model("transformer").cfg.backbone_config().max_tokens == 3 * K - 1
+    with pytest.raises(Exception, match="tokens must be one of interleaved, fused"):
+        tiny_model("mingru", tokens="pairs")
 
 
 @pytest.mark.parametrize("backbone", ["transformer", "mingru"])
@@ -66,9 +95,10 @@ def test_without_time_embedding_the_model_sees_no_episode_time(backbone):
     torch.testing.assert_close(torch.stack(steps, 1), untimed(r, s, a, ts))
 
 
+@pytest.mark.parametrize("tokens", ["interleaved", "fused"])
 @pytest.mark.parametrize("backbone", available_backbones())
-def test_window_and_recurrent_rollouts_agree_within_first_k_steps(backbone):
-    m = tiny_model(backbone)
+def test_window_and_recurrent_rollouts_agree_within_first_k_steps(backbone, tokens):
+    m = tiny_model(backbone, tokens=tokens)
     rng = np.random.default_rng(0)
     mean, std = rng.normal(size=5), rng.uniform(0.5, 2, size=5)
     acts = {}
@@ -140,13 +170,14 @@ def test_upside_down_reads_the_root_bodys_pitch(env_id):
     assert upside_down(cartpole) is False
 
 
+@pytest.mark.parametrize("tokens", ["interleaved", "fused"])
 @pytest.mark.parametrize("backbone", available_backbones())
-def test_window_policy_sees_exactly_the_training_windows(backbone):
+def test_window_policy_sees_exactly_the_training_windows(backbone, tokens):
     """Teacher-forced along a logged episode, the window policy's action at step t equals the model's
     training-time prediction for the sampler's window ending at t (same tokens, same timesteps)."""
     from seqrl.datasets import TrajectoryDataset, WindowSampler
 
-    m = tiny_model(backbone).eval()
+    m = tiny_model(backbone, tokens=tokens).eval()
     rng = np.random.default_rng(0)
     n = 3 * K + 2
     info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)

@@ -232,6 +232,7 @@ def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
 
 @pytest.mark.parametrize("kw, message", [
     ({"agent": "bc", "backbone": "mingru"}, "--agent bc does not use --backbone"),
+    ({"agent": "bc", "tokens": "fused"}, "--agent bc does not use --tokens"),
     ({"agent": "bc", "eval_targets": [3600.0], "rollout": ["recurrent"]}, "--eval-targets, --rollout"),
     ({"bc_hidden": [64]}, "--agent dt does not use --bc-hidden"),
     ({"backbone": "mingru", "dt_min": 0.01}, "--backbone mingru does not use --dt-min (read by mamba, s4d)"),
@@ -280,6 +281,8 @@ def test_agent_labels():
     assert agent_label({"backbone": "mamba", "mamba": {"dt_min": 0.01, "dt_max": 1.0}}) == "mamba+dt0.01-1"
     assert agent_label({"backbone": "minlstm", "minlstm": {"gate": "ugi"}}) == "minlstm+ugi"
     assert agent_label({"backbone": "mingru", "time_embedding": False, "ema_decay": 0.999}) == "mingru+ema0.999+no-time"
+    assert agent_label({"backbone": "mingru", "time_embedding": False, "tokens": "fused"}) == "mingru+no-time+fused"
+    assert agent_label({"backbone": "mingru", "tokens": "interleaved"}) == "mingru"  # the default: no tag
 
 
 def test_every_shipped_config_loads_and_passes_the_checks():
