@@ -11,7 +11,8 @@ Sections
           (counted FLOPs / measured matmul rate); per-token update time at K=1000 (3,000 tokens)
   fastpath  update time per backbone in fp32, bf16 autocast, torch.compile'd and both, and with the last
           layers at every token ("all tokens", the model before they ran at the read tokens only),
-          interleaved, as ratios to fp32, and each compile's time (--backbones, --variants to pick some)
+          and with one token per timestep ("fused tokens", --tokens fused), interleaved, as ratios
+          to fp32, and each compile's time (--backbones, --variants to pick some)
   scan    one minGRU layer trained through its parallel path vs its step loop, T = 512, 4096
   memory  peak resident memory of one update per backbone (each in a fresh process)
   policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
@@ -83,22 +84,22 @@ def peak_growth_mib(fn: Callable[[], object], calls: int = 2) -> float:
         return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
 
 
-def make_model(backbone: str, k: int, width: int = 128, layers: int = 3):
+def make_model(backbone: str, k: int, width: int = 128, layers: int = 3, tokens: str = "interleaved"):
     from seqrl.agents import DecisionModel, ModelConfig
 
     torch.manual_seed(0)
     return DecisionModel(ModelConfig(obs_dim=11, act_dim=3, backbone=backbone, width=width, n_layers=layers,
-                                     context_len=k, max_ep_len=max(1000, k)))
+                                     context_len=k, max_ep_len=max(1000, k), tokens=tokens))
 
 
 def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool = False, fused: bool = False,
-              backend: str = "inductor", read_tokens_only: bool = True):
+              backend: str = "inductor", read_tokens_only: bool = True, tokens: str = "interleaved"):
     """One update (forward + backward + clip + AdamW) of a fresh model on a fixed random batch. ``bf16``:
     bf16 autocast of the forward; ``compiled``: forward + loss through torch.compile (``backend``); ``fused``:
-    fused AdamW (as the trainer)."""
+    fused AdamW (as the trainer); ``tokens``: the model's token layout."""
     from seqrl.agents.model import masked_action_mse
 
-    m = make_model(backbone, k)
+    m = make_model(backbone, k, tokens=tokens)
     m.read_tokens_only = read_tokens_only
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-4, fused=fused)
     g = torch.Generator().manual_seed(0)
@@ -167,9 +168,11 @@ def section_update(q: bool) -> dict:
     return out
 
 
-# variant -> (bf16 autocast, torch.compile, last layers at the read tokens only); "all tokens" is the model before that
-FAST_VARIANTS = {"fp32": (False, False, True), "bf16": (True, False, True), "compiled": (False, True, True),
-                 "bf16+compiled": (True, True, True), "all tokens": (False, False, False)}
+# variant -> (bf16 autocast, torch.compile, last layers at the read tokens only, token layout); "all tokens" is the
+# model before the last layers ran at the read tokens only; "fused tokens" the one-token-per-step layout (--tokens fused)
+FAST_VARIANTS = {"fp32": (False, False, True, "interleaved"), "bf16": (True, False, True, "interleaved"),
+                 "compiled": (False, True, True, "interleaved"), "bf16+compiled": (True, True, True, "interleaved"),
+                 "all tokens": (False, False, False, "interleaved"), "fused tokens": (False, False, True, "fused")}
 
 
 def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list[str] | None = None) -> dict:
@@ -187,8 +190,9 @@ def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list
                  "inductor_cache": str(cache), "ms": {}, "ratio": {}, "compile_s": {}}
     for name in names:
         chosen = {v: FAST_VARIANTS[v] for v in ["fp32", *(variants or FAST_VARIANTS)] if v in FAST_VARIANTS}
-        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True, backend=backend, read_tokens_only=r)[1]
-                 for v, (bf, c, r) in chosen.items()}
+        steps = {v: update_fn(name, b, k, bf16=bf, compiled=c, fused=True, backend=backend, read_tokens_only=r,
+                              tokens=tok)[1]
+                 for v, (bf, c, r, tok) in chosen.items()}
         out["compile_s"][name] = {}
         for v, step in steps.items():  # first call (compile for the compiled variants), then one warm-up
             t0 = time.perf_counter()

@@ -18,7 +18,7 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert {"update", "fastpath", "scan", "memory", "policy", "eval", "deploy"} <= set(res)
     assert all(v[k] > 0 for v in res["deploy"]["us_per_step"].values() for k in ("eager", "torchscript", "onnx"))
     assert res["deploy"]["mingru_matmul_floor_us"] > 0  # the matmuls-only ONNX model builds and runs
-    assert set(res["fastpath"]["ratio"]["mingru"]) == {"fp32", "bf16", "compiled", "bf16+compiled", "all tokens"}
+    assert set(res["fastpath"]["ratio"]["mingru"]) == {"fp32", "bf16", "compiled", "bf16+compiled", "all tokens", "fused tokens"}
     assert all(v > 0 for v in res["update"]["ms_per_update"].values())
     assert all(run["parallel_ms"] > 0 and run["step_loop_ms"] > 0 for run in res["scan"]["runs"])
     assert set(res["policy"]["us_per_step"]) == set(res["policy"]["us_per_step_batched"])
