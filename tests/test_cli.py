@@ -90,6 +90,24 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     assert r["normalized_std"] == pytest.approx(np.std(r["normalized"]))
 
 
+def test_fused_tokens_train_checkpoint_and_evaluate_in_both_rollouts(data_root, tmp_path):
+    run_dir = tmp_path / "run"
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--tokens", "fused",
+             "--run-dir", str(run_dir), *TINY])
+    assert p.returncode == 0, p.stderr
+    assert "train mingru+fused" in p.stderr and yaml.safe_load((run_dir / "config.yaml").read_text())["tokens"] == "fused"
+    import torch
+    model = torch.load(run_dir / "last.pt", weights_only=False)["model"]
+    assert not any(k.startswith("embed_action") for k in model)  # the checkpoint rebuilds the fused model
+    out = tmp_path / "eval.json"
+    p = run(["evaluate.py", str(run_dir), "--episodes", "2", "--targets", "500", "--rollout", "window", "recurrent",
+             "--json", str(out), "--device", "cpu"])
+    assert p.returncode == 0, p.stderr
+    window, recurrent = json.loads(out.read_text())["results"]
+    assert window["rollout"] == "window" and recurrent["rollout"] == "recurrent"
+    assert len(window["returns"]) == len(recurrent["returns"]) == 2
+
+
 def test_bc_trains_evaluates_and_refuses_what_it_would_ignore(data_root, tmp_path, capsys):
     run_dir = tmp_path / "bc"
     bc_tiny = ["--steps", "6", "--eval-every", "3", "--eval-episodes", "1", "--batch-size", "8", "--log-every", "2",
