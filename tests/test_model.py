@@ -26,6 +26,13 @@ def tiny_model(backbone: str, **kw) -> DecisionModel:
     return DecisionModel(cfg).double()
 
 
+def random_window(seed: int = 0, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """rtg (B, K, 1), states (B, K, 5), actions (B, K, 2) in float64, and timesteps 0..K-1 (B, K)."""
+    g = torch.Generator().manual_seed(seed)
+    r, s, a = (torch.randn(batch, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
+    return r, s, a, torch.arange(K).repeat(batch, 1)
+
+
 def test_masked_mse_by_hand():
     pred = torch.tensor([[[1.0, 1.0], [2.0, 0.0], [9.0, 9.0]]])
     target = torch.zeros(1, 3, 2)
@@ -38,9 +45,7 @@ def test_masked_mse_by_hand():
 @pytest.mark.parametrize("backbone", available_backbones())
 def test_action_depends_only_on_past_and_present(backbone, tokens):
     m = tiny_model(backbone, tokens=tokens).eval()
-    g = torch.Generator().manual_seed(0)
-    r, s, a = (torch.randn(2, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
-    ts = torch.arange(K).repeat(2, 1)
+    r, s, a, ts = random_window(0)
     out = m(r, s, a, ts)
     assert out.shape == (2, K, 2) and out.abs().max() <= 1  # tanh head
     for x, changed in ((s, 1), (r, 1), (a, 2 if tokens == "interleaved" else K)):
@@ -56,9 +61,8 @@ def test_action_depends_only_on_past_and_present(backbone, tokens):
 def test_recurrent_step_equals_the_training_forward(backbone, tokens):
     """Mamba's test: one env step at a time with the state carried gives the full forward's actions."""
     m = tiny_model(backbone, tokens=tokens).eval()
-    g = torch.Generator().manual_seed(1)
-    r, s, a = (torch.randn(2, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
-    ts = torch.arange(K).repeat(2, 1) + torch.tensor([[0], [7]])  # the second env starts mid-episode
+    r, s, a, ts = random_window(1)
+    ts = ts + torch.tensor([[0], [7]])  # the second env starts mid-episode
     state, steps = m.initial_state(2), []
     for t in range(K):
         act, state = m.step(r[:, t, 0], s[:, t], a[:, t - 1] if t else torch.zeros_like(a[:, 0]), ts[:, t], state)
@@ -79,9 +83,7 @@ def test_fused_tokens_have_no_action_input_and_a_k_token_span():
 
 @pytest.mark.parametrize("backbone", ["transformer", "mingru"])
 def test_without_time_embedding_the_model_sees_no_episode_time(backbone):
-    g = torch.Generator().manual_seed(0)
-    r, s, a = (torch.randn(2, K, n, generator=g, dtype=torch.float64) for n in (1, 5, 2))
-    ts = torch.arange(K).repeat(2, 1)
+    r, s, a, ts = random_window(0)
     timed, untimed = tiny_model(backbone).eval(), tiny_model(backbone, time_embedding=False).eval()
     assert untimed.embed_timestep is None and "embed_timestep.weight" not in untimed.state_dict()
     assert torch.equal(untimed(r, s, a, ts), untimed(r, s, a, ts + 17))
