@@ -102,8 +102,10 @@ def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
         try:
             d = json.loads(done.read_text())
             env, dataset = done.parent.name.split("__")[:2]
-            runs.append((f"{env}__{dataset}", str(d["agent"]), str((d.get("machine") or {}).get("cpu", "")),
-                         float(d["wall_s"])))
+            # records written before done.json kept the vector extensions apart named the CPU "Intel Xeon
+            # (AVX-512, ...)"; the model name alone is what cpu_model() gives now
+            cpu = str((d.get("machine") or {}).get("cpu", "")).split(" (")[0]
+            runs.append((f"{env}__{dataset}", str(d["agent"]), cpu, float(d["wall_s"])))
         except (ValueError, KeyError, TypeError, OSError):
             continue  # a damaged or older done.json: nothing to estimate from
     return runs

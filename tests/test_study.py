@@ -209,6 +209,14 @@ def test_grid_until_estimates_from_the_most_similar_finished_runs(tmp_path):
         2800.0, "median of 1 finished Decision-model run(s) of other agents, on this CPU")
     assert expected_seconds(job, runs[4:5] + others[:1], "EPYC")[0] == 1500.0
     assert expected_seconds(job, runs[4:5], "EPYC") is None  # only BC: not of its kind
+    # a record from before done.json kept the vector extensions apart names the same CPU with them in brackets
+    from seqrl.grid import finished_runs
+    for name, cpu in (("hopper__medium__mingru__0__1", "Intel Xeon (AVX-512, AVX512-BF16, no AMX)"),
+                      ("hopper__medium__mingru__1__2", "Intel Xeon")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "done.json").write_text(json.dumps({"agent": "mingru", "wall_s": 1300.0,
+                                                               "machine": {"cpu": cpu}}))
+    assert sorted(finished_runs(tmp_path)) == [("hopper__medium", "mingru", "Intel Xeon", 1300.0)] * 2
     now = dt.datetime(2026, 12, 2, 8, 0)
     assert parse_until("+90", now) == dt.datetime(2026, 12, 2, 9, 30)
     assert parse_until("17:45", now) == dt.datetime(2026, 12, 2, 17, 45)
