@@ -220,9 +220,8 @@ class DecisionModel(nn.Module):
         None: found from ``timestep`` (give it when tracing a graph, which cannot branch on data).
         Fused: the one token of R^_t, s_t through the backbone with the carried state."""
         tokens = self.step_tokens(rtg, obs, prev_action, timestep)  # (N, 3, D); fused (N, 1, D)
-        if self.fused:
-            h, state = self.backbone(tokens, state)
-            return self.predict_action(h[:, -1]), state
+        if self.fused:  # no a_{t-1} token to skip at t = 0: one pass, as for envs that have all started
+            started = True
         if started is None:
             past = timestep > 0
             started = bool(past.all())
