@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 12's study: the six local datasets x {BC, transformer, mingru} x seeds 0 1 2 (mingru evaluated in both
-# rollout modes), then hopper-medium x every backbone, into $RUNS_ROOT (default records/study, in the work
+# rollout modes) and hopper-medium x every other backbone, seed by seed, into $RUNS_ROOT (default records/study, in the work
 # tree: records/.gitignore keeps weights and TensorBoard files out of git, so each finished run's config,
 # evaluations and log can be committed and survive the machine). Resumable: re-running skips finished runs
 # and resumes unfinished ones (seqrl.grid), so it can span several sittings. The recipe is the CPU protocol's
@@ -24,5 +24,5 @@ for s in 0 1 2; do  # seed-major: each finished seed is a complete table
   grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones transformer --seeds "$s" -- --keep-checkpoints $RECIPE
   grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones mingru --seeds "$s" \
     -- --rollout window recurrent --keep-checkpoints $RECIPE
+  grid --configs configs/cpu/hopper-medium.yaml --backbones minlstm urlstm s4d mamba gru lstm --seeds "$s" -- --keep-checkpoints $RECIPE
 done
-grid --configs configs/cpu/hopper-medium.yaml --backbones minlstm urlstm s4d mamba gru lstm --seeds 0 1 2 -- --keep-checkpoints $RECIPE
