@@ -189,16 +189,17 @@ def _num(v: float | str, fmt: str) -> str:
 
 
 def headline_table(rows: list[dict]) -> str:
-    """One row per dataset, one column per (agent, rollout): the last evaluation at the dataset's highest
-    target (BC: none), mean ± std over seeds and each seed's value in seed order (one seed: ± over episodes),
-    and beside it the best evaluation (mean over seeds)."""
-    high: dict[tuple[str, str], float] = {}
+    """One row per dataset, one column per (agent, rollout): the last evaluation at the agent's highest target
+    (BC: none), mean ± std over seeds and each seed's value in seed order (one seed: ± over episodes), and
+    beside it the best evaluation (mean over seeds). The row's R is the dataset's highest target; an agent
+    that was not evaluated at it (e.g. targets from the data) shows its own highest, marked "at R=…"."""
+    high: dict[tuple, float] = {}  # (env, dataset) and (env, dataset, agent) -> highest target
     for r in rows:
         if r["target"] is not None:
-            key = (r["env"], r["dataset"])
-            high[key] = max(high.get(key, r["target"]), r["target"])
+            for key in ((r["env"], r["dataset"]), (r["env"], r["dataset"], r["agent"])):
+                high[key] = max(high.get(key, r["target"]), r["target"])
     chosen = {(r["env"], r["dataset"], r["agent"], r["rollout"]): r for r in rows
-              if r["target"] is None or r["target"] == high.get((r["env"], r["dataset"]))}  # None: BC
+              if r["target"] is None or r["target"] == high[(r["env"], r["dataset"], r["agent"])]}  # None: BC
     cols = sorted({k[2:] for k in chosen}, key=lambda c: (c[0] != "bc", c[0], c[1]))
     datasets = sorted({k[:2] for k in chosen})
     lines = ["| env | dataset | data | R | " + " | ".join(a if ro == "state" else f"{a} {ro}" for a, ro in cols) + " |",
@@ -209,17 +210,21 @@ def headline_table(rows: list[dict]) -> str:
             r = chosen.get((env, dataset, agent, rollout))
             if r is None:
                 cells.append("-")
-            elif r["seeds"] > 1:
+                continue
+            if r["seeds"] > 1:
                 seeds = ", ".join(v.split(":")[1] for v in r["last_by_seed"].split())
-                cells.append(f"{r['last_mean']:.1f} ± {r['last_std']:.1f} ({seeds}); best {r['best_mean']:.1f}")
+                cell = f"{r['last_mean']:.1f} ± {r['last_std']:.1f} ({seeds})"
             else:
                 std = r["last_episode_std"]
-                cells.append(f"{r['last_mean']:.1f}" + ("" if std == "" else f" ± {std:.1f}")
-                             + f" (1 seed); best {r['best_mean']:.1f}")
+                cell = f"{r['last_mean']:.1f}" + ("" if std == "" else f" ± {std:.1f}") + " (1 seed)"
+            if r["target"] is not None and r["target"] != high.get((env, dataset)):
+                cell += f" at R={fmt_target(r['target'])}"
+            cells.append(f"{cell}; best {r['best_mean']:.1f}")
         data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
         lines.append(f"| {env} | {dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
                      + " | ".join(cells) + " |")
-    return ("Headline: the last evaluation at each dataset's highest target R (BC takes none), normalized, mean ± "
+    return ("Headline: the last evaluation at each dataset's highest target R (an agent not evaluated at R: at its "
+            "own highest, marked; BC takes none), normalized, mean ± "
             "std over seeds, each seed's value in brackets in seed order (one seed: ± over its episodes); best = the "
             "mean over seeds of each run's best evaluation; data = the dataset's own mean. Every target and column "
             "is in the table after it.\n\n" + "\n".join(lines))

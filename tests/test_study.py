@@ -112,6 +112,21 @@ def test_results_headline_takes_each_datasets_highest_target(tmp_path):
     assert "| hopper | medium | - | 3600 | 80.0 ± 1.0 (1 seed); best 80.0 |" in md and "30.0 ± 1.0 (1 seed)" not in md
 
 
+def test_results_headline_shows_an_agent_without_the_datasets_target_at_its_own(tmp_path):
+    """An A/B arm evaluated at the data's best return (2951.3) sits beside one at DT's 3600: its cell is its own
+    highest target, marked, not '-'."""
+    runs = tmp_path / "runs"
+    fake_run(runs, "mingru", 0, {1000: 80.0}, target=3600.0)
+    fake_run(runs, "mingru", 1, {1000: 20.0}, target=1800.0)
+    fake_run(runs, "transformer", 0, {1000: 70.0}, target=2951.3, extra={"targets_from_data": True})
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--out", str(out), "--no-plots"]) == 0
+    md = (out / "results.md").read_text()
+    header = "| env | dataset | data | R | mingru window | transformer+data-targets window |"
+    row = "| hopper | medium | - | 3600 | 80.0 ± 1.0 (1 seed); best 80.0 | 70.0 ± 1.0 (1 seed) at R=2951.3; best 70.0 |"
+    assert header in md and row in md
+
+
 def test_results_finished_leaves_out_runs_still_training(tmp_path):
     runs = tmp_path / "runs"
     fake_run(runs, "mingru", 0, {1000: 40.0, 2000: 60.0}, data=56.1)  # done.json: finished
