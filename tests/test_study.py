@@ -324,3 +324,33 @@ def test_data_target_ab_pairs_each_run_with_its_evaluation_at_the_data_best(data
     assert "| hopper-medium-replay | transformer | window | 2 | 30.0 | 32.5 | +2.5 | 0: 20.0 → 30.0, 1: 40.0 → 35.0 |" in out
     assert len(out.splitlines()) == 3  # header, separator, one row: the BC run makes none
     assert ab.main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_done_when_checks_each_headline_cell_against_bc_the_data_and_hopper_bars(tmp_path, capsys):
+    """scripts/done_when.py on a hand-made results table: the highest target per agent, BC and data bars, and on
+    hopper-medium the 73 and best - last <= 8 bars for the named backbones, BC only for the others."""
+    from helpers import load_module
+
+    dw = load_module(REPO / "scripts" / "done_when.py", "done_when")
+    fields = ["env", "dataset", "data", "agent", "target", "rollout", "seeds", "last_mean", "best_minus_last"]
+    rows = [("hopper", "medium", 56.1, "bc", "", "state", 3, 58.8, 12.6),
+            ("hopper", "medium", 56.1, "mingru+no-time", 3600, "window", 3, 93.8, 0.2),
+            ("hopper", "medium", 56.1, "mingru+no-time", 1800, "window", 3, 57.0, 6.0),  # not the highest: skipped
+            ("hopper", "medium", 56.1, "transformer+no-time", 3600, "window", 3, 80.0, 9.0),  # gap > 8
+            ("hopper", "medium", 56.1, "s4d+no-time", 3600, "window", 1, 50.0, 1.0),  # below BC, 1 seed
+            ("walker2d", "medium-replay", 6.8, "bc", "", "state", 3, 14.5, 6.8),
+            ("walker2d", "medium-replay", 6.8, "transformer+no-time", 5000, "window", 3, 10.5, 7.1),
+            ("walker2d", "medium-replay", 6.8, "s4d+no-time", 5000, "window", 3, 1.0, 0.0)]  # not named: skipped
+    path = tmp_path / "results.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(fields)
+        w.writerows(rows)
+    assert dw.main([str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4
+    assert "mingru+no-time window" in out[0] and ": ok" in out[0] and ">= 73, best - last 0.2 <= 8" in out[0]
+    assert "s4d+no-time window" in out[1] and "SHORT not >= BC 58.8 (seeds 1/3: not decided)" in out[1]
+    assert "transformer+no-time" in out[2] and "SHORT >= BC 58.8, >= 73, not best - last 9.0 <= 8" in out[2]
+    assert out[3].startswith("walker2d-medium-replay") and "SHORT not >= BC 14.5, >= data 6.8" in out[3]
+    assert dw.main([str(tmp_path / "missing.csv")]) == 2
