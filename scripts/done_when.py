@@ -19,6 +19,8 @@ import csv
 import sys
 from pathlib import Path
 
+from seqrl.results import headline_rows
+
 NAMED = ("transformer", "mingru")  # the backbones the done-when names on every dataset
 HOPPER_MEDIUM = ("hopper", "medium")
 MIN_HOPPER, MAX_GAP, SEEDS = 73.0, 8.0, 3
@@ -29,16 +31,12 @@ def backbone(agent: str) -> str:
 
 
 def headline_cells(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """(env, dataset) -> the rows the headline shows: BC, and each Decision agent at its highest target."""
-    high: dict[tuple, float] = {}
-    for r in rows:
-        if r["target"]:
-            key = (r["env"], r["dataset"], r["agent"])
-            high[key] = max(high.get(key, float(r["target"])), float(r["target"]))
+    """(env, dataset) -> the rows the README's headline shows (seqrl.results.headline_rows), from the CSV."""
+    for r in rows:  # the CSV's strings as aggregate's values
+        r["target"] = float(r["target"]) if r["target"] else None
     cells: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        if not r["target"] or float(r["target"]) == high[(r["env"], r["dataset"], r["agent"])]:
-            cells.setdefault((r["env"], r["dataset"]), []).append(r)
+    for (env, dataset, _, _), r in headline_rows(rows)[1].items():
+        cells.setdefault((env, dataset), []).append(r)
     return cells
 
 
@@ -63,7 +61,7 @@ def check(cells: dict[tuple[str, str], list[dict]]) -> list[str]:
                 bars.append((f">= data {data:.1f}", last >= data))
             verdict = "ok" if all(p for _, p in bars) else "SHORT"
             seeds = "" if n >= SEEDS else f" (seeds {n}/{SEEDS}: not decided)"
-            lines.append(f"{env + '-' + dataset:26} {r['agent'] + ' ' + r['rollout']:32} R={float(r['target']):g} last "
+            lines.append(f"{env + '-' + dataset:26} {r['agent'] + ' ' + r['rollout']:32} R={r['target']:g} last "
                          f"{last:5.1f}: {verdict:5} " + ", ".join(("" if p else "not ") + w for w, p in bars) + seeds)
     return lines
 

@@ -188,11 +188,10 @@ def _num(v: float | str, fmt: str) -> str:
     return "-" if v == "" else f"{v:{fmt}}"
 
 
-def headline_table(rows: list[dict]) -> str:
-    """One row per dataset, one column per (agent, rollout): the last evaluation at the agent's highest target
-    (BC: none), mean ± std over seeds and each seed's value in seed order (one seed: ± over episodes), and
-    beside it the best evaluation (mean over seeds). The row's R is the dataset's highest target; an agent
-    that was not evaluated at it (e.g. targets from the data) shows its own highest, marked "at R=…"."""
+def headline_rows(rows: list[dict]) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str, str, str], dict]]:
+    """The rows the headline shows: (each dataset's highest target, {(env, dataset, agent, rollout): row} with
+    each agent at its own highest target, and BC, which takes none). ``rows``: ``aggregate``'s (target None or
+    a number)."""
     high: dict[tuple, float] = {}  # (env, dataset) and (env, dataset, agent) -> highest target
     for r in rows:
         if r["target"] is not None:
@@ -200,6 +199,15 @@ def headline_table(rows: list[dict]) -> str:
                 high[key] = max(high.get(key, r["target"]), r["target"])
     chosen = {(r["env"], r["dataset"], r["agent"], r["rollout"]): r for r in rows
               if r["target"] is None or r["target"] == high[(r["env"], r["dataset"], r["agent"])]}  # None: BC
+    return {k: v for k, v in high.items() if len(k) == 2}, chosen
+
+
+def headline_table(rows: list[dict]) -> str:
+    """One row per dataset, one column per (agent, rollout): the last evaluation at the agent's highest target
+    (BC: none), mean ± std over seeds and each seed's value in seed order (one seed: ± over episodes), and
+    beside it the best evaluation (mean over seeds). The row's R is the dataset's highest target; an agent
+    that was not evaluated at it (e.g. targets from the data) shows its own highest, marked "at R=…"."""
+    high, chosen = headline_rows(rows)
     cols = sorted({k[2:] for k in chosen}, key=lambda c: (c[0] != "bc", c[0], c[1]))
     datasets = sorted({k[:2] for k in chosen})
     lines = ["| env | dataset | data | R | " + " | ".join(a if ro == "state" else f"{a} {ro}" for a, ro in cols) + " |",
