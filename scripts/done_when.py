@@ -19,15 +19,12 @@ import csv
 import sys
 from pathlib import Path
 
+from seqrl.recipe import label_backbone
 from seqrl.results import headline_rows
 
 NAMED = ("transformer", "mingru")  # the backbones the done-when names on every dataset
 HOPPER_MEDIUM = ("hopper", "medium")
 MIN_HOPPER, MAX_GAP, SEEDS = 73.0, 8.0, 3
-
-
-def backbone(agent: str) -> str:
-    return agent.split("+")[0]
 
 
 def headline_cells(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -48,7 +45,7 @@ def check(cells: dict[tuple[str, str], list[dict]]) -> list[str]:
         for r in sorted(rows, key=lambda r: (r["agent"], r["rollout"])):
             if r["agent"] == "bc":
                 continue
-            named = backbone(r["agent"]) in NAMED
+            named = label_backbone(r["agent"]) in NAMED
             if (env, dataset) != HOPPER_MEDIUM and not named:
                 continue
             last, gap, n = float(r["last_mean"]), float(r["best_minus_last"]), int(r["seeds"])

@@ -102,3 +102,8 @@ def agent_label(values: Mapping[str, Any]) -> str:
     if v["val_fraction"]:
         label += f"+val{v['val_fraction']:g}"
     return label + (f"+{v['tag']}" if v["tag"] else "")
+
+
+def label_backbone(label: str) -> str:
+    """The backbone (or ``bc``) an ``agent_label`` names: its first part, before the options' and recipe's ``+`` tags."""
+    return label.split("+", 1)[0]

@@ -18,7 +18,7 @@ from seqrl.agents.trainer import Trainer, resolve_targets
 from seqrl.config import TrainConfig
 from seqrl.datasets import DatasetInfo, TrajectoryDataset
 from seqrl.errors import SeqRLError
-from seqrl.recipe import agent_label, check_config
+from seqrl.recipe import agent_label, check_config, label_backbone
 from seqrl.tasks import TASKS, get_task
 
 from helpers import backbone_options
@@ -283,6 +283,9 @@ def test_agent_labels():
     assert agent_label({"backbone": "mingru", "time_embedding": False, "ema_decay": 0.999}) == "mingru+ema0.999+no-time"
     assert agent_label({"backbone": "mingru", "time_embedding": False, "tokens": "fused"}) == "mingru+no-time+fused"
     assert agent_label({"backbone": "mingru", "tokens": "interleaved"}) == "mingru"  # the default: no tag
+    for values in ({"backbone": "mingru", "gate": "ur", "time_embedding": False}, {"agent": "bc"},
+                   {"backbone": "s4d", "dt_min": 0.01, "dt_max": 1.0, "tag": "x"}, {"backbone": "minlstm"}):
+        assert label_backbone(agent_label(values)) == ("bc" if values.get("agent") else values["backbone"])
 
 
 def test_every_shipped_config_loads_and_passes_the_checks():
