@@ -134,6 +134,15 @@ class Trainer:
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None
         self.diag_batch = None
+        # wall time of the run over all its processes: those before this one up to the checkpoint it resumed from
+        # (restore), plus this one's since here; complete unless resumed from a checkpoint that did not record it
+        self.wall_s_before, self.wall_s_complete, self._started = 0.0, True, self.clock()
+
+    clock = staticmethod(time.perf_counter)  # seconds; a test may replace it
+
+    def wall_s(self) -> float:
+        """Seconds of training so far, over every process of the run (see ``wall_s_complete``)."""
+        return self.wall_s_before + self.clock() - self._started
 
     def window_sampler(self, data: TrajectoryDataset, seed: int) -> WindowSampler:
         """Training windows of ``data`` (BC: of one step), normalized with the training data's statistics."""
@@ -260,6 +269,7 @@ class Trainer:
                 "sampler": self.sampler.rng.bit_generator.state,
             },
             "diag_batch": self.diag_batch,
+            "wall_s": self.wall_s(), "wall_s_complete": self.wall_s_complete,
         }
 
     def save(self, name: str) -> None:
@@ -284,6 +294,10 @@ class Trainer:
         self.sampler.rng.bit_generator.state = rng["sampler"]
         self.diag_batch = payload.get("diag_batch")
         self.step = int(payload["step"])
+        if "wall_s" in payload:  # the process that wrote it counted the ones before it
+            self.wall_s_before, self.wall_s_complete = float(payload["wall_s"]), bool(payload["wall_s_complete"])
+        else:  # a checkpoint of the code before 2026-12-03: the time up to it is unknown
+            self.wall_s_before, self.wall_s_complete = 0.0, False
         evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
         kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]
         write_jsonl(evals, kept)

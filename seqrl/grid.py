@@ -95,8 +95,10 @@ def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
 
 
 def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
-    """(env__dataset, agent label, CPU model, wall seconds) of each finished run under ``root`` (a resumed run's
-    ``wall_s`` is its last process's: an estimate from it errs short)."""
+    """(env__dataset, agent label, CPU model, wall seconds) of each finished run under ``root``. ``wall_s`` sums
+    the run's processes; a run resumed from a checkpoint that did not record the time before it
+    (``wall_s_complete`` false) counts too little and is left out. A done.json written before that field existed
+    (2026-12-03) has its last process's time: an estimate from a resumed one errs short."""
     runs = []
     for done in root.glob("*/done.json"):
         try:
@@ -105,6 +107,8 @@ def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
             # records written before done.json kept the vector extensions apart named the CPU "Intel Xeon
             # (AVX-512, ...)"; the model name alone is what cpu_model() gives now
             cpu = str((d.get("machine") or {}).get("cpu", "")).split(" (")[0]
+            if d.get("wall_s_complete") is False:
+                continue
             runs.append((f"{env}__{dataset}", str(d["agent"]), cpu, float(d["wall_s"])))
         except (ValueError, KeyError, TypeError, OSError):
             continue  # a damaged or older done.json: nothing to estimate from

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_run(data_root, tmp_path):
     out, err = p.communicate(timeout=600)
     assert p.returncode == 0, err
     assert f"resuming {cut} at update {killed_at}" in out
+
+    killed_wall = torch.load(cut / "last.pt", weights_only=False)["wall_s"]
+    done = json.loads((cut / "done.json").read_text())  # the time of both processes, the first's up to its checkpoint
+    assert done["wall_s_complete"] is True and done["wall_s"] > killed_wall > 0
 
     a, b = losses(full), losses(cut)
     assert sorted(a) == sorted(b) == list(range(1, 601))
@@ -111,3 +116,30 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypat
         save_checkpoint(tmp_path / "last.pt", bundle)
     assert (tmp_path / "last.pt").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_wall_time_adds_up_over_the_processes_of_a_run(tmp_path, monkeypatch):
+    from seqrl.agents import load_checkpoint
+    from seqrl.agents.trainer import Trainer
+    from seqrl.config import TrainConfig
+    from test_recipe import dataset
+
+    now = [100.0]
+    monkeypatch.setattr(Trainer, "clock", staticmethod(lambda: now[0]))
+    cfg = TrainConfig(env="hopper", backbone="mingru", context_len=4, width=16, n_layers=1, batch_size=4, steps=3,
+                      warmup_steps=0, device="cpu")
+    first = Trainer(cfg, dataset(), [10.0], torch.device("cpu"), tmp_path)
+    now[0] = 130.0
+    first.save("last.pt")  # 30 s in, then killed; what it did after its checkpoint is lost, and not counted
+    _, payload = load_checkpoint(tmp_path / "last.pt")
+    assert (payload["wall_s"], payload["wall_s_complete"]) == (30.0, True)
+    now[0] = 500.0  # the gap between the processes is not counted either
+    second = Trainer(cfg, dataset(), [10.0], torch.device("cpu"), tmp_path)
+    second.restore(payload)
+    now[0] = 520.0
+    assert (second.wall_s(), second.wall_s_complete) == (50.0, True)
+    del payload["wall_s"], payload["wall_s_complete"]  # a checkpoint written before the field existed
+    third = Trainer(cfg, dataset(), [10.0], torch.device("cpu"), tmp_path)
+    third.restore(payload)
+    now[0] = 530.0
+    assert (third.wall_s(), third.wall_s_complete) == (10.0, False)

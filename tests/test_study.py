@@ -232,6 +232,10 @@ def test_grid_until_estimates_from_the_most_similar_finished_runs(tmp_path):
         (tmp_path / name / "done.json").write_text(json.dumps({"agent": "mingru", "wall_s": 1300.0,
                                                                "machine": {"cpu": cpu}}))
     assert sorted(finished_runs(tmp_path)) == [("hopper__medium", "mingru", "Intel Xeon", 1300.0)] * 2
+    (tmp_path / "hopper__medium__mingru__2__3").mkdir()  # resumed from a checkpoint without its time: too short
+    (tmp_path / "hopper__medium__mingru__2__3" / "done.json").write_text(json.dumps(
+        {"agent": "mingru", "wall_s": 300.0, "wall_s_complete": False, "machine": {"cpu": "Intel Xeon"}}))
+    assert sorted(finished_runs(tmp_path)) == [("hopper__medium", "mingru", "Intel Xeon", 1300.0)] * 2
     now = dt.datetime(2026, 12, 2, 8, 0)
     assert parse_until("+90", now) == dt.datetime(2026, 12, 2, 9, 30)
     assert parse_until("17:45", now) == dt.datetime(2026, 12, 2, 17, 45)

@@ -109,9 +109,8 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
           f"{machine['threads']} torch thread(s), "
           f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}, "
           f"mujoco {machine['mujoco']}, gymnasium {machine['gymnasium']}, numpy {machine['numpy']}")
-    start = time.perf_counter()
     history = trainer.train()
-    wall = time.perf_counter() - start
+    wall = trainer.wall_s()  # every process of the run, up to the checkpoint each resumed from
     if dist_info.enabled:
         diff = max_param_difference(trainer.model)
         if diff != 0.0:
@@ -123,6 +122,8 @@ def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, res
     done = {"dataset": data.info.name, "agent": agent_label(cfg.to_dict()), "targets": targets,
             "data": data.score_summary(),  # the data's own level (results compare agents with it)
             "updates": trainer.step, "wall_s": wall, "params": trainer.num_params,
+            # false: resumed from a checkpoint that did not record the time before it, so wall_s counts too little
+            "wall_s_complete": trainer.wall_s_complete,
             # median over the run's log points, every process of it (a resumed run's TensorBoard events span all)
             "updates_per_s": logged_median(run_dir, "charts/updates_per_s"),
             "machine": machine,  # the last process's: a resumed run may have trained partly elsewhere
