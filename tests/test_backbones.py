@@ -17,13 +17,15 @@ TOL = 1e-6
 
 
 SCAN_BACKBONES = ("mingru", "minlstm", "mamba")  # run once per scan implementation
+# "name:variant" -> (backbone, option values): every contract test runs on these too
+VARIANTS = {**{f"{n}:log": (n, {"scan": "log"}) for n in SCAN_BACKBONES}, "transformer:rope": ("transformer", {"pos": "rope"})}
 
 
-def make(name: str) -> torch.nn.Module:
+def make(name: str, max_tokens: int = 64, n_layers: int = 2) -> torch.nn.Module:
     torch.manual_seed(0)
-    name, _, scan = name.partition(":")
-    cfg = BackboneConfig(width=D, n_layers=2, dropout=0.0, max_tokens=64,
-                         options=backbone_options(name, n_heads=2, scan=scan or "auto"))
+    name, values = VARIANTS.get(name, (name, {}))
+    cfg = BackboneConfig(width=D, n_layers=n_layers, dropout=0.0, max_tokens=max_tokens,
+                         options=backbone_options(name, **{"n_heads": 2, "scan": "auto", **values}))
     return build_backbone(name, cfg).double().eval()
 
 
@@ -31,7 +33,7 @@ def inputs(seed: int = 1) -> torch.Tensor:
     return torch.randn(B, T, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-@pytest.fixture(params=available_backbones() + [f"{n}:log" for n in SCAN_BACKBONES])
+@pytest.fixture(params=available_backbones() + list(VARIANTS))
 def name(request) -> str:
     return request.param
 
@@ -106,12 +108,11 @@ def test_log_space_scan_matches_loop_with_and_without_h0():
 
 
 @torch.no_grad()
-def test_transformer_forward_with_state_equals_step_loop_beyond_its_span():
+@pytest.mark.parametrize("variant", ["transformer", "transformer:rope"])
+def test_transformer_forward_with_state_equals_step_loop_beyond_its_span(variant):
     """DT's evaluation re-runs the last ``max_tokens`` tokens at every step; chunked calls with the
     carried buffer must give exactly that, even when buffer + chunk exceed the span."""
-    torch.manual_seed(0)
-    cfg = BackboneConfig(width=D, n_layers=3, dropout=0.0, max_tokens=8, options=backbone_options("transformer", n_heads=2))
-    m = build_backbone("transformer", cfg).double().eval()
+    m = make(variant, max_tokens=8, n_layers=3)
     x = inputs()
     state, ys = m.initial_state(B), []
     for t in range(T):
@@ -124,6 +125,26 @@ def test_transformer_forward_with_state_equals_step_loop_beyond_its_span():
         y, state = m(x[:, lo:hi], state)
         chunks.append(y)
     assert (torch.cat(chunks, 1) - torch.stack(ys, 1)).abs().max().item() <= TOL
+
+
+@torch.no_grad()
+def test_rope_gives_attention_the_order_that_no_position_lacks():
+    """One layer without positions: the last token's output ignores the order of the tokens before it (the
+    CPU protocol's Transformer, no timestep embedding, is blind to it). With rope it does not, and a logit
+    depends on the offset i - j only (RoFormer eq. 16): the same rotated pair 10 positions later scores the same."""
+    from seqrl.agents.backbones.transformer import rotary
+
+    x = inputs()
+    shuffled = torch.cat([x[:, :-1].flip(1), x[:, -1:]], 1)  # the earlier tokens reversed, the last one kept
+    for variant, same in (("transformer", True), ("transformer:rope", False)):
+        m = make(variant, n_layers=1)
+        gap = (m(x)[0][:, -1] - m(shuffled)[0][:, -1]).abs().max().item()
+        assert (gap <= TOL) if same else (gap > 1e-3), (variant, gap)
+    q, k = torch.randn(2, 1, 1, 20, 8, dtype=torch.float64).unbind(0)
+    q, k = q.repeat(1, 1, 2, 1), k.repeat(1, 1, 2, 1)  # positions 20..39 hold what 0..19 hold
+    logits = rotary(q) @ rotary(k).transpose(-1, -2)
+    assert (logits[..., 20:, 20:] - logits[..., :20, :20]).abs().max().item() <= 1e-12
+    assert (logits[..., 20:, :20] - logits[..., :20, :20]).abs().max().item() > 1e-3  # but not across offsets
 
 
 @torch.no_grad()
@@ -189,7 +210,7 @@ def test_options_live_with_their_backbone():
     have = {b: [f.name for f in fields(options_class(b))] for b in ("mingru", "minlstm", "mamba", "s4d", "transformer",
                                                                      "urlstm", "gru", "lstm")}
     assert have == {"mingru": ["gate", "scan"], "minlstm": ["gate", "scan"], "mamba": ["d_state", "dt_min", "dt_max", "scan"],
-                    "s4d": ["d_state", "dt_min", "dt_max"], "transformer": ["n_heads"], "urlstm": [], "gru": [], "lstm": []}
+                    "s4d": ["d_state", "dt_min", "dt_max"], "transformer": ["n_heads", "pos"], "urlstm": [], "gru": [], "lstm": []}
     m = build_backbone("mingru", BackboneConfig(width=8, n_layers=1, options=MinGRUOptions(gate="ur")))
     assert m.options == MinGRUOptions(gate="ur") and m.blocks[0].mixer.gate.gate == "ur"
     assert build_backbone("mingru", BackboneConfig(width=8, n_layers=1)).options == MinGRUOptions()  # None: defaults

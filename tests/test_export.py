@@ -42,10 +42,11 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def tiny_bundle(backbone: str, obs_dim: int = 5, act_dim: int = 2, tokens: str = "interleaved") -> AgentBundle:
+def tiny_bundle(backbone: str, obs_dim: int = 5, act_dim: int = 2, tokens: str = "interleaved",
+                pos: str = "none") -> AgentBundle:
     torch.manual_seed(0)
     cfg = ModelConfig(obs_dim=obs_dim, act_dim=act_dim, backbone=backbone, width=16, n_layers=2, dropout=0.1,
-                      context_len=4, max_ep_len=1000, backbone_options=backbone_options(backbone, n_heads=2),
+                      context_len=4, max_ep_len=1000, backbone_options=backbone_options(backbone, n_heads=2, pos=pos),
                       tokens=tokens)
     rng = np.random.default_rng(0)
     mean, std = rng.normal(size=obs_dim), rng.uniform(0.5, 2, size=obs_dim)
@@ -69,8 +70,8 @@ def drive(policy, seed: int = 1) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def reference(backbone: str, rollout: str, tokens: str = "interleaved") -> np.ndarray:
-    b = tiny_bundle(backbone, tokens=tokens)
+def reference(backbone: str, rollout: str, tokens: str = "interleaved", pos: str = "none") -> np.ndarray:
+    b = tiny_bundle(backbone, tokens=tokens, pos=pos)
     return drive(SequencePolicy(b.model, b.obs_mean, b.obs_std, b.rtg_scale, rollout))
 
 
@@ -93,6 +94,14 @@ def test_fused_tokens_export_the_same_actions(tmp_path, backbone, rollout):
     want = reference(backbone, rollout, "fused")
     assert np.abs(got - want).max() <= TOL and np.abs(want[-1] - want[0]).max() > 1e-3
     assert np.abs(want - reference(backbone, rollout)).max() > 1e-3  # another model than the interleaved one
+
+
+def test_a_rope_transformer_exports_the_same_actions(tmp_path):
+    export_policy(tiny_bundle("transformer", pos="rope"), tmp_path / "policy.onnx", "onnx", "window")
+    got = drive(load_policy(tmp_path / "policy.onnx"))
+    want = reference("transformer", "window", pos="rope")
+    assert np.abs(got - want).max() <= TOL and np.abs(want[-1] - want[0]).max() > 1e-3
+    assert np.abs(want - reference("transformer", "window")).max() > 1e-3  # another model than without positions
 
 
 def test_metadata_travels_with_the_file(tmp_path):

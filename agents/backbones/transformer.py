@@ -1,5 +1,12 @@
 """Causal GPT-style self-attention, as in Decision Transformer (Chen et al. 2021).
 
+Positions: DT gives its tokens the episode's timestep through a learned embedding (the model's, not the
+backbone's) and no position of its own (its GPT-2 has no ``wpe``). Without that embedding (the CPU protocol's
+``--no-time-embedding``) attention sees no order at all: with one layer the last token's output is the same for
+any permutation of the earlier ones. ``pos: rope`` rotates queries and keys by their position in the pass
+(RoFormer, Su et al. 2021, eq. 34), so a logit depends on the tokens and their offset i - j only (eq. 16): the
+same in a window re-run at every step as in one pass over the sequence.
+
 Attention spans at most ``max_tokens`` tokens (the current one included). The
 state is the buffer of the last ``max_tokens - 1`` block inputs; ``step`` re-runs
 attention over buffer + new token, which is exactly DT's evaluation (a sliding
@@ -12,6 +19,7 @@ attends to at most ``max_tokens`` tokens, but deeper layers see further back).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,16 +30,40 @@ from .registry import register_backbone
 from .stack import Mixer, ResidualStack
 
 
+Position = Literal["none", "rope"]
+POSITIONS: tuple[str, ...] = get_args(Position)
+
+
 @dataclass(frozen=True)
 class TransformerOptions(BackboneOptions):
     """Options of --backbone transformer."""
 
     n_heads: int = 1
     """Attention heads (must divide --width)."""
+    pos: Position = "none"
+    """Positions in attention: none (order only via the causal mask) or rope (rotary, RoFormer eq. 34)."""
 
     def rules(self, width: int) -> list[tuple[str, bool, str]]:
+        head = width // max(self.n_heads, 1)
         return [*super().rules(width),
-                ("n_heads", self.n_heads >= 1 and width % max(self.n_heads, 1) == 0, f">= 1 and divide --width ({width})")]
+                ("n_heads", self.n_heads >= 1 and width % max(self.n_heads, 1) == 0, f">= 1 and divide --width ({width})"),
+                ("pos", self.pos in POSITIONS and (self.pos != "rope" or head % 2 == 0),
+                 f"one of {', '.join(POSITIONS)}; rope needs an even head width (--width / n_heads, here {head})")]
+
+    def label(self) -> str:
+        return super().label() + ("" if self.pos == "none" else f"+{self.pos}")
+
+
+def rotary(x: Tensor, base: float = 10000.0) -> Tensor:
+    """Rotate each feature pair (x_2i, x_2i+1) of the token at position m = 0, 1, ... by m * theta_i,
+    theta_i = base^(-2i/d) (RoFormer eq. 34). x: (B, H, T, d), d even. Angles in at least float32."""
+    t, d = x.shape[-2], x.shape[-1]
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    theta = base ** (-torch.arange(0, d, 2, device=x.device, dtype=dtype) / d)  # (d/2,)
+    angle = torch.arange(t, device=x.device, dtype=dtype)[:, None] * theta  # (T, d/2)
+    cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)  # (B, H, T, d)
 
 
 def banded_causal_mask(t: int, span: int, device: torch.device) -> Tensor:
@@ -46,11 +78,11 @@ class CausalSelfAttention(Mixer):
 
     residual_out = "proj"
 
-    def __init__(self, width: int, n_heads: int, dropout: float, span: int) -> None:
+    def __init__(self, width: int, n_heads: int, dropout: float, span: int, pos: Position = "none") -> None:
         super().__init__()
         if width % n_heads:
             raise ValueError(f"width {width} is not divisible by n_heads {n_heads}")
-        self.n_heads, self.span, self.dropout = n_heads, span, dropout
+        self.n_heads, self.span, self.dropout, self.rope = n_heads, span, dropout, pos == "rope"
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
@@ -60,6 +92,8 @@ class CausalSelfAttention(Mixer):
     def forward(self, x: Tensor, state: None = None) -> tuple[Tensor, None]:
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        if self.rope:  # positions 0..t-1 of this pass; only their offsets reach the logits
+            q, k = rotary(q), rotary(k)
         p = self.dropout if self.training else 0.0
         if t <= self.span:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
@@ -76,7 +110,7 @@ class Transformer(ResidualStack):
     constant_state = False  # the buffer grows to max_tokens - 1 tokens
 
     def make_mixer(self, cfg: BackboneConfig) -> Mixer:
-        return CausalSelfAttention(cfg.width, self.options.n_heads, cfg.dropout, cfg.max_tokens)
+        return CausalSelfAttention(cfg.width, self.options.n_heads, cfg.dropout, cfg.max_tokens, self.options.pos)
 
     def initial_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
