@@ -2,8 +2,8 @@
 
 Positions: DT gives its tokens the episode's timestep through a learned embedding (the model's, not the
 backbone's) and no position of its own (its GPT-2 has no ``wpe``). Without that embedding (the CPU protocol's
-``--no-time-embedding``) attention sees no order at all: with one layer the last token's output is the same for
-any permutation of the earlier ones. ``pos: rope`` rotates queries and keys by their position in the pass
+``--no-time-embedding``) order reaches attention only through the causal mask: with one layer the last token's
+output is the same for any permutation of the earlier ones. ``pos: rope`` rotates queries and keys by their position in the pass
 (RoFormer, Su et al. 2021, eq. 34), so a logit depends on the tokens and their offset i - j only (eq. 16): the
 same in a window re-run at every step as in one pass over the sequence.
 
