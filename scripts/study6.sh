@@ -12,19 +12,13 @@
 # about 75 min (1.6 updates/s with a run beside it), and until one has finished --until estimates it from other backbones'
 # runs (about 30 min): start it early in a sitting. Then:
 #   python -m seqrl.results $RUNS_ROOT --finished --out results/study
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}
 RUNS_ROOT=${RUNS_ROOT:-records/study}
+source "$(dirname "$0")/grid_lib.sh"
 RECIPE=${RECIPE:-}
-PY=.venv/bin/python
-T="hopper-medium hopper-medium-replay halfcheetah-medium halfcheetah-medium-replay walker2d-medium walker2d-medium-replay"
-UNTIL=${UNTIL:-}
-grid() { $PY -m seqrl.grid --jobs 2 --runs-root "$RUNS_ROOT" ${UNTIL:+--until "$UNTIL"} "$@"; }
 for s in 0 1 2; do  # seed-major: each finished seed is a complete table
-  grid --configs $(for t in $T; do echo configs/cpu/bc-$t.yaml; done) --seeds "$s" -- --threads 1
-  grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones transformer --seeds "$s" -- --keep-checkpoints $RECIPE
-  grid --configs $(for t in $T; do echo configs/cpu/$t.yaml; done) --backbones mingru --seeds "$s" \
+  grid --configs $(configs bc- $SIX) --seeds "$s" -- --threads 1
+  grid --configs $(configs "" $SIX) --backbones transformer --seeds "$s" -- --keep-checkpoints $RECIPE
+  grid --configs $(configs "" $SIX) --backbones mingru --seeds "$s" \
     -- --rollout window recurrent --keep-checkpoints $RECIPE
   grid --configs configs/cpu/hopper-medium.yaml --backbones mamba urlstm s4d minlstm gru lstm --seeds "$s" -- --keep-checkpoints $RECIPE
 done
