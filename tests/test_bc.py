@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from seqrl.agents import AgentBundle, DecisionModel, ModelConfig, load_checkpoint, save_checkpoint
+from seqrl.agents.backbones.options import FLAT_NAMES
 from seqrl.agents.bc import BC_ROLLOUT, BCConfig, BCModel, BCPolicy
 from seqrl.agents.kinds import evaluation_plan, make_policy
 from seqrl.datasets import DatasetInfo
@@ -70,8 +71,9 @@ def test_bc_checkpoint_round_trip_and_old_dt_checkpoints_still_load(tmp_path):
     payload = torch.load(tmp_path / "dt.pt", weights_only=False)
     del payload["agent"]  # written before BC existed
     payload["format"] = 2  # whose model config held the backbone options as flat fields, every one ...
-    options = payload["model_config"].pop("backbone_options")
-    payload["model_config"].update(options, gate="default", d_state=16, scan="auto")  # ... but dt_min, dt_max (later)
+    options = payload["model_config"].pop("backbone_options")  # (options added since, e.g. pos, it never had)
+    payload["model_config"].update({k: v for k, v in options.items() if k in FLAT_NAMES},
+                                   gate="default", d_state=16, scan="auto")  # ... but dt_min, dt_max (later)
     torch.save(payload, tmp_path / "old.pt")
     loaded, _ = load_checkpoint(tmp_path / "old.pt")
     assert isinstance(loaded.model, DecisionModel) and loaded.model.cfg == dt.cfg
