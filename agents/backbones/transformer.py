@@ -54,14 +54,19 @@ class TransformerOptions(BackboneOptions):
         return super().label() + ("" if self.pos == "none" else f"+{self.pos}")
 
 
-def rotary(x: Tensor, base: float = 10000.0) -> Tensor:
-    """Rotate each feature pair (x_2i, x_2i+1) of the token at position m = 0, 1, ... by m * theta_i,
-    theta_i = base^(-2i/d) (RoFormer eq. 34). x: (B, H, T, d), d even. Angles in at least float32."""
-    t, d = x.shape[-2], x.shape[-1]
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    theta = base ** (-torch.arange(0, d, 2, device=x.device, dtype=dtype) / d)  # (d/2,)
-    angle = torch.arange(t, device=x.device, dtype=dtype)[:, None] * theta  # (T, d/2)
-    cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+def rotary_angles(t: int, d: int, like: Tensor, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """cos and sin of m * theta_i for positions m = 0..t-1, theta_i = base^(-2i/d) (RoFormer eq. 34), each
+    (T, d/2) in ``like``'s dtype and device; computed in at least float32."""
+    dtype = torch.promote_types(like.dtype, torch.float32)
+    theta = base ** (-torch.arange(0, d, 2, device=like.device, dtype=dtype) / d)  # (d/2,)
+    angle = torch.arange(t, device=like.device, dtype=dtype)[:, None] * theta  # (T, d/2)
+    return angle.cos().to(like.dtype), angle.sin().to(like.dtype)
+
+
+def rotary(x: Tensor, angles: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Rotate each feature pair (x_2i, x_2i+1) of the token at position m by m * theta_i (RoFormer eq. 34).
+    x: (B, H, T, d), d even; ``angles``: ``rotary_angles`` for x's T and d (computed here if not given)."""
+    cos, sin = angles if angles is not None else rotary_angles(x.shape[-2], x.shape[-1], x)
     x1, x2 = x[..., 0::2], x[..., 1::2]
     return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)  # (B, H, T, d)
 
@@ -93,7 +98,8 @@ class CausalSelfAttention(Mixer):
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
         if self.rope:  # positions 0..t-1 of this pass; only their offsets reach the logits
-            q, k = rotary(q), rotary(k)
+            angles = rotary_angles(t, q.shape[-1], q)  # once for both
+            q, k = rotary(q, angles), rotary(k, angles)
         p = self.dropout if self.training else 0.0
         if t <= self.span:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
