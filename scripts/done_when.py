@@ -9,7 +9,10 @@
 
 Each Decision-model cell is the last evaluation at the dataset's highest target, mean over seeds (as the
 README's headline), in every rollout mode it was evaluated in; a cell with fewer than 3 seeds is marked
-"seeds n/3" (not yet decided). Prints one line per check and exits 0 whatever the verdicts: it reports.
+"seeds n/3" (not yet decided). The done-when is about the protocol as it stands: a row whose agent is not
+what ``--configs DIR`` (default the repo's configs/cpu) trains for its backbone on that task (an A/B's superseded arm
+kept in the same folder, e.g. ``transformer+no-time`` once the protocol's Transformer is ``+rope``) gets a
+"not the protocol" line and no verdict. Prints one line per row and exits 0 whatever the verdicts: it reports.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import csv
 import sys
 from pathlib import Path
 
-from seqrl.recipe import label_backbone
+from seqrl.recipe import agent_label, label_backbone
 from seqrl.results import headline_rows
 
 NAMED = ("transformer", "mingru")  # the backbones the done-when names on every dataset
@@ -37,7 +40,19 @@ def headline_cells(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return cells
 
 
-def check(cells: dict[tuple[str, str], list[dict]]) -> list[str]:
+def protocol_label(configs: Path, env: str, dataset: str, backbone: str) -> str | None:
+    """The agent label the protocol's task config ``configs/<env>-<dataset>.yaml`` trains for ``backbone``
+    (None when there is no such file: every row then counts)."""
+    from seqrl.config import parse_train_args
+
+    path = configs / f"{env}-{dataset}.yaml"
+    return agent_label(parse_train_args(["--config", str(path), "--backbone", backbone]).to_dict()) if path.is_file() else None
+
+
+PROTOCOL = Path(__file__).resolve().parent.parent / "configs" / "cpu"
+
+
+def check(cells: dict[tuple[str, str], list[dict]], configs: Path = PROTOCOL) -> list[str]:
     lines = []
     for (env, dataset), rows in sorted(cells.items()):
         bc = next((r for r in rows if r["agent"] == "bc"), None)
@@ -47,6 +62,11 @@ def check(cells: dict[tuple[str, str], list[dict]]) -> list[str]:
                 continue
             named = label_backbone(r["agent"]) in NAMED
             if (env, dataset) != HOPPER_MEDIUM and not named:
+                continue
+            protocol = protocol_label(configs, env, dataset, label_backbone(r["agent"]))
+            if protocol is not None and r["agent"] != protocol:
+                lines.append(f"{env + '-' + dataset:26} {r['agent'] + ' ' + r['rollout']:32} not the protocol "
+                             f"({protocol}): no verdict")
                 continue
             last, gap, n = float(r["last_mean"]), float(r["best_minus_last"]), int(r["seeds"])
             bars = []  # (what, passed)
@@ -66,12 +86,14 @@ def check(cells: dict[tuple[str, str], list[dict]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("csv", type=Path, help="results.csv written by python -m seqrl.results")
+    ap.add_argument("--configs", type=Path, default=PROTOCOL,
+                    help="the protocol's task configs (<env>-<dataset>.yaml): rows of other agents get no verdict")
     args = ap.parse_args(argv)
     if not args.csv.is_file():
         print(f"error: {args.csv} is not a file; make it with python -m seqrl.results RUNS --out DIR", file=sys.stderr)
         return 2
     rows = list(csv.DictReader(open(args.csv)))
-    print("\n".join(check(headline_cells(rows))))
+    print("\n".join(check(headline_cells(rows), args.configs)))
     return 0
 
 

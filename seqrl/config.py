@@ -260,13 +260,17 @@ def _options_of(values: dict[str, Any], source: str) -> dict[str, Any]:
     """``values`` (a TrainConfig mapping) with its backbone options (``<backbone>:`` mappings, and the flat keys
     of older configs) turned into ``backbone_options``, the options of ``values``' backbone. Options of another
     backbone, and flat ones it does not read, are refused (not silently ignored)."""
-    from seqrl.agents.backbones.options import FLAT_NAMES, read_options
+    from seqrl.agents.backbones.options import FLAT_NAMES, BackboneOptions, read_options
 
     values = dict(values)
     backbone = values.get("backbone", TrainConfig.backbone)
+    defaults = _backbone_defaults(values.pop("backbone_defaults", None), source)
     nested = {b: values.pop(b) for b in option_backbones() if b in values}
     flat = {k: values.pop(k) for k in FLAT_NAMES if k in values}
-    options, ignored = read_options(backbone, nested.pop(backbone, None), flat, source)
+    own = nested.pop(backbone, None)
+    if backbone in defaults and values.get("agent", TrainConfig.agent) != "bc" and not isinstance(own, BackboneOptions):
+        own = {**defaults[backbone], **(own or {})}  # the backbone's own mapping wins over the protocol's
+    options, ignored = read_options(backbone, own, flat, source)
     unused = _flat_unused(ignored)
     for b, mapping in nested.items():
         unused += set_options(b, read_options(b, mapping, {}, source)[0])
@@ -274,6 +278,28 @@ def _options_of(values: dict[str, Any], source: str) -> dict[str, Any]:
         raise unused_options(values.get("agent", TrainConfig.agent), backbone, unused)
     values["backbone_options"] = options
     return values
+
+
+def _backbone_defaults(defaults: Any, source: str) -> dict[str, dict[str, Any]]:
+    """A config file's ``backbone_defaults: {<backbone>: {option: value}}``: a protocol's options for each
+    backbone, used for the one trained (its own ``<backbone>:`` mapping and flags win) and ignored for the
+    others, so that one task config serves every backbone (``configs/cpu/*.yaml``). Checked for every
+    backbone it names, so a typo is an error whichever backbone is trained."""
+    from seqrl.agents.backbones.options import read_options
+
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, dict):
+        raise SeqRLError(f"{source}: backbone_defaults must map a backbone to its options, e.g. "
+                         f"'backbone_defaults: {{transformer: {{pos: rope}}}}'; got {defaults!r}.")
+    known = option_backbones()
+    unknown = sorted(str(b) for b in defaults if b not in known)
+    if unknown:
+        raise SeqRLError(f"{source}: backbone_defaults names {', '.join(unknown)}, which has no options; the "
+                         f"backbones with options are {', '.join(sorted(known))}.")
+    for b, mapping in defaults.items():
+        read_options(b, mapping, {}, f"{source}: backbone_defaults")
+    return {b: dict(m or {}) for b, m in defaults.items()}
 
 
 def _flat_unused(ignored: list[str]) -> list[tuple[str, str]]:

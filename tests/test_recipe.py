@@ -266,6 +266,48 @@ def test_config_file_extends_its_base(tmp_path):
         load_yaml_config(tmp_path / "loop.yaml")
 
 
+def test_backbone_defaults_apply_to_the_backbone_trained_only(tmp_path):
+    from seqrl.config import load_yaml_config, parse_train_args
+
+    f = tmp_path / "protocol.yaml"
+    f.write_text("steps: 10\nbackbone_defaults:\n  transformer: {pos: rope}\n  mingru: {gate: ur}\n")
+    assert load_yaml_config(f).options.pos == "rope"  # the default backbone, transformer
+    assert parse_train_args(["--config", str(f)]).options.pos == "rope"
+    assert parse_train_args(["--config", str(f), "--transformer.pos", "none"]).options.pos == "none"  # flags win
+    mingru = parse_train_args(["--config", str(f), "--backbone", "mingru"])
+    assert (mingru.backbone, mingru.options.gate) == ("mingru", "ur")  # transformer's entry ignored, not refused
+    gru = parse_train_args(["--config", str(f), "--backbone", "gru"])
+    assert agent_label(gru.to_dict()) == "gru"
+    assert "transformer" not in gru.to_dict() and "backbone_defaults" not in gru.to_dict()
+    saved = parse_train_args(["--config", str(f)]).to_dict()
+    assert saved["transformer"]["pos"] == "rope" and agent_label(saved) == "transformer+rope"
+    # the file's own mapping wins over its defaults, option by option
+    (tmp_path / "arm.yaml").write_text("base: protocol.yaml\ntransformer: {n_heads: 2}\n")
+    arm = load_yaml_config(tmp_path / "arm.yaml")
+    assert (arm.options.pos, arm.options.n_heads) == ("rope", 2)
+    (tmp_path / "own.yaml").write_text("base: protocol.yaml\ntransformer: {pos: none}\n")
+    assert load_yaml_config(tmp_path / "own.yaml").options.pos == "none"
+    # BC reads no backbone: the defaults do not make it refuse the file
+    assert parse_train_args(["--config", str(f), "--agent", "bc"]).agent == "bc"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("backbone_defaults: [rope]", "backbone_defaults must map a backbone to its options"),
+    ("backbone_defaults: {transfomer: {pos: rope}}", "names transfomer, which has no options"),
+    ("backbone_defaults: {gru: {}}", "names gru, which has no options"),
+    ("backbone_defaults: {mingru: {pos: rope}}", "pos"),  # an option mingru does not have, though not trained
+    ("backbone_defaults: {transformer: {pos: alibi}}", "alibi"),
+])
+def test_backbone_defaults_are_checked_for_every_backbone_named(tmp_path, text, message):
+    from seqrl.config import parse_train_args
+
+    f = tmp_path / "bad.yaml"
+    f.write_text(text + "\n")
+    for backbone in ("transformer", "gru"):  # whichever backbone is trained
+        with pytest.raises(SeqRLError, match=message):
+            parse_train_args(["--config", str(f), "--backbone", backbone])
+
+
 def test_agent_labels():
     assert agent_label({"backbone": "mingru"}) == "mingru"  # a config saved before these options existed
     assert agent_label({"backbone": "mingru", "gate": "ur", "ema_decay": 0.999, "decay_groups": True,

@@ -342,6 +342,7 @@ def test_done_when_checks_each_headline_cell_against_bc_the_data_and_hopper_bars
             ("hopper", "medium", 56.1, "mingru+no-time", 1800, "window", 3, 57.0, 6.0),  # not the highest: skipped
             ("hopper", "medium", 56.1, "transformer+no-time", 3600, "window", 3, 80.0, 9.0),  # gap > 8
             ("hopper", "medium", 56.1, "s4d+no-time", 3600, "window", 1, 50.0, 1.0),  # below BC, 1 seed
+            ("hopper", "medium", 56.1, "transformer+rope+no-time", 3600, "window", 3, 10.0, 0.0),  # not the protocol
             ("walker2d", "medium-replay", 6.8, "bc", "", "state", 3, 14.5, 6.8),
             ("walker2d", "medium-replay", 6.8, "transformer+no-time", 5000, "window", 3, 10.5, 7.1),
             ("walker2d", "medium-replay", 6.8, "s4d+no-time", 5000, "window", 3, 1.0, 0.0)]  # not named: skipped
@@ -350,11 +351,22 @@ def test_done_when_checks_each_headline_cell_against_bc_the_data_and_hopper_bars
         w = csv.writer(f)
         w.writerow(fields)
         w.writerows(rows)
-    assert dw.main([str(path)]) == 0
+    protocol = tmp_path / "protocol"  # the task configs whose agents get verdicts: no timestep embedding, no positions
+    protocol.mkdir()
+    for task in ("hopper-medium", "walker2d-medium-replay"):
+        (protocol / f"{task}.yaml").write_text(f"env: {task.split('-')[0]}\ntime_embedding: false\n")
+    assert dw.main([str(path), "--configs", str(protocol)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 4
+    assert len(out) == 5
     assert "mingru+no-time window" in out[0] and ": ok" in out[0] and ">= 73, best - last 0.2 <= 8" in out[0]
     assert "s4d+no-time window" in out[1] and "SHORT not >= BC 58.8 (seeds 1/3: not decided)" in out[1]
-    assert "transformer+no-time" in out[2] and "SHORT >= BC 58.8, >= 73, not best - last 9.0 <= 8" in out[2]
-    assert out[3].startswith("walker2d-medium-replay") and "SHORT not >= BC 14.5, >= data 6.8" in out[3]
+    assert "transformer+no-time window" in out[2] and "SHORT >= BC 58.8, >= 73, not best - last 9.0 <= 8" in out[2]
+    assert "transformer+rope+no-time window" in out[3] and "not the protocol (transformer+no-time): no verdict" in out[3]
+    assert out[4].startswith("walker2d-medium-replay") and "SHORT not >= BC 14.5, >= data 6.8" in out[4]
+    (protocol / "hopper-medium.yaml").write_text("env: hopper\ntime_embedding: false\n"
+                                                 "backbone_defaults: {transformer: {pos: rope}}\n")
+    assert dw.main([str(path), "--configs", str(protocol)]) == 0  # the protocol's Transformer now has rope
+    out = capsys.readouterr().out.splitlines()
+    assert "transformer+no-time window" in out[2] and "not the protocol (transformer+rope+no-time)" in out[2]
+    assert "transformer+rope+no-time window" in out[3] and "SHORT not >= BC 58.8" in out[3]
     assert dw.main([str(tmp_path / "missing.csv")]) == 2
