@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import sys
 from pathlib import Path
 
@@ -41,7 +40,6 @@ def headline_cells(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return cells
 
 
-@functools.lru_cache(maxsize=None)  # one config resolution per (task, backbone), not one per row
 def protocol_label(configs: Path, env: str, dataset: str, backbone: str) -> str | None:
     """The agent label the protocol's task config ``configs/<env>-<dataset>.yaml`` trains for ``backbone``
     (None when there is no such file: every row then counts)."""
