@@ -54,6 +54,7 @@ PROTOCOL = Path(__file__).resolve().parent.parent / "configs" / "cpu"
 
 def check(cells: dict[tuple[str, str], list[dict]], configs: Path = PROTOCOL) -> list[str]:
     lines = []
+    protocols: dict[tuple[str, str, str], str | None] = {}  # each (task, backbone)'s config parsed once per check
     for (env, dataset), rows in sorted(cells.items()):
         bc = next((r for r in rows if r["agent"] == "bc"), None)
         data = float(rows[0]["data"]) if rows[0]["data"] else None
@@ -63,7 +64,10 @@ def check(cells: dict[tuple[str, str], list[dict]], configs: Path = PROTOCOL) ->
             named = label_backbone(r["agent"]) in NAMED
             if (env, dataset) != HOPPER_MEDIUM and not named:
                 continue
-            protocol = protocol_label(configs, env, dataset, label_backbone(r["agent"]))
+            key = (env, dataset, label_backbone(r["agent"]))
+            if key not in protocols:
+                protocols[key] = protocol_label(configs, *key)
+            protocol = protocols[key]
             if protocol is not None and r["agent"] != protocol:
                 lines.append(f"{env + '-' + dataset:26} {r['agent'] + ' ' + r['rollout']:32} not the protocol "
                              f"({protocol}): no verdict")
