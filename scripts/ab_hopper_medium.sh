@@ -14,13 +14,19 @@
 #                each, into <run>/data_targets_eval.json (training, and so last.pt, are the baseline's; seed 0
 #                also trained the arm in full, configs/ab/hopper-medium-data-targets.yaml --time-embedding, to check that
 #                shortcut).
-# Measured with seqrl at 373e4ac (baseline, EMA) and 29bc97f (no-time); their training is bit-identical for the
-# same flags (checked on 30 updates of each backbone).
-# Then: python -m seqrl.results $RUNS_ROOT --out results/ab
+# Every arm passes --transformer.pos none: the A/B measured the Transformer without positions, and the protocol's
+# configs have given it rotary positions since (backbone_defaults), which would otherwise change the arms.
+# The no-time arm is the protocol's own runs without positions, made into records/study (the study's
+# transformer+no-time and mingru+no-time; a grid pointed there skips them when they are finished).
+# First measured with seqrl at 373e4ac (baseline, EMA) and 29bc97f (no-time), on a machine whose run
+# directories were lost; re-run into records/ab from 2026-12-03.
+# Then: python -m seqrl.results $RUNS_ROOT records/study/hopper__medium__{transformer,mingru}+no-time__[012]__* --out results/ab
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}
 RUNS_ROOT=${RUNS_ROOT:-records/ab}
+STUDY_ROOT=${STUDY_ROOT:-records/study}  # where the no-time arm (the protocol without positions) lives
+UNTIL=${UNTIL:-}  # HH:MM or +MINUTES: each grid command's --until (runs not expected to finish by then wait)
 PY=.venv/bin/python
 TARGETS=$($PY - <<'EOF'
 from seqrl.config import load_yaml_config
@@ -35,9 +41,10 @@ EOF
 echo "[ab] data targets (quantiles 1.0, 0.5 of the episode returns): $TARGETS"
 for s in 0 1 2; do
   for arm in "--time-embedding" "--time-embedding --ema-decay 0.999" "--no-time-embedding"; do
+    root=$RUNS_ROOT; [ "$arm" = "--no-time-embedding" ] && root=$STUDY_ROOT
     # shellcheck disable=SC2086  # the arm's flags are words
     $PY -m seqrl.grid --configs configs/cpu/hopper-medium.yaml --backbones transformer mingru --seeds "$s" --jobs 2 \
-      --runs-root "$RUNS_ROOT" -- $arm
+      --runs-root "$root" ${UNTIL:+--until "$UNTIL"} -- $arm --transformer.pos none
   done
   for run in "$RUNS_ROOT"/hopper__medium__transformer__"$s"__* "$RUNS_ROOT"/hopper__medium__mingru__"$s"__*; do
     [ -f "$run/done.json" ] && [ ! -f "$run/data_targets_eval.json" ] || continue
