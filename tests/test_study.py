@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -370,3 +371,38 @@ def test_done_when_checks_each_headline_cell_against_bc_the_data_and_hopper_bars
     assert "transformer+no-time window" in out[2] and "not the protocol (transformer+rope+no-time)" in out[2]
     assert "transformer+rope+no-time window" in out[3] and "SHORT not >= BC 58.8" in out[3]
     assert dw.main([str(tmp_path / "missing.csv")]) == 2
+
+
+def test_flip_rates_count_upside_down_episodes_of_every_evaluation_at_the_highest_target(data_root, tmp_path,
+                                                                                        capsys):
+    """scripts/flip_rates.py on hand-made run records: every evaluation counts (not only the last), only the
+    highest target's episodes, BC's 'state' row, runs of another task and unfinished runs left out; and the
+    data's own count on the tiny random-Hopper dataset (no episode ends upside down there)."""
+    from helpers import load_module
+
+    fr = load_module(REPO / "scripts" / "flip_rates.py", "flip_rates")
+
+    def run(name, agent, evals, finished=True):
+        d = tmp_path / "runs" / name
+        d.mkdir(parents=True)
+        if finished:
+            (d / "done.json").write_text(json.dumps({"agent": agent}))
+        (d / "evals.jsonl").write_text("".join(json.dumps({"step": s, "results": [
+            {"target": t, "rollout": ro, "normalized": n, "upside_down": u} for t, ro, n, u in res]}) + "\n"
+            for s, res in evals))
+
+    run("halfcheetah__medium__mingru__0__1", "mingru", [
+        (1000, [(12000.0, "window", [30.0, 10.0], [False, True]), (6000.0, "window", [5.0], [True])]),
+        (2000, [(12000.0, "window", [40.0, 20.0], [False, False])])])
+    run("halfcheetah__medium__mingru__1__2", "mingru", [(1000, [(12000.0, "window", [50.0], [True])])])
+    run("halfcheetah__medium__bc__0__3", "bc", [(2000, [(None, "state", [36.0, 38.0], [False, False])])])
+    run("halfcheetah__medium-replay__mingru__0__4", "mingru", [(1000, [(12000.0, "window", [1.0], [True])])])
+    run("halfcheetah__medium__mingru__2__5", "mingru", [(1000, [(12000.0, "window", [9.0], [True])])], False)
+    rows = fr.run_rates(tmp_path / "runs", "halfcheetah__medium")
+    assert rows == {("mingru", "window"): [(30.0, False), (10.0, True), (40.0, False), (20.0, False), (50.0, True)],
+                    ("bc", "state"): [(36.0, False), (38.0, False)]}
+    n, flipped, _, rest = fr.data_rate("test/hopper/medium-v0")
+    import minari
+
+    returns = [float(np.sum(ep.rewards)) for ep in minari.load_dataset("test/hopper/medium-v0").iterate_episodes()]
+    assert (n, flipped) == (6, 0) and rest == pytest.approx(np.mean(returns))
