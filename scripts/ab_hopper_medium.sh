@@ -20,7 +20,8 @@
 # transformer+no-time and mingru+no-time; a grid pointed there skips them when they are finished).
 # First measured with seqrl at 373e4ac (baseline, EMA) and 29bc97f (no-time), on a machine whose run
 # directories were lost; re-run into records/ab from 2026-12-03.
-# Then: python -m seqrl.results $RUNS_ROOT records/study/hopper__medium__{transformer,mingru}+no-time__[012]__* --out results/ab
+# Then: python -m seqrl.results $RUNS_ROOT records/study/hopper__medium__{transformer,mingru}+no-time__[012]__* --finished \
+#   --out results/ab --readme README.md --block ab
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MINARI_DATASETS_PATH=${MINARI_DATASETS_PATH:-../shared/data/minari}
