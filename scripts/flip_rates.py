@@ -14,25 +14,24 @@ about y) has a negative cosine, the test ``seqrl.envs.episodes.upside_down`` mak
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from seqrl.results import load_runs
+
 
 def run_rates(root: Path, task: str) -> dict[tuple[str, str], list[tuple[float, bool]]]:
     """(agent, rollout) -> [(normalized score, upside down)] over every evaluation episode of the finished runs
-    of ``task`` (``env__dataset``) at their highest target."""
+    of ``task`` (``env__dataset``) at their highest target. Runs are read as ``seqrl.results`` reads them."""
     episodes: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
-    for done in sorted(root.glob(f"{task}__*/done.json")):
-        agent = json.loads(done.read_text())["agent"]
-        for line in (done.parent / "evals.jsonl").read_text().splitlines():
-            results = json.loads(line)["results"]
-            top = max((r["target"] for r in results if r["target"] is not None), default=None)
-            for r in results:
+    for run in load_runs(sorted(done.parent for done in root.glob(f"{task}__*/done.json"))):
+        for record in run.evals:
+            top = max((r["target"] for r in record["results"] if r["target"] is not None), default=None)
+            for r in record["results"]:
                 if r["target"] == top and "upside_down" in r:
-                    episodes[(agent, r["rollout"])] += zip(r["normalized"], r["upside_down"])
+                    episodes[(run.agent, r["rollout"])] += zip(r["normalized"], r["upside_down"])
     return episodes
 
 

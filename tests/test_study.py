@@ -373,8 +373,7 @@ def test_done_when_checks_each_headline_cell_against_bc_the_data_and_hopper_bars
     assert dw.main([str(tmp_path / "missing.csv")]) == 2
 
 
-def test_flip_rates_count_upside_down_episodes_of_every_evaluation_at_the_highest_target(data_root, tmp_path,
-                                                                                        capsys):
+def test_flip_rates_count_upside_down_episodes_of_every_evaluation_at_the_highest_target(data_root, tmp_path):
     """scripts/flip_rates.py on hand-made run records: every evaluation counts (not only the last), only the
     highest target's episodes, BC's 'state' row, runs of another task and unfinished runs left out; and the
     data's own count on the tiny random-Hopper dataset (no episode ends upside down there)."""
@@ -385,6 +384,8 @@ def test_flip_rates_count_upside_down_episodes_of_every_evaluation_at_the_highes
     def run(name, agent, evals, finished=True):
         d = tmp_path / "runs" / name
         d.mkdir(parents=True)
+        (d / "config.yaml").write_text(yaml.safe_dump({"env": "halfcheetah", "dataset": "medium", "seed": 0,
+                                                       **({"agent": "bc"} if agent == "bc" else {"backbone": agent})}))
         if finished:
             (d / "done.json").write_text(json.dumps({"agent": agent}))
         (d / "evals.jsonl").write_text("".join(json.dumps({"step": s, "results": [
