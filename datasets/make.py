@@ -42,7 +42,7 @@ from seqrl.tasks import TASKS, Task, get_task, normalized_score
 
 from .minari_data import minari_root
 from .minari_writer import RawEpisode, write_dataset
-from .sac_trainer import EVAL_SEED, SACRun, replay_episodes, rollout_episodes
+from .sac_trainer import EVAL_SEED, SACRun, algo_kwargs, replay_episodes, rollout_episodes
 
 # This module is the maker's command line and the recipe's steps in order. SAC and the episodes it yields:
 # sac_trainer.py; the Minari writer: minari_writer.py; per-task env, bands, reference scores: seqrl.tasks.
@@ -82,6 +82,10 @@ class MakeArgs:
     """Override the medium stop band (low high)."""
     expert_band: tuple[float, float] | None = None
     """Override the expert stop band (low high)."""
+    algo: Literal["sac", "tqc"] = "sac"
+    """The online learner: SAC (stable-baselines3; the recipe that made ../shared/data's medium datasets) or TQC
+    (sb3-contrib, Kuznetsov et al. 2020; reaches the expert band in far fewer steps). Its work dir is
+    <work_dir>/<env>/<algo> apart from SAC's."""
     threads: int = 1
     """torch CPU threads for SAC."""
     overwrite: bool = False
@@ -144,9 +148,13 @@ def make(args: MakeArgs) -> list[str]:
                 raise SeqRLError(f"{did} exists under {root}; pass --overwrite to replace it.")
             shutil.rmtree(root / did)
     b = bands(args, task)
-    run = SACRun(task.maker_env_id, args.work_dir / task.name, args.seed, args.learning_starts, args.eval_every,
-                 args.eval_episodes, args.max_sac_steps)
-    recipe = (f"D4RL recipe (seqrl.datasets.make): SAC (stable-baselines3 defaults, seed {args.seed}) on {run.env_id}, "
+    work = args.work_dir / task.name if args.algo == "sac" else args.work_dir / task.name / args.algo
+    run = SACRun(task.maker_env_id, work, args.seed, args.learning_starts, args.eval_every,
+                 args.eval_episodes, args.max_sac_steps, args.algo)
+    learner = "SAC (stable-baselines3 defaults" if args.algo == "sac" else \
+        f"TQC (sb3-contrib defaults, {algo_kwargs(args.algo, run.env_id)}"
+    algo_name = "SAC (stable-baselines3)" if args.algo == "sac" else "TQC (sb3-contrib)"
+    recipe = (f"D4RL recipe (seqrl.datasets.make): {learner}, seed {args.seed}) on {run.env_id}, "
               f"deterministic evaluation every {args.eval_every} steps on {args.eval_episodes} episodes (seeds "
               f"{EVAL_SEED}+), stop bands medium {b['medium']}, expert {b['expert']}; rollouts with the stochastic "
               f"policy, reset seeds 0, 1, ...")
@@ -168,7 +176,7 @@ def make(args: MakeArgs) -> list[str]:
     for lv in args.level:
         stops = ", ".join(f"{k} at step {v['step']} (det. return {v['return']:.1f})" for k, v in run.state["stops"].items())
         desc = f"{task.name} {lv}: {recipe}. SAC stops: {stops}."
-        path = write_dataset(ids[lv], episodes[lv], run.env_id, task.ref_scores, "SAC (stable-baselines3)", desc, root)
+        path = write_dataset(ids[lv], episodes[lv], run.env_id, task.ref_scores, algo_name, desc, root)
         rows.append(summary_row(ids[lv], episodes[lv], task))
         print(f"[make] wrote {ids[lv]} -> {path}")
     print("\n| id | episodes | transitions | return (mean ± std) | normalized |\n|---|---:|---:|---:|---:|")

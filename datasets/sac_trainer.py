@@ -1,5 +1,6 @@
-"""The dataset maker's policy source: SAC (stable-baselines3) trained online until it lands in a return band,
-and the episodes taken from it (stochastic rollouts, or its replay buffer). Needs ``pip install seqrl[maker]``.
+"""The dataset maker's policy source: SAC (stable-baselines3) or TQC (sb3-contrib) trained online until it lands
+in a return band, and the episodes taken from it (stochastic rollouts, or its replay buffer). Needs
+``pip install seqrl[maker]``.
 
 Used by ``python -m seqrl.datasets.make`` (the recipe is in its docstring); the env is plain Gymnasium.
 """
@@ -7,6 +8,7 @@ Used by ``python -m seqrl.datasets.make`` (the recipe is in its docstring); the 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,34 +22,59 @@ from .minari_writer import RawEpisode
 
 EVAL_SEED = 1000  # SAC's evaluation episodes are reset with seeds 1000, 1001, ...
 
+# TQC (Kuznetsov et al. 2020) drops the top quantiles per critic net; the paper's per-task choice (its Table 5).
+TQC_DROP_PER_NET = {"Hopper": 5, "HalfCheetah": 0, "Walker2d": 2}
+
+
+def algo_class(algo: str) -> Any:
+    """The stable-baselines3 class of ``algo`` ("sac", or "tqc" from sb3-contrib); a clear error if not installed."""
+    try:
+        if algo == "tqc":
+            from sb3_contrib import TQC
+            return TQC
+        from stable_baselines3 import SAC
+        return SAC
+    except ImportError:
+        raise SeqRLError(f"The dataset maker's {algo.upper()} needs stable-baselines3 and sb3-contrib: "
+                         "pip install 'seqrl[maker]'.") from None
+
+
+def algo_kwargs(algo: str, env_id: str) -> dict[str, Any]:
+    """Keyword arguments beyond the library defaults: TQC's per-task quantile truncation."""
+    if algo != "tqc":
+        return {}
+    drop = TQC_DROP_PER_NET.get(env_id.split("-")[0], 2)
+    return {"top_quantiles_to_drop_per_net": drop}
+
 
 class SACRun:
-    """One SAC run in ``work_dir``, resumable, that stops at the first evaluation inside a band.
+    """One SAC (or TQC) run in ``work_dir``, resumable, that stops at the first evaluation inside a band.
 
     Every ``eval_every`` environment steps the deterministic policy is evaluated on ``eval_episodes``
     episodes; the run's checkpoint, replay buffer and evaluations are saved then."""
 
     def __init__(self, env_id: str, work_dir: Path, seed: int, learning_starts: int, eval_every: int,
-                 eval_episodes: int, max_steps: int) -> None:
-        try:
-            from stable_baselines3 import SAC
-        except ImportError:
-            raise SeqRLError("The dataset maker needs stable-baselines3: pip install 'seqrl[maker]'.") from None
+                 eval_episodes: int, max_steps: int, algo: str = "sac") -> None:
+        self.algo, self.cls = algo, algo_class(algo)
         self.env_id, self.dir = env_id, work_dir
         self.eval_every, self.eval_episodes, self.max_steps = eval_every, eval_episodes, max_steps
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "state.json"
         self.eval_env = gym.make(env_id)
-        latest = self.dir / "sac_latest.zip"
+        latest = self.path("latest")
         if latest.is_file():
-            self.model = SAC.load(latest, env=gym.make(env_id), device="cpu")
+            self.model = self.cls.load(latest, env=gym.make(env_id), device="cpu")
             self.model.load_replay_buffer(self.dir / "buffer_latest.pkl")
             self.state = json.loads(self.state_path.read_text())
-            print(f"[make] resuming SAC from {latest} at {self.model.num_timesteps} steps")
+            print(f"[make] resuming {algo.upper()} from {latest} at {self.model.num_timesteps} steps")
         else:
-            self.model = SAC("MlpPolicy", gym.make(env_id), seed=seed, device="cpu",
-                             learning_starts=learning_starts, verbose=0)
-            self.state = {"evals": [], "stops": {}}
+            self.model = self.cls("MlpPolicy", gym.make(env_id), seed=seed, device="cpu",
+                                  learning_starts=learning_starts, verbose=0, **algo_kwargs(algo, env_id))
+            self.state = {"algo": algo, "evals": [], "stops": {}}
+
+    def path(self, tag: str) -> Path:
+        """The model file of a stop (``expert``) or of the latest evaluation (``latest``)."""
+        return self.dir / f"{self.algo}_{tag}.zip"
 
     def evaluate(self) -> float:
         rets = []
@@ -63,23 +90,26 @@ class SACRun:
         return float(np.mean(rets))
 
     def save(self, tag: str) -> None:
-        self.model.save(self.dir / f"sac_{tag}.zip")
-        self.model.save_replay_buffer(self.dir / f"buffer_{tag}.pkl")
-        self.state_path.write_text(json.dumps(self.state, indent=1))
+        """Model, replay buffer and progress, each written to a temporary name and renamed, so a run killed while
+        saving resumes from the files of the evaluation before."""
+        files = [(self.path(tag), self.model.save), (self.dir / f"buffer_{tag}.pkl", self.model.save_replay_buffer),
+                 (self.state_path, lambda p: Path(p).write_text(json.dumps(self.state, indent=1)))]
+        for path, write in files:
+            tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+            write(tmp)
+            os.replace(tmp, path)
 
     def train_until(self, level: str, band: tuple[float, float]) -> Any:
         """Train until an evaluation lands in ``band``; saves and returns the SAC model (with its replay buffer)
         at that stop. A level reached before (``state.json``) is loaded instead of trained again."""
-        from stable_baselines3 import SAC
-
         if level in self.state["stops"]:
-            path = self.dir / f"sac_{level}.zip"
-            model = SAC.load(path, device="cpu")
+            path = self.path(level)
+            model = self.cls.load(path, device="cpu")
             model.load_replay_buffer(self.dir / f"buffer_{level}.pkl")
-            print(f"[make] SAC reached {level} before (step {self.state['stops'][level]['step']}): {path}")
+            print(f"[make] {self.algo.upper()} reached {level} before (step {self.state['stops'][level]['step']}): {path}")
             return model
         lo, hi = band
-        bar = tqdm(total=self.max_steps, initial=self.model.num_timesteps, desc=f"SAC to {level}", unit="step")
+        bar = tqdm(total=self.max_steps, initial=self.model.num_timesteps, desc=f"{self.algo.upper()} to {level}", unit="step")
         try:
             while self.model.num_timesteps < self.max_steps:
                 before = self.model.num_timesteps
@@ -95,13 +125,13 @@ class SACRun:
                     return self.model
                 if ret > hi and level == "medium":
                     raise SeqRLError(
-                        f"SAC jumped past the medium band [{lo:g}, {hi:g}] (deterministic return {ret:.0f} at "
+                        f"{self.algo.upper()} jumped past the medium band [{lo:g}, {hi:g}] (deterministic return {ret:.0f} at "
                         f"{self.model.num_timesteps} steps). Evaluate more often (--eval-every) or widen --medium-band."
                     )
                 self.save("latest")
         finally:
             bar.close()
-        raise SeqRLError(f"SAC did not reach the {level} band [{lo:g}, {hi:g}] in {self.max_steps} steps.")
+        raise SeqRLError(f"{self.algo.upper()} did not reach the {level} band [{lo:g}, {hi:g}] in {self.max_steps} steps.")
 
 
 def rollout_episodes(model: Any, env_id: str, transitions: int, desc: str) -> list[RawEpisode]:
