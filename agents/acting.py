@@ -29,14 +29,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqrl.config import Rollout
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .backbones import State
 from .backbones import state as state_tree
 from .backbones.plain import plain_ops
 from .model import DecisionModel
-from .policy import ROLLOUTS
+from .policy import ROLLOUTS, Rollout
 
 WINDOW_STATE = ("rtg", "obs", "action", "timestep")  # window mode: the last K steps of these
 

@@ -11,51 +11,64 @@ one step, so training, checkpoints, resume and evaluation share the Decision mod
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqrl.datasets import WindowBatch
+from seqrl.core.batch import WindowBatch
+from seqrl.core.typed import from_mapping, setting
 
 BC_ROLLOUT = "state"  # the label of a BC evaluation: it acts on the current state alone (no target, no history)
 
 
 @dataclass(frozen=True)
 class BCConfig:
-    """Everything needed to rebuild a BC model (stored in every checkpoint)."""
+    """The BC MLP: everything that rebuilds it but the data's sizes, which ``create`` takes. Stored in every
+    checkpoint; nested in the run config (``bc:``)."""
 
-    obs_dim: int
-    act_dim: int
-    hidden: tuple[int, ...] = (256, 256)  # widths of the ReLU hidden layers
+    hidden: tuple[int, ...] = setting((256, 256), rule=(lambda v: len(v) > 0 and min(v) >= 1,
+                                                          "one positive width per hidden layer (e.g. 256 256)"))
+    """Hidden layer widths of the MLP (ReLU; tanh output)."""
 
     @property
     def context_len(self) -> int:
         """BC learns from single transitions: training windows of one step."""
         return 1
 
+    def label(self) -> str:
+        """The run's agent label."""
+        return "bc"
+
+    def create(self, obs_dim: int, act_dim: int) -> BCModel:
+        """The model for data with these observation and action sizes."""
+        return BCModel(self, obs_dim, act_dim)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "hidden": list(self.hidden)}
+        return {"hidden": list(self.hidden)}
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> BCConfig:
-        return cls(**{**values, "hidden": tuple(values.get("hidden", cls.hidden))})
+    def from_dict(cls, values: Mapping[str, Any], source: str = "BC config") -> BCConfig:
+        values = dict(values)
+        if isinstance(values.get("hidden"), list):
+            values["hidden"] = tuple(values["hidden"])
+        return from_mapping(cls, values, source)
 
 
 class BCModel(nn.Module):
     kind = "bc"
 
-    def __init__(self, cfg: BCConfig) -> None:
+    def __init__(self, cfg: BCConfig, obs_dim: int, act_dim: int) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.obs_dim, self.act_dim = cfg, obs_dim, act_dim
         layers: list[nn.Module] = []
-        width = cfg.obs_dim
+        width = obs_dim
         for h in cfg.hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        self.net = nn.Sequential(*layers, nn.Linear(width, cfg.act_dim), nn.Tanh())
+        self.net = nn.Sequential(*layers, nn.Linear(width, act_dim), nn.Tanh())
 
     def forward(self, states: Tensor) -> Tensor:
         """states: (..., obs_dim) normalized -> actions (..., act_dim) in (-1, 1)."""

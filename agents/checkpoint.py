@@ -1,9 +1,10 @@
-"""Checkpoints hold everything needed to rebuild and run the agent without the dataset."""
+"""Checkpoints hold everything needed to rebuild and run the agent without the dataset: the agent's kind, its
+model config and the data's sizes (``Config.from_dict(...).create(obs_dim, act_dim)``), the weights, the state
+normalization, the targets and the data's identity. A training checkpoint adds the training state beside them
+(``seqrl.training``)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,32 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqrl.datasets.trajectories import DatasetInfo
-from seqrl.errors import SeqRLError
+from seqrl.core.data_info import DatasetInfo
+from seqrl.core.errors import SeqRLError
+from seqrl.core.files import atomic_path
 
 from .kinds import Model, build_model
 
-# 2: minGRU/minLSTM input projections fused into one ``in_proj``.
-# 3: the backbone's options under ``model_config["backbone_options"]`` (format <= 2: flat fields; read by
-#    ``ModelConfig.from_dict``).
-CHECKPOINT_FORMAT = 3
-
-
-def _migrate_v1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Format 1 kept minGRU/minLSTM's forget gate (``forget.lin``, ``forget.refine_lin``) and the rest of the
-    input projection (``to_hidden`` / ``to_input_hidden``) as separate layers; format 2 stacks them, in that
-    order, into ``in_proj``."""
-    out = dict(state)
-    for key in [k for k in state if k.endswith(".forget.lin.weight")]:
-        prefix = key[: -len("forget.lin.weight")]
-        for kind in ("weight", "bias"):
-            parts = [f"{prefix}forget.lin.{kind}", f"{prefix}forget.refine_lin.{kind}",
-                     f"{prefix}to_hidden.{kind}", f"{prefix}to_input_hidden.{kind}"]
-            present = [p for p in parts if p in state]
-            out[f"{prefix}in_proj.{kind}"] = torch.cat([state[p] for p in present], dim=0)
-            for p in present:
-                del out[p]
-    return out
+CHECKPOINT_FORMAT = 4  # 4: model config without the data's sizes, which are stored beside it
 
 
 @dataclass
@@ -62,11 +44,13 @@ class AgentBundle:
 
 def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | None = None) -> None:
     """Write atomically (temp file + rename): a crash mid-write keeps the previous file."""
+    model = bundle.model
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "agent": bundle.model.kind,  # absent in older checkpoints: "dt"
-        "model": bundle.model.state_dict(),
-        "model_config": bundle.model.cfg.to_dict(),
+        "agent": model.kind,
+        "model": model.state_dict(),
+        "model_config": model.cfg.to_dict(),
+        "dims": {"obs_dim": model.obs_dim, "act_dim": model.act_dim},
         "obs_mean": bundle.obs_mean,
         "obs_std": bundle.obs_std,
         "rtg_scale": bundle.rtg_scale,
@@ -78,14 +62,8 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
         **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def find_checkpoint(run: Path, which: str = "last") -> Path:
@@ -110,11 +88,13 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         payload = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:
         raise SeqRLError(f"Cannot read checkpoint {str(path)!r} ({type(e).__name__}: {e}); it may be corrupt.") from None
-    if not isinstance(payload, dict) or payload.get("format") not in range(1, CHECKPOINT_FORMAT + 1):
-        raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint (formats 1-{CHECKPOINT_FORMAT}).")
-    if payload["format"] == 1:
-        payload["model"] = _migrate_v1(payload["model"])
-    model = build_model(payload.get("agent", "dt"), payload["model_config"]).to(device)
+    if not isinstance(payload, dict) or "format" not in payload:
+        raise SeqRLError(f"{str(path)!r} is not a seqrl checkpoint.")
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise SeqRLError(f"{str(path)!r} is a checkpoint of format {payload['format']}, written by another version of "
+                         f"seqrl; this one reads format {CHECKPOINT_FORMAT}. Evaluate or export it with the version that "
+                         "wrote it (its run's config.yaml and evals.jsonl stay readable by seqrl.results).")
+    model = build_model(payload["agent"], payload["model_config"], **payload["dims"]).to(device)
     model.load_state_dict(payload["model"])
     bundle = AgentBundle(
         model=model,
@@ -125,7 +105,6 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         dataset=DatasetInfo(**payload["dataset"]),
         step=int(payload["step"]),
         config=payload["config"],
-        # checkpoints written before "eval_env" was saved keep it in their config only
-        eval_env=payload["eval_env"] if "eval_env" in payload else payload["config"].get("eval_env"),
+        eval_env=payload["eval_env"],
     )
     return bundle, payload

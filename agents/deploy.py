@@ -18,12 +18,12 @@ from typing import Literal
 import torch
 
 from seqrl import __version__
-from seqrl.config import Rollout
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 from seqrl.runner import ACTION_OUTPUT, METADATA_KEY, STEP_INPUTS, TORCHSCRIPT_EXTRA, PolicyInfo
 
 from .acting import PolicyStep
 from .checkpoint import AgentBundle
+from .policy import Rollout
 
 ExportFormat = Literal["onnx", "torchscript"]
 ONNX_OPSET = 17
@@ -47,11 +47,11 @@ def io_names(step: PolicyStep) -> tuple[list[str], list[str]]:
 
 
 def example_inputs(step: PolicyStep, n: int = EXAMPLE_ENVS) -> tuple[torch.Tensor, ...]:
-    cfg = step.model.cfg
+    model = step.model
     return (
-        torch.zeros(n, cfg.obs_dim),
+        torch.zeros(n, model.obs_dim),
         torch.zeros(n),
-        torch.zeros(n, cfg.act_dim),
+        torch.zeros(n, model.act_dim),
         torch.arange(n, dtype=torch.long),  # t = 0 and t = 1: both branches of the recurrent step
         *step.initial_state(n),
     )
@@ -64,8 +64,8 @@ def policy_info(bundle: AgentBundle, step: PolicyStep, fmt: ExportFormat, checkp
             raise SeqRLError(f"State {spec.name!r} of backbone {cfg.backbone!r} does not start at zero; cannot export.")
     return PolicyInfo(
         env_id=bundle.env_id,  # the env it acts in (a run's --eval-env, else the dataset's)
-        obs_dim=cfg.obs_dim,
-        act_dim=cfg.act_dim,
+        obs_dim=bundle.model.obs_dim,
+        act_dim=bundle.model.act_dim,
         backbone=cfg.backbone,
         rollout=step.rollout,
         rtg_scale=float(bundle.rtg_scale),

@@ -1,48 +1,63 @@
-"""The kinds of agent (``--agent``): which model, model config and policy each uses.
+"""The kinds of agent (``--agent``), found by name: which model config builds the model, how it acts, and what
+one evaluation runs. A new kind is one entry here and its own module.
 
-- ``dt``: the Decision model over a sequence backbone (``model.py``), acting through
-  ``SequencePolicy`` in a rollout mode (window or recurrent), conditioned on a target return.
-- ``bc``: behaviour cloning (``bc.py``), an MLP on the current state; one evaluation per
-  round, labelled rollout ``state`` with no target.
+- ``dt``: the Decision model over a sequence backbone (``model.py``), acting through ``SequencePolicy`` in a
+  rollout mode (window or recurrent), conditioned on a target return.
+- ``bc``: behaviour cloning (``bc.py``), an MLP on the current state; one evaluation per round, labelled
+  rollout ``state`` with no target.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
 import numpy as np
 import torch
 
-from seqrl.config import TrainConfig
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .bc import BC_ROLLOUT, BCConfig, BCModel, BCPolicy
 from .model import DecisionModel, ModelConfig
 from .policy import SequencePolicy
 
 Model = Union[DecisionModel, BCModel]
-AGENTS: dict[str, tuple[type, type]] = {"dt": (DecisionModel, ModelConfig), "bc": (BCModel, BCConfig)}
+Policy = Union[BCPolicy, SequencePolicy]
 
 
-def build_model(kind: str, config: Mapping[str, Any]) -> Model:
-    """The model of agent ``kind`` from its config fields (``model_config``, or as stored in a checkpoint)."""
+@dataclass(frozen=True)
+class AgentKind:
+    """One kind of agent: the config class that rebuilds its model (``Config.from_dict(...).create(obs, act)``),
+    the run config's group holding that config, and whether it is conditioned on a target return."""
+
+    config_class: type
+    group: str
+    conditioned: bool
+
+    def config(self, values: Mapping[str, Any]) -> Any:
+        return self.config_class.from_dict(values)
+
+
+AGENTS: dict[str, AgentKind] = {
+    "dt": AgentKind(ModelConfig, group="model", conditioned=True),
+    "bc": AgentKind(BCConfig, group="bc", conditioned=False),
+}
+
+
+def agent_kind(kind: str) -> AgentKind:
+    """The kind called ``kind``; a clear error naming the known ones."""
     if kind not in AGENTS:
         raise SeqRLError(f"Unknown agent kind {kind!r}: known kinds are {', '.join(AGENTS)}.")
-    model_cls, cfg_cls = AGENTS[kind]
-    return model_cls(cfg_cls.from_dict(config))
+    return AGENTS[kind]
 
 
-def model_config(cfg: TrainConfig, obs_dim: int, act_dim: int) -> dict[str, Any]:
-    """The model config fields of ``cfg``'s agent for data of these sizes (same names as TrainConfig's)."""
-    if cfg.agent == "bc":
-        return {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": tuple(cfg.bc_hidden)}
-    dims = {"obs_dim": obs_dim, "act_dim": act_dim}
-    return {**dims, **{f.name: getattr(cfg, f.name) for f in fields(ModelConfig) if f.name not in dims}}
+def build_model(kind: str, config: Mapping[str, Any], obs_dim: int, act_dim: int) -> Model:
+    """The model of agent ``kind`` from its config as a mapping (as stored in a checkpoint)."""
+    return agent_kind(kind).config(config).create(obs_dim, act_dim)
 
 
 def make_policy(model: Model, obs_mean: np.ndarray, obs_std: np.ndarray, rtg_scale: float, rollout: str,
-                device: torch.device | str) -> BCPolicy | SequencePolicy:
+                device: torch.device | str) -> Policy:
     """The policy that acts with ``model``: BC's for a BC model (rollout ``state``), else ``SequencePolicy``."""
     if isinstance(model, BCModel):
         if rollout != BC_ROLLOUT:

@@ -29,17 +29,18 @@ inference cache), in one of two rollout modes:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from seqrl.datasets import WindowBatch
-from seqrl.errors import SeqRLError
+from seqrl.core.batch import WindowBatch
+from seqrl.core.errors import SeqRLError
+from seqrl.core.typed import from_mapping, setting
 
-from .backbones import BackboneConfig, BackboneOptions, State, build_backbone, options_class
+from .backbones import BackboneConfig, BackboneOptions, State, build_backbone
 from .backbones import state as state_tree
-from .backbones.options import FLAT_NAMES, read_options
+from .backbones.options import options_from_mapping
 from .backbones.stack import Dropout, ResidualStack
 
 # per layout: (tokens per timestep, the offset in a step's tokens of the one a_t is predicted from)
@@ -50,30 +51,43 @@ LAYOUTS = {"interleaved": (3, 1), "fused": (1, 0)}  # R^, s, a / (R^, s)
 WindowState = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
+def _at_least_1(v: int) -> bool:
+    return v >= 1
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model (stored in every checkpoint)."""
+    """The Decision model (Chen et al. 2021) over a sequence backbone: everything that rebuilds it but the data's
+    sizes, which ``create`` takes. Stored in every checkpoint; nested in the run config (``model:``)."""
 
-    obs_dim: int
-    act_dim: int
     backbone: str = "transformer"
-    width: int = 128
-    n_layers: int = 3
-    dropout: float = 0.1
-    context_len: int = 20  # K timesteps per training window
-    max_ep_len: int = 1000  # size of the timestep embedding
-    time_embedding: bool = True  # add the learned timestep embedding (False: the model sees no episode time)
-    tokens: str = "interleaved"  # token layout: "interleaved" (DT: R^, s, a per step) or "fused" (one per step)
-    backbone_options: BackboneOptions | None = None  # the backbone's own options; None: its defaults
+    """Sequence backbone, by registry name (transformer, mingru, ...; an unknown name lists them all). Its own
+    options are the flags of its group (--mingru.gate, --s4d.d-state, ...)."""
+    width: int = setting(128, rule=(_at_least_1, ">= 1"))
+    """Embedding / model width D."""
+    n_layers: int = setting(3, rule=(_at_least_1, ">= 1"))
+    """Blocks in the backbone."""
+    dropout: float = setting(0.1, rule=(lambda v: 0 <= v < 1, "in [0, 1)"))
+    """Dropout on embeddings, residual branches and attention."""
+    context_len: int = setting(20, rule=(_at_least_1, ">= 1"))
+    """K: timesteps per training window (3K tokens)."""
+    max_ep_len: int = setting(1000, rule=(_at_least_1, ">= 1"))
+    """Size of the timestep embedding (longest episode)."""
+    time_embedding: bool = setting(True, label=(50, lambda v, _: "" if v else "+no-time"))
+    """Add DT's learned timestep embedding to every token. Off (--no-time-embedding): the model sees no episode
+    time, so a target return above the data's is asked of it at states, not at (state, time) pairs the data
+    never reached (docs/recipe.md)."""
+    tokens: Literal["interleaved", "fused"] = setting("interleaved", label=(60, lambda v, _: "" if v == "interleaved" else f"+{v}"))
+    """Token layout: interleaved (DT: a return-to-go, a state and an action token per timestep, a_t read
+    at the state's) or fused (one token per timestep made of the return-to-go and the state, actions not
+    fed in; the target reaches each prediction directly, and the sequence is 3x shorter)."""
+    options: BackboneOptions | None = None
+    """The backbone's own options (an instance of its registered options class; None: its defaults)."""
 
     def __post_init__(self) -> None:
         if self.tokens not in LAYOUTS:
             raise SeqRLError(f"tokens must be one of {', '.join(LAYOUTS)}; got {self.tokens!r}.")
-        cls = options_class(self.backbone)
-        if self.backbone_options is None:
-            object.__setattr__(self, "backbone_options", cls())
-        elif type(self.backbone_options) is not cls:
-            raise SeqRLError(f"backbone {self.backbone!r} takes {cls.__name__}, not {type(self.backbone_options).__name__}.")
+        object.__setattr__(self, "options", options_from_mapping(self.backbone, self.options, "model config"))
 
     @property
     def tokens_per_step(self) -> int:
@@ -84,24 +98,30 @@ class ModelConfig:
         """The offset, in a step's tokens, of the token whose output predicts a_t (s_t's, or the fused one)."""
         return LAYOUTS[self.tokens][1]
 
+    def label(self) -> str:
+        """What the run's agent label says of the model: the backbone and its options' tags (``mingru+ur``)."""
+        return self.backbone + self.options.label()
+
     def backbone_config(self) -> BackboneConfig:
         # The read token of a K-step window sees at most 3K - 1 tokens (a_t comes after it); fused: K.
         return BackboneConfig(width=self.width, n_layers=self.n_layers, dropout=self.dropout,
                               max_tokens=self.tokens_per_step * (self.context_len - 1) + self.read_token + 1,
-                              options=self.backbone_options)
+                              options=self.options)
+
+    def create(self, obs_dim: int, act_dim: int) -> DecisionModel:
+        """The model for data with these observation and action sizes."""
+        return DecisionModel(self, obs_dim, act_dim)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # backbone_options as a mapping of its fields
+        return asdict(self)  # options as a mapping of its fields
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
-        """From ``to_dict``, or from a checkpoint of format <= 2, whose options were flat fields (every one,
-        whichever backbone read it; those the backbone did not read are dropped: it never used them)."""
+    def from_dict(cls, values: Mapping[str, Any], source: str = "model config") -> ModelConfig:
+        """From ``to_dict`` (a config file's ``model:``, a checkpoint): keys and value kinds checked."""
         values = dict(values)
-        flat = {k: values.pop(k) for k in FLAT_NAMES if k in values}
         backbone = values.get("backbone", cls.backbone)
-        options, _ = read_options(backbone, values.pop("backbone_options", None), flat, "model config")
-        return cls(**values, backbone_options=options)
+        options = options_from_mapping(backbone, values.pop("options", None), source)
+        return from_mapping(cls, {**values, "options": options}, source)
 
 
 class DecisionModel(nn.Module):
@@ -110,20 +130,20 @@ class DecisionModel(nn.Module):
     # only ones read (same values; False: at every token, as before, for benchmarks)
     read_tokens_only: bool = True
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, obs_dim: int, act_dim: int) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.obs_dim, self.act_dim = cfg, obs_dim, act_dim
         d = cfg.width
         self.embed_return = nn.Linear(1, d)
-        self.embed_state = nn.Linear(cfg.obs_dim, d)
+        self.embed_state = nn.Linear(obs_dim, d)
         # fused: actions are not inputs (no parameters that never train)
         self.fused = cfg.tokens == "fused"
-        self.embed_action = None if self.fused else nn.Linear(cfg.act_dim, d)
+        self.embed_action = None if self.fused else nn.Linear(act_dim, d)
         self.embed_timestep = nn.Embedding(cfg.max_ep_len, d) if cfg.time_embedding else None
         self.embed_norm = nn.LayerNorm(d)
         self.embed_drop = Dropout(cfg.dropout)
         self.backbone = build_backbone(cfg.backbone, cfg.backbone_config())
-        self.action_head = nn.Sequential(nn.Linear(d, cfg.act_dim), nn.Tanh())
+        self.action_head = nn.Sequential(nn.Linear(d, act_dim), nn.Tanh())
 
     # ---- tokens -----------------------------------------------------------------------------
     def _finish(self, tok: Tensor, timesteps: Tensor) -> Tensor:
@@ -206,7 +226,7 @@ class DecisionModel(nn.Module):
     def initial_window(self, batch: int) -> WindowState:
         """The window state (``window_step``) before the first step of ``batch`` envs: zeros."""
         p, k = next(self.parameters()), self.cfg.context_len
-        return (p.new_zeros(batch, k), p.new_zeros(batch, k, self.cfg.obs_dim), p.new_zeros(batch, k, self.cfg.act_dim),
+        return (p.new_zeros(batch, k), p.new_zeros(batch, k, self.obs_dim), p.new_zeros(batch, k, self.act_dim),
                 torch.zeros(batch, k, dtype=torch.long, device=p.device))
 
     def step(self, rtg: Tensor, obs: Tensor, prev_action: Tensor, timestep: Tensor, state: State,

@@ -10,16 +10,15 @@ not: observation normalization, the return-to-go scale, and after each env step 
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
-from seqrl.config import Rollout
-
 from .backbones import State
 from .model import DecisionModel, WindowState
 
+Rollout = Literal["window", "recurrent"]
 ROLLOUTS: tuple[Rollout, ...] = get_args(Rollout)
 
 
@@ -49,7 +48,7 @@ class SequencePolicy:
         n = len(targets)
         self.rtg = torch.as_tensor(np.asarray(targets, np.float64), dtype=self.dtype, device=self.device)  # (N,)
         self.t = 0
-        self.prev_action = torch.zeros(n, self.model.cfg.act_dim, dtype=self.dtype, device=self.device)
+        self.prev_action = torch.zeros(n, self.model.act_dim, dtype=self.dtype, device=self.device)
         m = self.model
         self.state: State | WindowState = m.initial_state(n) if self.rollout == "recurrent" else m.initial_window(n)
 

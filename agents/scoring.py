@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from seqrl.datasets.trajectories import DatasetInfo
+from seqrl.core.data_info import DatasetInfo
 from seqrl.envs import Episode, check_dims, make_env, run_episodes, run_episodes_vectorized
 from seqrl.envs.episodes import Policy
 
@@ -130,8 +130,8 @@ def evaluate_agent(
     plan = [(rollout, target, make_policy(agent.model, agent.obs_mean, agent.obs_std, agent.rtg_scale, rollout, device))
             for rollout, target in evaluation_plan(agent.model, list(targets), list(rollouts))]
     try:
-        cfg = agent.model.cfg
-        return evaluate_policies(agent.dataset, cfg.obs_dim, cfg.act_dim, plan, episodes, seed, progress, vectorized,
+        model = agent.model
+        return evaluate_policies(agent.dataset, model.obs_dim, model.act_dim, plan, episodes, seed, progress, vectorized,
                                  eval_env=agent.eval_env)
     finally:
         agent.model.train(was_training)

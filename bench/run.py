@@ -88,8 +88,8 @@ def make_model(backbone: str, k: int, width: int = 128, layers: int = 3, tokens:
     from seqrl.agents import DecisionModel, ModelConfig
 
     torch.manual_seed(0)
-    return DecisionModel(ModelConfig(obs_dim=11, act_dim=3, backbone=backbone, width=width, n_layers=layers,
-                                     context_len=k, max_ep_len=max(1000, k), tokens=tokens))
+    return ModelConfig(backbone=backbone, width=width, n_layers=layers,
+                                     context_len=k, max_ep_len=max(1000, k), tokens=tokens).create(11, 3)
 
 
 def update_fn(backbone: str, b: int, k: int, bf16: bool = False, compiled: bool = False, fused: bool = False,
@@ -179,7 +179,7 @@ def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list
     """The update's fast path per backbone: fp32, bf16 autocast, torch.compile and both, B=64 K=20, fused AdamW
     (as the trainer). The variants' calls are interleaved (one of each per round) so that load from other
     processes hits them alike; ratios are of medians. The first compiled call (the compile) is timed apart."""
-    from seqrl.agents.fastpath import bf16_pays, prepare_compile
+    from seqrl.training.fastpath import bf16_pays, prepare_compile
 
     b, k, rounds = (8, 5, 3) if q else (64, 20, 15)
     names = backbones or (["mingru"] if q else BACKBONES)
@@ -416,7 +416,7 @@ def section_deploy(q: bool) -> dict:
     from seqrl.agents.deploy import default_rollout, export_policy
     from seqrl.datasets import DatasetInfo
     from seqrl.runner import load_policy
-    from seqrl.tasks import TASKS
+    from seqrl.core.tasks import TASKS
 
     steps, skip, rounds = (12, 2, 1) if q else (220, 20, 3)
     hopper = TASKS["hopper"]

@@ -17,10 +17,12 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from seqrl.errors import SeqRLError
-from seqrl.tasks import TASKS, Task, get_task, task_from_text, task_names
+from seqrl.core.errors import SeqRLError
+from seqrl.core.tasks import TASKS, Task, get_task, task_from_text, task_names
 
-from .trajectories import DatasetInfo, TrajectoryDataset
+from seqrl.core.data_info import DatasetInfo
+
+from .trajectories import TrajectoryDataset
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 LEVELS = ("random", "medium", "medium-replay", "medium-expert", "expert")

@@ -37,15 +37,15 @@ from typing import Literal
 
 import numpy as np
 
-from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
-from seqrl.tasks import TASKS, Task, get_task, normalized_score
+from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
+from seqrl.core.tasks import TASKS, Task, get_task, normalized_score
 
 from .minari_data import minari_root
 from .minari_writer import RawEpisode, write_dataset
 from .sac_trainer import EVAL_SEED, SACRun, algo_kwargs, replay_episodes, rollout_episodes
 
 # This module is the maker's command line and the recipe's steps in order. SAC and the episodes it yields:
-# sac_trainer.py; the Minari writer: minari_writer.py; per-task env, bands, reference scores: seqrl.tasks.
+# sac_trainer.py; the Minari writer: minari_writer.py; per-task env, bands, reference scores: seqrl.core.tasks.
 
 Level = Literal["medium", "medium-replay", "expert", "medium-expert"]
 
@@ -135,7 +135,7 @@ def make(args: MakeArgs) -> list[str]:
     """Write the datasets of ``args.level``; returns their ids."""
     import torch
 
-    from seqrl.mujoco_warnings import route_mujoco_warnings
+    from seqrl.core.mujoco_warnings import route_mujoco_warnings
 
     route_mujoco_warnings()  # the SAC run and the dataset writer make envs of their own
     task = get_task(args.env)
@@ -185,7 +185,7 @@ def make(args: MakeArgs) -> list[str]:
 
 
 def tasks_help() -> str:
-    """The per-task facts the recipe uses (from ``seqrl.tasks``), for ``--help``."""
+    """The per-task facts the recipe uses (from ``seqrl.core.tasks``), for ``--help``."""
     rows = []
     for t in TASKS.values():
         b = default_bands(t)

@@ -12,10 +12,12 @@ import json
 import os
 from pathlib import Path
 
-from seqrl.errors import SeqRLError
-from seqrl.tasks import task_from_text
+from seqrl.core.errors import SeqRLError
+from seqrl.core.tasks import task_from_text
 
-from .trajectories import DatasetInfo, TrajectoryDataset
+from seqrl.core.data_info import DatasetInfo
+
+from .trajectories import TrajectoryDataset
 
 
 def minari_root() -> Path:

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqrl.errors import SeqRLError
-from seqrl.tasks import get_task, task_names
+from seqrl.core.errors import SeqRLError
+from seqrl.core.tasks import get_task, task_names
 
 from .d4rl import D4RL_NAME, LEVELS, d4rl_name, d4rl_names, load_d4rl_file, load_d4rl_name
 from .minari_data import load_minari, local_minari_ids, minari_root

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .minari_writer import RawEpisode
 

@@ -10,26 +10,13 @@ state and padded tokens never influence real ones (the backbones are causal).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from seqrl.errors import SeqRLError
+from seqrl.core.batch import WindowBatch
+from seqrl.core.errors import SeqRLError
 
 from .trajectories import TrajectoryDataset
-
-
-@dataclass
-class WindowBatch:
-    rtg: torch.Tensor  # (B, K, 1) returns-to-go / rtg_scale
-    states: torch.Tensor  # (B, K, obs_dim) normalized
-    actions: torch.Tensor  # (B, K, act_dim)
-    timesteps: torch.Tensor  # (B, K) int64, step index within the episode
-    mask: torch.Tensor  # (B, K) bool, False on padding
-
-    def to(self, device: torch.device) -> "WindowBatch":
-        return WindowBatch(*(getattr(self, f).to(device, non_blocking=True) for f in self.__dataclass_fields__))
 
 
 class WindowSampler:

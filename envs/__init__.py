@@ -1,4 +1,4 @@
-"""Evaluation envs and the episode loop (the task table is ``seqrl.tasks``; datasets are not imported here)."""
+"""Evaluation envs and the episode loop (the task table is ``seqrl.core.tasks``; datasets are not imported here)."""
 
 from .episodes import Episode, run_episodes, run_episodes_vectorized
 from .factory import check_dims, make_env

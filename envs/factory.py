@@ -10,8 +10,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from seqrl.errors import SeqRLError
-from seqrl.mujoco_warnings import route_mujoco_warnings
+from seqrl.core.errors import SeqRLError
+from seqrl.core.mujoco_warnings import route_mujoco_warnings
 
 
 def make_env(env_id: str, env_spec_json: str = "", *, dataset_name: str = "", **kwargs) -> gym.Env:

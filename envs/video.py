@@ -14,7 +14,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .episodes import Policy, run_episodes
 

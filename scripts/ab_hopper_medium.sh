@@ -30,7 +30,7 @@ STUDY_ROOT=${STUDY_ROOT:-records/study}  # where the no-time arm (the protocol w
 UNTIL=${UNTIL:-}  # HH:MM or +MINUTES: each grid command's --until (runs not expected to finish by then wait)
 PY=.venv/bin/python
 TARGETS=$($PY - <<'EOF'
-from seqrl.config import load_yaml_config
+from seqrl.training.config import load_yaml_config
 from seqrl.datasets import resolve_dataset
 from seqrl.datasets.d4rl import default_cache_dir
 from pathlib import Path

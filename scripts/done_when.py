@@ -22,7 +22,7 @@ import csv
 import sys
 from pathlib import Path
 
-from seqrl.recipe import agent_label, label_backbone
+from seqrl.training.recipe import agent_label, label_backbone
 from seqrl.results import headline_rows
 
 NAMED = ("transformer", "mingru")  # the backbones the done-when names on every dataset
@@ -43,7 +43,7 @@ def headline_cells(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
 def protocol_label(configs: Path, env: str, dataset: str, backbone: str) -> str | None:
     """The agent label the protocol's task config ``configs/<env>-<dataset>.yaml`` trains for ``backbone``
     (None when there is no such file: every row then counts)."""
-    from seqrl.config import parse_train_args
+    from seqrl.training.config import parse_train_args
 
     path = configs / f"{env}-{dataset}.yaml"
     return agent_label(parse_train_args(["--config", str(path), "--backbone", backbone]).to_dict()) if path.is_file() else None

@@ -89,7 +89,7 @@ def imports_of(path: Path, source: str, is_package: bool, known: set[str] = froz
 
 def node_of(module: str, packages: list[str]) -> str | None:
     """The node a module belongs to: its subpackage (``seqrl.agents``, ...), or for a module of the core
-    package itself its own name (``seqrl.config``: the core is a set of independent modules); None outside."""
+    package itself its own name (``seqrl.training.config``: the core is a set of independent modules); None outside."""
     found = [p for p in packages if module == p or module.startswith(p + ".")]
     if not found:
         return None
@@ -111,8 +111,106 @@ def all_imports(root: Path) -> list[Import]:
     return out
 
 
-def cycles(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
-    return sorted({tuple(sorted((a, b))) for a, bs in edges.items() for b in bs if a in edges.get(b, set())})
+def cycles(edges: dict[str, set[str]]) -> list[tuple[str, ...]]:
+    """Every cycle of any length, as the strongly connected components of more than one node (Tarjan), each
+    sorted; a node importing itself is not a cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[tuple[str, ...]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(tuple(sorted(component)))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in sorted(set(edges) | {w for ws in edges.values() for w in ws}):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+# The rooms of seqrl, lowest first, and the rooms each may import (besides itself): what acts (agents) never
+# imports training or the programs; the model's data types come from core, so agents never imports the data.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "core": ("seqrl", "seqrl.core"),
+    "datasets": ("seqrl.datasets",),
+    "envs": ("seqrl.envs",),
+    "runner": ("seqrl.runner",),
+    "agents": ("seqrl.agents",),
+    "training": ("seqrl.training",),
+    "programs": ("seqrl.cli", "seqrl.grid", "seqrl.results", "seqrl.study"),
+}
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "datasets": {"core"},
+    "envs": {"core"},
+    "runner": {"core"},
+    "agents": {"core", "envs", "runner"},
+    "training": {"core", "datasets", "envs", "agents"},
+    "programs": {"core", "datasets", "envs", "runner", "agents", "training"},
+}
+
+
+def room_of(module: str) -> str | None:
+    """The room a module of seqrl belongs to (the longest matching prefix); ``programs`` for any other module
+    directly under ``seqrl``; None outside seqrl."""
+    best = None
+    for room, prefixes in ROOMS.items():
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > len(best[1])):
+                best = (room, p)
+    if best and best[1] == "seqrl" and module != "seqrl":
+        return "programs"  # a module of the root package not given a room of its own
+    return best[0] if best else None
+
+
+def upward_imports(root: Path) -> list[str]:
+    """``file:line source -> target (room -> room)`` for every import of a room it may not import."""
+    out = []
+    for imp in sorted(all_imports(root), key=lambda i: (str(i.path), i.line)):
+        src, dst = room_of(imp.source), room_of(imp.target)
+        if src is None or dst is None or dst == src or dst in MAY_IMPORT[src]:
+            continue
+        out.append(f"{imp.path.relative_to(root)}:{imp.line} {imp.source} -> {imp.target} ({src} -> {dst})")
+    return out
+
+
+def module_edges(root: Path) -> dict[str, set[str]]:
+    """module -> the seqrl modules it imports (at module level or inside functions)."""
+    known = set(modules(root))
+    edges: dict[str, set[str]] = {}
+    for imp in all_imports(root):
+        if imp.source in known and imp.target in known and imp.target != imp.source:
+            edges.setdefault(imp.source, set()).add(imp.target)
+    return edges
+
+
+def room_lines(root: Path) -> dict[str, int]:
+    """Lines of code per room (the files of its modules)."""
+    out: dict[str, int] = {}
+    for name, path in modules(root).items():
+        room = room_of(name) or "-"
+        out[room] = out.get(room, 0) + len(path.read_text().splitlines())
+    return out
 
 
 def package_edges(root: Path) -> dict[str, dict[str, bool]]:
@@ -144,13 +242,21 @@ def static_report(root: Path) -> str:
         parts = subs + ([f"seqrl.{{{', '.join(core)}}}"] if core else [])
         lines.append(f"{src:<{width}}-> {', '.join(parts) or '-'}")
     found = cycles({a: set(b) for a, b in edges.items()})
-    lines += ["", "Cycles: " + ("; ".join(f"{a} <-> {b}" for a, b in found) or "none")]
-    for a, b in found:
+    lines += ["", "Cycles between packages: " + ("; ".join(" <-> ".join(c) for c in found) or "none")]
+    for component in found:
         for imp in all_imports(root):
             src, dst = node_of(imp.source, packages), node_of(imp.target, packages)
-            if {src, dst} == {a, b} and src != dst:
+            if src in component and dst in component and src != dst:
                 where = "inside a function" if imp.local else "module level"
                 lines.append(f"  {imp.path.relative_to(root)}:{imp.line} imports {imp.target} ({where})")
+    module_cycles = cycles(module_edges(root))
+    lines.append("Cycles between modules: " + ("; ".join(" -> ".join(c) for c in module_cycles) or "none"))
+    upward = upward_imports(root)
+    lines += ["", "Rooms (lowest first; each may import those listed): " + "; ".join(
+        f"{r} <- {', '.join(sorted(MAY_IMPORT[r])) or 'nothing'}" for r in ROOMS)]
+    lines.append("Lines per room: " + ", ".join(f"{r} {n:,}" for r, n in sorted(room_lines(root).items(), key=lambda x: list(ROOMS).index(x[0]) if x[0] in ROOMS else 99)))
+    lines.append("Imports against the rooms' order: " + (str(len(upward)) if upward else "none"))
+    lines += [f"  {u}" for u in upward]
     return "\n".join(lines)
 
 

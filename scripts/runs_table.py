@@ -4,7 +4,7 @@
 
     python scripts/runs_table.py runs/* [--eval-json eval.json]
 
-Per run: agent (seqrl.recipe.agent_label), parameters, median training updates/s (TensorBoard
+Per run: agent (seqrl.training.recipe.agent_label), parameters, median training updates/s (TensorBoard
 ``charts/updates_per_s``), wall time of training, and per target return the
 last and best evaluation during training (normalized, mean ± std over episodes).
 With ``--eval-json NAME``, also the results of ``evaluate.py --json RUN/NAME``
@@ -34,9 +34,9 @@ def main() -> None:
     import yaml
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from seqrl.recipe import agent_label
+    from seqrl.training.recipe import agent_label
     from seqrl.results import done_record, fmt_target, size_and_speed
-    from seqrl.rundir import EVAL_KEYS, read_jsonl
+    from seqrl.training.rundir import EVAL_KEYS, read_jsonl
 
     rows = []
     for run in args.runs:

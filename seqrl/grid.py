@@ -8,7 +8,7 @@ A config whose agent is BC (``agent: bc``, configs/cpu/bc-*.yaml) makes one run 
 for an A/B arm: ``-- --ema-decay 0.999``); they are part of the run's label, so the arms of an A/B
 get their own directories and rows. Each run gets its own directory
 ``<runs-root>/<env>__<dataset>__<agent label>__<seed>__<unix time>`` (CleanRL's naming; the label
-is ``seqrl.recipe.agent_label``: ``bc``, ``mingru``, ``mingru+ema0.999``, ...) and a ``train.log``. A run whose directory already holds a finished run
+is ``seqrl.training.recipe.agent_label``: ``bc``, ``mingru``, ``mingru+ema0.999``, ...) and a ``train.log``. A run whose directory already holds a finished run
 (``done.json``) is skipped, so a grid can be re-run after an interruption; an unfinished one
 is resumed exactly (``--resume``). With ``--jobs N`` each process gets ``cores / N`` threads.
 ``--until HH:MM`` (or ``+MINUTES``) starts a run only if it is expected to finish by then, so a sitting
@@ -36,10 +36,11 @@ from pathlib import Path
 
 import yaml
 
-from seqrl.config import TrainConfig, parse_train_args
-from seqrl.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
-from seqrl.recipe import check_config
-from seqrl.runtime import cpu_model
+from seqrl.cli.args import parse_train_args
+from seqrl.training.config import TrainConfig, check_config
+from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
+from seqrl.training.rundir import RunName, RunSummary
+from seqrl.core.runtime import cpu_model
 
 
 
@@ -63,9 +64,7 @@ class Job:
 
     @cached_property
     def prefix(self) -> str:
-        from seqrl.agents.trainer import run_prefix
-
-        return run_prefix(self.cfg)
+        return RunName.of(self.cfg).prefix
 
 
 def make_jobs(configs: list[Path], backbones: list[str] | None, seeds: list[int], extra: list[str]) -> list[Job]:
@@ -91,27 +90,19 @@ def existing(root: Path, job: Job) -> tuple[Path | None, bool]:
     found = sorted(root.glob(job.prefix + "*"))
     if not found:
         return None, False
-    return found[-1], (found[-1] / "done.json").is_file()
+    return found[-1], RunSummary.read(found[-1]) is not None
 
 
 def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
-    """(env__dataset, agent label, CPU model, wall seconds) of each finished run under ``root``. ``wall_s`` sums
-    the run's processes; a run resumed from a checkpoint that did not record the time before it
-    (``wall_s_complete`` false) counts too little and is left out. A done.json written before that field existed
-    (2026-12-03) has its last process's time: an estimate from a resumed one errs short."""
+    """(env__dataset, agent label, CPU model, wall seconds summed over the run's processes) of each finished run
+    under ``root``."""
     runs = []
-    for done in root.glob("*/done.json"):
-        try:
-            d = json.loads(done.read_text())
-            env, dataset = done.parent.name.split("__")[:2]
-            # records written before done.json kept the vector extensions apart named the CPU "Intel Xeon
-            # (AVX-512, ...)"; the model name alone is what cpu_model() gives now
-            cpu = str((d.get("machine") or {}).get("cpu", "")).split(" (")[0]
-            if d.get("wall_s_complete") is False:
-                continue
-            runs.append((f"{env}__{dataset}", str(d["agent"]), cpu, float(d["wall_s"])))
-        except (ValueError, KeyError, TypeError, OSError):
-            continue  # a damaged or older done.json: nothing to estimate from
+    for run_dir in sorted(p.parent for p in root.glob(f"*/{RunSummary.FILE}")):
+        name, done = RunName.parse(run_dir.name), RunSummary.read(run_dir)
+        if name is None or done is None or not isinstance(done.wall_s, (int, float)):
+            continue  # not a run of seqrl's naming, or a damaged summary: nothing to estimate from
+        cpu = str((done.machine or {}).get("cpu", ""))
+        runs.append((f"{name.env}__{name.dataset}", str(done.agent), cpu, float(done.wall_s)))
     return runs
 
 
@@ -120,8 +111,8 @@ def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str
     CPU, else the same agent on this CPU (another task), else the same task and agent on any CPU, else the same
     agent anywhere, else another agent of its kind (BC, or a Decision model: a backbone not run yet) on this
     CPU, then anywhere. None when no finished run is of its kind."""
-    env, dataset, agent = job.prefix.split("__")[:3]  # <env>__<dataset>__<agent label>__<seed>__
-    task = f"{env}__{dataset}"
+    name = RunName.of(job.cfg)
+    task, agent = f"{name.env}__{name.dataset}", name.agent
     tiers = [("this task on this CPU", lambda r: r[0] == task and r[2] == cpu),
              ("other tasks on this CPU", lambda r: r[2] == cpu),
              ("this task on another CPU", lambda r: r[0] == task),
@@ -202,7 +193,7 @@ def run_job(job: Job, root: Path, threads: int, until: dt.datetime | None = None
         args = ["--resume", str(path), *job.extra]
         say(f"resume {path.name}")
     else:
-        earlier, path = path, root / f"{job.prefix}{int(time.time() * 1000)}"  # = run_name
+        earlier, path = path, root / str(RunName.new(job.cfg))
         args = [*job.args, "--run-dir", str(path)]
         say(f"start {path.name}" + (f" ({earlier.name} stopped before its first checkpoint; left as it was)"
                                     if earlier is not None else ""))

@@ -10,7 +10,7 @@ std over seeds with each seed's value (``last_by_seed`` in the CSV). Then, as th
 with the data's own mean normalized score (``data``), the normalized score, mean ± std over
 seeds, of the last and the best evaluation and their gap (best − last), and what the last
 evaluation's episodes did (mean length, shares that fell and that ended upside down, mean x
-displacement). The agent is ``seqrl.recipe.agent_label``: ``bc`` (one row, rollout ``state``,
+displacement). The agent is ``seqrl.training.recipe.agent_label``: ``bc`` (one row, rollout ``state``,
 no target), the backbone (``+gate``), and a ``+tag`` per non-default recipe option, so A/B arms
 are separate rows.
 Also ``curves.png`` (normalized score vs updates, mean with a ± std band over seeds; BC's last
@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from seqrl.errors import SeqRLError
-from seqrl.recipe import agent_label
-from seqrl.rundir import EVAL_KEYS, logged_median, read_jsonl, write_atomic
+from seqrl.core.errors import SeqRLError
+from seqrl.core.files import read_jsonl, write_atomic
+from seqrl.training.config import TrainConfig
+from seqrl.training.rundir import EVAL_KEYS, logged_median
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Run:
     path: Path
     env: str
     dataset: str
-    agent: str  # seqrl.recipe.agent_label: bc, mingru, mingru+ur, transformer+ema0.999, ...
+    agent: str  # seqrl.training.recipe.agent_label: bc, mingru, mingru+ur, transformer+ema0.999, ...
     seed: int
     evals: list[dict]  # evals.jsonl records: {"step", "results": [{"target", "rollout", "normalized_mean", ...}]}
     params: int | None = None
@@ -103,7 +104,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
                 last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
                 evals[-1] = {**evals[-1], "results": last + final}
             done = done_record(p)
-            runs.append(Run(p, cfg.get("env") or "", dataset, agent_label(cfg), int(cfg.get("seed", 0)), evals,
+            runs.append(Run(p, cfg.get("env") or "", dataset, TrainConfig.from_dict(cfg, str(cfg_file)).label(), int(cfg.get("seed", 0)), evals,
                             *size_and_speed(p, done), (done.get("data") or {}).get("normalized_mean")))
         except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError, SeqRLError) as e:
             print(f"[seqrl] warning: run {p} skipped: a file of it is damaged ({type(e).__name__}: {e}).", file=sys.stderr)

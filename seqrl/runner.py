@@ -25,7 +25,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 FILE_FORMAT = "seqrl-policy"  # metadata["format"]
 FILE_VERSION = 1

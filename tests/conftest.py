@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import random_hopper_arrays
-from seqrl.tasks import TASKS
+from seqrl.core.tasks import TASKS
 
 
 @pytest.fixture(scope="session")

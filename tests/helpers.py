@@ -11,7 +11,7 @@ from types import ModuleType
 import gymnasium as gym
 import numpy as np
 
-from seqrl.tasks import TASKS
+from seqrl.core.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import torch
 
 from seqrl.agents.backbones import BackboneConfig, available_backbones, build_backbone
 from seqrl.agents.backbones.scan import log_space_scan, sequential_scan
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from helpers import backbone_options
 
@@ -41,7 +41,7 @@ def name(request) -> str:
 def test_registry_holds_the_issue_backbones():
     assert {"transformer", "mingru"} <= set(available_backbones())
     with pytest.raises(SeqRLError, match="Unknown backbone 'mingur'. Did you mean 'mingru'.*Known backbones"):
-        build_backbone("mingur", BackboneConfig())
+        build_backbone("mingur", BackboneConfig(width=8, n_layers=1, dropout=0.0, max_tokens=59))
 
 
 @torch.no_grad()
@@ -211,8 +211,8 @@ def test_options_live_with_their_backbone():
                                                                      "urlstm", "gru", "lstm")}
     assert have == {"mingru": ["gate", "scan"], "minlstm": ["gate", "scan"], "mamba": ["d_state", "dt_min", "dt_max", "scan"],
                     "s4d": ["d_state", "dt_min", "dt_max"], "transformer": ["n_heads", "pos"], "urlstm": [], "gru": [], "lstm": []}
-    m = build_backbone("mingru", BackboneConfig(width=8, n_layers=1, options=MinGRUOptions(gate="ur")))
+    m = build_backbone("mingru", BackboneConfig(width=8, n_layers=1, options=MinGRUOptions(gate="ur"), dropout=0.0, max_tokens=59))
     assert m.options == MinGRUOptions(gate="ur") and m.blocks[0].mixer.gate.gate == "ur"
-    assert build_backbone("mingru", BackboneConfig(width=8, n_layers=1)).options == MinGRUOptions()  # None: defaults
+    assert build_backbone("mingru", BackboneConfig(width=8, n_layers=1, dropout=0.0, max_tokens=59)).options == MinGRUOptions()  # None: defaults
     with pytest.raises(TypeError, match="takes MinGRUOptions, got TransformerOptions"):
-        build_backbone("mingru", BackboneConfig(width=8, options=TransformerOptions()))
+        build_backbone("mingru", BackboneConfig(width=8, options=TransformerOptions(), n_layers=1, dropout=0.0, max_tokens=59))

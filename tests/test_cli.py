@@ -43,7 +43,7 @@ def test_train_then_evaluate(data_root, tmp_path, backbone):
     assert "local Minari test/hopper/medium-v0" in p.stdout  # says what it resolved and from where
     assert {"config.yaml", "last.pt", "best.pt", "evals.jsonl"} <= {f.name for f in run_dir.iterdir()}
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert cfg["backbone"] == backbone and cfg["steps"] == 6 and cfg["width"] == 16
+    assert cfg["model"]["backbone"] == backbone and cfg["steps"] == 6 and cfg["model"]["width"] == 16
     evals = [json.loads(line) for line in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == [3, 6]
     r = evals[-1]["results"][0]  # what each episode did: length, forward progress, fell, upside down
@@ -95,7 +95,7 @@ def test_fused_tokens_train_checkpoint_and_evaluate_in_both_rollouts(data_root, 
     p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--tokens", "fused",
              "--run-dir", str(run_dir), *TINY])
     assert p.returncode == 0, p.stderr
-    assert "train mingru+fused" in p.stderr and yaml.safe_load((run_dir / "config.yaml").read_text())["tokens"] == "fused"
+    assert "train mingru+fused" in p.stderr and yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["tokens"] == "fused"
     import torch
     model = torch.load(run_dir / "last.pt", weights_only=False)["model"]
     assert not any(k.startswith("embed_action") for k in model)  # the checkpoint rebuilds the fused model
@@ -112,7 +112,7 @@ def test_bc_trains_evaluates_and_refuses_what_it_would_ignore(data_root, tmp_pat
     run_dir = tmp_path / "bc"
     bc_tiny = ["--steps", "6", "--eval-every", "3", "--eval-episodes", "1", "--batch-size", "8", "--log-every", "2",
                "--warmup-steps", "2", "--device", "cpu"]
-    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--agent", "bc", "--bc-hidden", "32", "32",
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--agent", "bc", "--bc.hidden", "32", "32",
              "--run-dir", str(run_dir), *bc_tiny])
     assert p.returncode == 0, p.stderr
     assert "agent bc: 1,539 parameters" in p.stdout  # 11*32+32 + 32*32+32 + 32*3+3
@@ -148,7 +148,10 @@ def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("env: hopper\nwidht: 64\n")
     err = error_of(capsys, "train_offline", ["--config", str(cfg)])
-    assert "unknown config key(s) 'widht' (did you mean 'width'?)" in err
+    assert "unknown config key(s) 'widht' (did you mean model: {width: ...}?)" in err
+    cfg.write_text("env: hopper\nmodel:\n  widht: 64\n")
+    err = error_of(capsys, "train_offline", ["--config", str(cfg)])
+    assert "model: unknown config key(s) 'widht' (did you mean 'width'?)" in err
 
 
 def test_unknown_flag_is_refused(capsys):
@@ -181,15 +184,24 @@ def test_evaluate_bad_run_dir(tmp_path, capsys):
 def test_help_explains_every_field():
     from dataclasses import fields
 
-    from seqrl.config import TrainConfig
+    from seqrl.training.config import TrainConfig
 
     from seqrl.agents.backbones import available_backbones, get_backbone_class, options_class
 
     p = run(["train_offline.py", "--help"])
     assert p.returncode == 0
+    from seqrl.agents import ModelConfig
+    from seqrl.agents.bc import BCConfig
+    from seqrl.core.errors import flag
+
     for f in fields(TrainConfig):
-        if f.name != "backbone_options":  # no flag of its own: each backbone's options are its group of flags
-            assert "--" + f.name.replace("_", "-") in p.stdout, f.name
+        if f.name not in ("model", "bc"):  # groups: their fields are the flags
+            assert flag(f.name) in p.stdout, f.name
+    for f in fields(ModelConfig):
+        if f.name != "options":  # no flag of its own: each backbone's options are its group of flags
+            assert flag(f.name) in p.stdout, f.name
+    for f in fields(BCConfig):
+        assert flag(f"bc.{f.name}") in p.stdout, f.name
     built_in = [b for b in available_backbones() if get_backbone_class(b).__module__.startswith("seqrl.")]
     for b in built_in:  # --mingru.gate, --s4d.d-state, --transformer.n-heads, ...
         for f in fields(options_class(b)):
@@ -292,7 +304,7 @@ def test_val_fraction_logs_held_out_and_training_losses(data_root, tmp_path):
 
 
 def test_bf16_autocast_and_compile_train(data_root, tmp_path):
-    from seqrl.agents.fastpath import bf16_pays
+    from seqrl.training.fastpath import bf16_pays
 
     import torch
 

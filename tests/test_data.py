@@ -9,10 +9,10 @@ import pytest
 
 from seqrl.datasets import DatasetInfo, TrajectoryDataset, WindowSampler, load_d4rl_file, resolve_dataset
 from seqrl.datasets.d4rl import d4rl_url, write_d4rl_file
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from helpers import random_hopper_arrays
-from seqrl.tasks import TASKS
+from seqrl.core.tasks import TASKS
 
 INFO = DatasetInfo("hand", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
 

@@ -11,7 +11,7 @@ import pytest
 mujoco = pytest.importorskip("mujoco")
 
 from seqrl.envs import make_env  # noqa: E402
-from seqrl.mujoco_warnings import MuJoCoWarning, route_mujoco_warnings  # noqa: E402
+from seqrl.core.mujoco_warnings import MuJoCoWarning, route_mujoco_warnings  # noqa: E402
 
 BALL = "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>"
 

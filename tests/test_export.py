@@ -19,11 +19,11 @@ from seqrl.agents import AgentBundle, DecisionModel, ModelConfig, SequencePolicy
 from seqrl.agents.backbones import available_backbones
 from seqrl.agents.deploy import export_policy
 from seqrl.datasets import DatasetInfo
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 from seqrl.runner import load_policy
 
 from helpers import REPO, backbone_options
-from seqrl.tasks import TASKS
+from seqrl.core.tasks import TASKS
 
 EPISODE = 1000  # steps: a full MuJoCo locomotion episode
 N_ENVS = 3  # traced with 2: the env dim must really be dynamic
@@ -45,12 +45,12 @@ def one_thread():
 def tiny_bundle(backbone: str, obs_dim: int = 5, act_dim: int = 2, tokens: str = "interleaved",
                 pos: str = "none") -> AgentBundle:
     torch.manual_seed(0)
-    cfg = ModelConfig(obs_dim=obs_dim, act_dim=act_dim, backbone=backbone, width=16, n_layers=2, dropout=0.1,
-                      context_len=4, max_ep_len=1000, backbone_options=backbone_options(backbone, n_heads=2, pos=pos),
+    cfg = ModelConfig(backbone=backbone, width=16, n_layers=2, dropout=0.1,
+                      context_len=4, max_ep_len=1000, options=backbone_options(backbone, n_heads=2, pos=pos),
                       tokens=tokens)
     rng = np.random.default_rng(0)
     mean, std = rng.normal(size=obs_dim), rng.uniform(0.5, 2, size=obs_dim)
-    return AgentBundle(DecisionModel(cfg), mean, std, 100.0, [300.0, 150.0], INFO, step=7, config={})
+    return AgentBundle(cfg.create(obs_dim, act_dim), mean, std, 100.0, [300.0, 150.0], INFO, step=7, config={})
 
 
 def cases() -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""The update's fast path (agents/fastpath.py): bf16 autocast and torch.compile against fp32 eager for every
+"""The update's fast path (training/fastpath.py): bf16 autocast and torch.compile against fp32 eager for every
 backbone, the flags, and the fallback to fp32 on a CPU without native bf16.
 
 Tolerances (tiny model: width 16, 2 layers, K=4, dropout 0, float32 reference):
@@ -16,11 +16,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqrl.agents import DecisionModel, ModelConfig
-from seqrl.agents import fastpath
+from seqrl.agents import ModelConfig
+from seqrl.training import fastpath
 from seqrl.agents.backbones import available_backbones
 from seqrl.agents.model import masked_action_mse
-from seqrl.config import TrainConfig, config_from_dict, parse_train_args
+from seqrl.cli.args import parse_train_args
+from seqrl.training.config import TrainConfig
 
 from helpers import backbone_options
 
@@ -30,8 +31,8 @@ TORCH_RNNS = ("gru", "lstm")
 
 def tiny(backbone: str) -> DecisionModel:
     torch.manual_seed(0)
-    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, dropout=0.0,
-                                     context_len=K, max_ep_len=50, backbone_options=backbone_options(backbone, n_heads=2)))
+    return ModelConfig(backbone=backbone, width=16, n_layers=2, dropout=0.0,
+                                     context_len=K, max_ep_len=50, options=backbone_options(backbone, n_heads=2)).create(5, 2)
 
 
 def batch() -> tuple[torch.Tensor, ...]:
@@ -133,21 +134,10 @@ def test_compile_auto_follows_the_measured_table(monkeypatch):
         fastpath.resolve_fast_path("fp32", "yes", cpu, "mingru")  # type: ignore[arg-type]
 
 
-def test_flags_and_old_configs(tmp_path):
+def test_flags():
     cfg = parse_train_args(["--precision", "fp32", "--compile", "on"])
     assert (cfg.precision, cfg.compile) == ("fp32", "on")
     assert (TrainConfig().precision, TrainConfig().compile) == ("auto", "auto")
-    assert parse_train_args(["--bf16"]).precision == "bf16"  # the old flag
-    assert parse_train_args(["--no-bf16"]).precision == "fp32"
-    # a run saved before the fast path resumes as it ran: its precision, no compile
-    run = tmp_path / "old_run"
-    run.mkdir()
-    (run / "config.yaml").write_text("env: hopper\nbackbone: mingru\nbf16: false\nsteps: 10\n")
-    old = parse_train_args(["--resume", str(run)])
-    assert (old.precision, old.compile, old.steps) == ("fp32", "off", 10)
-    assert config_from_dict(TrainConfig, {"bf16": True}, "x").precision == "bf16"
-    with pytest.raises(Exception, match="bf16 is the old name of precision"):
-        config_from_dict(TrainConfig, {"bf16": True, "precision": "fp32"}, "x")
 
 
 @pytest.mark.parametrize("backbone", available_backbones())

@@ -82,7 +82,7 @@ def test_tiny_grid_and_results_from_the_wheel(installed: Path, data_root: Path, 
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump({"env": "hopper", "dataset": "test/hopper/medium-v0", "steps": 2, "eval_every": 2,
                                    "eval_episodes": 1, "batch_size": 4, "warmup_steps": 1, "log_every": 1,
-                                   "device": "cpu", "context_len": 3, "width": 8, "n_layers": 1,
+                                   "device": "cpu", "model": {"context_len": 3, "width": 8, "n_layers": 1},
                                    "eval_targets": [100.0]}))
     runs = tmp_path / "runs"
     p = run(installed, [str(installed / "seqrl-grid"), "--configs", str(cfg), "--backbones", "mingru", "--seeds", "0",

@@ -43,7 +43,7 @@ def test_the_import_check_sees_every_spelling(tmp_path):
     """Each way of importing the other package is caught (so the test above can fail)."""
     (tmp_path / "datasets" / "sub").mkdir(parents=True)
     (tmp_path / "datasets" / "__init__.py").write_text("from .trajectories import DatasetInfo\n")
-    (tmp_path / "datasets" / "a.py").write_text("import seqrl.envs.factory\nfrom seqrl.errors import SeqRLError\n")
+    (tmp_path / "datasets" / "a.py").write_text("import seqrl.envs.factory\nfrom seqrl.core.errors import SeqRLError\n")
     (tmp_path / "datasets" / "b.py").write_text("def f():\n    from seqrl.envs import make_env\n    return make_env\n")
     (tmp_path / "datasets" / "c.py").write_text("from ..envs import factory\n")
     (tmp_path / "datasets" / "sub" / "d.py").write_text("from ...envs.episodes import Episode\nimport envs\n")
@@ -84,9 +84,47 @@ def test_module_names_say_one_thing():
     assert [n for n, c in names.items() if c > 1] == []
 
 
-def test_no_import_cycles_between_packages():
-    """scripts/import_graph.py finds no cycle between seqrl's packages (function-local imports included)."""
+def test_no_import_cycles_of_any_length():
+    """No cycle among seqrl's modules (function-local imports included), of any length."""
     graph = import_graph()
-    found = graph.cycles({a: set(b) for a, b in graph.package_edges(REPO).items()})
-    assert found == []
-    assert graph.cycles({"a": {"b"}, "b": {"a"}}) == [("a", "b")]  # the check itself sees a cycle
+    assert graph.cycles(graph.module_edges(REPO)) == []
+    # the check itself sees a cycle of three and tells it apart from a chain
+    assert graph.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [("a", "b", "c")]
+    assert graph.cycles({"a": {"b"}, "b": {"c"}}) == []
+
+
+def test_no_room_imports_a_room_above_it():
+    """What acts never imports training or the programs; training never imports the programs; data and envs
+    import only the core (scripts/import_graph.py's ROOMS and MAY_IMPORT)."""
+    graph = import_graph()
+    assert graph.upward_imports(REPO) == []
+    assert graph.room_of("seqrl.agents.model") == "agents" and graph.room_of("seqrl.agents.backbones.mingru") == "agents"
+    assert graph.room_of("seqrl.training.trainer") == "training" and graph.room_of("seqrl.grid") == "programs"
+    assert graph.room_of("seqrl.core.errors") == "core" and graph.room_of("seqrl") == "core"
+
+
+def test_the_room_check_sees_an_upward_import(tmp_path):
+    """A copy of the layout where the model imports the trainer and the data: both are reported."""
+    import shutil
+
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    for folder in ("agents", "training", "datasets", "seqrl/core"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "seqrl" / "__init__.py").write_text("")
+    (tmp_path / "training" / "trainer.py").write_text("from seqrl.agents.model import M\n")
+    (tmp_path / "agents" / "model.py").write_text(
+        "from seqrl.core import errors\ndef f():\n    from seqrl.training.trainer import T\nfrom seqrl.datasets import x\n")
+    graph = import_graph()
+    assert graph.upward_imports(tmp_path) == [
+        "agents/model.py:3 seqrl.agents.model -> seqrl.training.trainer (agents -> training)",
+        "agents/model.py:4 seqrl.agents.model -> seqrl.datasets (agents -> datasets)",
+    ]
+    assert graph.cycles(graph.module_edges(tmp_path)) == [("seqrl.agents.model", "seqrl.training.trainer")]
+
+
+def test_the_acting_side_loads_no_data_library():
+    """``import seqrl.agents`` (the model, its policies and checkpoints) loads neither h5py nor minari."""
+    code = "import sys, seqrl.agents\nprint(sorted(m for m in ('h5py', 'minari') if m in sys.modules))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr

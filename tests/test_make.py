@@ -10,7 +10,7 @@ pytest.importorskip("stable_baselines3")
 
 from seqrl.datasets.make import MakeArgs, make  # noqa: E402
 
-from seqrl.tasks import TASKS  # noqa: E402
+from seqrl.core.tasks import TASKS  # noqa: E402
 
 WIDE = (-1e9, 1e9)  # stop at the first evaluation
 
@@ -47,7 +47,7 @@ def test_maker_writes_loadable_datasets_and_resumes(tmp_path, monkeypatch, capsy
 
 
 def test_maker_refuses_to_overwrite(tmp_path, monkeypatch):
-    from seqrl.errors import SeqRLError
+    from seqrl.core.errors import SeqRLError
 
     (tmp_path / "minari" / "toy" / "hopper" / "medium-v0").mkdir(parents=True)
     args = MakeArgs(env="hopper", level=["medium"], namespace="toy", out=tmp_path / "minari", work_dir=tmp_path / "w")

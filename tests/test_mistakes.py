@@ -66,7 +66,7 @@ def test_overwrite_deletes_the_old_run_first(run_copy, capsys):
 
 
 def test_a_locked_run_directory_is_refused_naming_the_holder(run_copy, tmp_path, capsys):
-    from seqrl.rundir import lock_run_dir
+    from seqrl.training.rundir import lock_run_dir
 
     before = snapshot(run_copy)
     lock = lock_run_dir(run_copy)  # as a training process holds it
@@ -150,14 +150,10 @@ MISSING = "/nonexistent/dataset.hdf5"  # were the flags checked after loading, t
     (["--threads", "-2"], "--threads must be >= 0"),
     (["--max-ep-len", "0"], "--max-ep-len must be >= 1"),
     (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
-    (["--backbone", "gru", "--gate", "ur"], "--backbone gru does not use --gate (read by mingru, minlstm)"),
-    (["--backbone", "transformer", "--d-state", "8"], "--backbone transformer does not use --d-state (read by mamba, s4d)"),
-    (["--backbone", "mingru", "--n-heads", "2"], "--backbone mingru does not use --n-heads (read by transformer)"),
-    (["--backbone", "s4d", "--scan", "log"], "--backbone s4d does not use --scan"),
-    (["--backbone", "lstm", "--dt-min", "0.01"], "--backbone lstm does not use --dt-min"),
-    (["--backbone", "gru", "--mingru.gate", "ur"], "--backbone gru does not use --mingru.gate (options of mingru)"),
+    (["--backbone", "gru", "--mingru.gate", "ur"], "--backbone gru does not use --mingru.gate (options of another backbone)"),
     (["--backbone", "mamba", "--s4d.dt-min", "0.01", "--s4d.d-state", "8"],
-     "--backbone mamba does not use --s4d.d-state, --s4d.dt-min (options of s4d)"),
+     "--backbone mamba does not use --s4d.d-state, --s4d.dt-min (options of another backbone)"),
+    (["--agent", "bc", "--bc.hidden", "0"], "--bc.hidden must be one positive width per hidden layer"),
     (["--agent", "bc", "--mingru.scan", "log"], "--agent bc does not use --mingru.scan"),
     (["--backbone", "nope"], "Unknown backbone 'nope'"),
     (["--env", "ant"], "ant"),
@@ -171,10 +167,11 @@ def test_bad_train_flags_are_refused_before_any_work(tmp_path, capsys, flags, sa
 
 @pytest.mark.parametrize("yaml_text, said", [
     ("steps: abc\n", "steps: 'abc' is not an integer"),
-    ("gate: bogus\n", "gate: 'bogus' is not one of default, ugi, ur"),
-    ("backbone: mingru\nmingru: {gate: bogus}\n", "gate: 'bogus' is not one of default, ugi, ur"),
-    ("backbone: mingru\nmingru: {gaet: ur}\n", "unknown config key(s) 'gaet' (did you mean 'gate'?)"),
-    ("backbone: mingru\nmingru: ur\n", "mingru: must be a mapping of option: value"),
+    ("model: {backbone: mingru, options: {gate: bogus}}\n", "gate: 'bogus' is not one of default, ugi, ur"),
+    ("model: {backbone: mingru, options: {gaet: ur}}\n", "unknown config key(s) 'gaet' (did you mean 'gate'?)"),
+    ("model: {backbone: mingru, options: ur}\n", "the options of mingru must be a mapping of option: value"),
+    ("model: [1]\n", "model must be a mapping of its fields"),
+    ("mingru: {gate: ur}\n", "'mingru' (a backbone's options: model: {backbone: mingru, options: {...}}"),
     ("rollout: [windows]\n", "rollout: ['windows'] is not a list"),
     ("eval_episodes: 0\n", "--eval-episodes must be >= 1 (got 0)"),
 ])
@@ -218,18 +215,18 @@ def test_a_damaged_evals_line_is_reported_and_skipped(run_copy, tmp_path, capsys
 
 
 def test_a_crash_while_adding_an_evaluation_keeps_the_file_whole(tmp_path, monkeypatch):
-    from seqrl import rundir
+    from seqrl.core import files
 
     path = tmp_path / "evals.jsonl"
-    rundir.append_jsonl(path, {"step": 1, "results": []})
+    files.append_jsonl(path, {"step": 1, "results": []})
     before = path.read_bytes()
 
     def crash(*a, **k):
         raise KeyboardInterrupt  # the process dies between writing the new file and renaming it
 
-    monkeypatch.setattr(rundir.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        rundir.append_jsonl(path, {"step": 2, "results": []})
+        files.append_jsonl(path, {"step": 2, "results": []})
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["evals.jsonl"]
 
 
@@ -246,7 +243,6 @@ def test_results_refuses_a_missing_path(tmp_path, capsys):
     (["--configs", "configs/cpu/nope.yaml", "--backbones", "mingru"], "does not exist"),
     (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "mingru", "--jobs", "0"], "--jobs must be >= 1"),
     (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "mingru", "--seeds", "1", "1"], "distinct seeds"),
-    (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "gru", "--", "--gate", "ur"], "does not use --gate"),
     (["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "gru", "--", "--mingru.gate", "ur"],
      "does not use --mingru.gate"),
 ])

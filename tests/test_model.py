@@ -8,22 +8,23 @@ import numpy as np
 import pytest
 import torch
 
+from seqrl.core.errors import SeqRLError
 from seqrl.agents import AgentBundle, DecisionModel, ModelConfig, SequencePolicy, load_checkpoint, save_checkpoint
 from seqrl.agents.backbones import available_backbones
 from seqrl.agents.model import masked_action_mse
 from seqrl.datasets import DatasetInfo
 
 from helpers import backbone_options
-from seqrl.tasks import TASKS
+from seqrl.core.tasks import TASKS
 
 K = 4
 
 
 def tiny_model(backbone: str, **kw) -> DecisionModel:
     torch.manual_seed(0)
-    cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=2, dropout=0.0,
-                      context_len=K, max_ep_len=50, backbone_options=backbone_options(backbone, n_heads=2), **kw)
-    return DecisionModel(cfg).double()
+    cfg = ModelConfig(backbone=backbone, width=16, n_layers=2, dropout=0.0,
+                      context_len=K, max_ep_len=50, options=backbone_options(backbone, n_heads=2), **kw)
+    return cfg.create(5, 2).double()
 
 
 def random_window(seed: int = 0, batch: int = 2) -> tuple[torch.Tensor, ...]:
@@ -135,8 +136,8 @@ def test_vectorized_evaluation_gives_the_one_env_returns(backbone, rollout):
     from seqrl.envs import run_episodes, run_episodes_vectorized
 
     torch.manual_seed(0)
-    cfg = ModelConfig(obs_dim=11, act_dim=3, backbone=backbone, width=16, n_layers=1, dropout=0.0, context_len=K)
-    m = DecisionModel(cfg).double()
+    cfg = ModelConfig(backbone=backbone, width=16, n_layers=1, dropout=0.0, context_len=K)
+    m = cfg.create(11, 3).double()
     pol = SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, rollout)
     env_fn = lambda: gym.make("Hopper-v5", max_episode_steps=21)  # noqa: E731
     one = run_episodes(env_fn(), pol, 300.0, episodes=4, seed=5)
@@ -200,32 +201,20 @@ def test_window_policy_sees_exactly_the_training_windows(backbone, tokens):
             pol.observe(np.array([ds.rewards[t]]), actions=ds.actions[t][None])  # teacher forcing
 
 
-@pytest.mark.parametrize("backbone, gate", [("mingru", "default"), ("mingru", "ur"), ("minlstm", "default")])
-def test_format_1_checkpoints_load(tmp_path, backbone, gate):
-    """Format 1 stored minGRU/minLSTM's forget gate and the rest of the input projection as separate
-    layers; loading one must give the same model."""
-    torch.manual_seed(0)
-    cfg = ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=8, n_layers=1, dropout=0.0, context_len=K,
-                      backbone_options=backbone_options(backbone, gate=gate))
-    m = DecisionModel(cfg).eval()
+def test_a_checkpoint_of_another_format_is_refused_and_left_as_it_was(tmp_path):
+    """A checkpoint written by another version of seqrl (another format) is refused with a message naming the
+    formats and what to do; the file is not touched."""
+    m = ModelConfig(width=8, n_layers=1, dropout=0.0, context_len=K).create(5, 2)
     info = DatasetInfo("x", "d4rl", "-", "hopper", "Hopper-v5", "", *TASKS["hopper"].ref_scores)
-    save_checkpoint(tmp_path / "v2.pt", AgentBundle(m, np.zeros(5), np.ones(5), 1.0, [1.0], info, 0, {}))
-    payload = torch.load(tmp_path / "v2.pt", weights_only=False)
-    old, names = {}, ["forget.lin"] + (["forget.refine_lin"] if gate == "ur" else []) + [
-        "to_hidden" if backbone == "mingru" else "to_input_hidden"]
-    for k, v in payload["model"].items():
-        if ".in_proj." not in k:
-            old[k] = v
-            continue
-        prefix, kind = k.split(".in_proj.")
-        sizes = [8] * (len(names) - 1) + [v.shape[0] - 8 * (len(names) - 1)]
-        for name, part in zip(names, v.split(sizes)):
-            old[f"{prefix}.{name}.{kind}"] = part
-    payload.update(format=1, model=old)
-    torch.save(payload, tmp_path / "v1.pt")
-    loaded, _ = load_checkpoint(tmp_path / "v1.pt")
-    x = [torch.randn(2, K, n) for n in (1, 5, 2)] + [torch.arange(K).repeat(2, 1)]
-    assert torch.equal(m(*x), loaded.model.eval()(*x))
+    save_checkpoint(tmp_path / "new.pt", AgentBundle(m, np.zeros(5), np.ones(5), 1.0, [1.0], info, 0, {}))
+    payload = torch.load(tmp_path / "new.pt", weights_only=False)
+    payload["format"] = 3
+    torch.save(payload, tmp_path / "old.pt")
+    before = (tmp_path / "old.pt").read_bytes()
+    with pytest.raises(SeqRLError, match="checkpoint of format 3, written by another version of seqrl; this one "
+                                         "reads format 4. Evaluate or export it with the version that wrote it"):
+        load_checkpoint(tmp_path / "old.pt")
+    assert (tmp_path / "old.pt").read_bytes() == before
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])

@@ -11,15 +11,15 @@ import torch
 from torch import nn
 
 from seqrl.agents import DecisionModel, ModelConfig, load_checkpoint
-from seqrl.agents.ema import EMA
-from seqrl.agents.gpt_init import gpt_init_
-from seqrl.agents.optim import decay_groups, make_optimizer
-from seqrl.agents.trainer import Trainer, resolve_targets
-from seqrl.config import TrainConfig
+from seqrl.cli.args import load_config, parse_train_args
+from seqrl.training.ema import EMA
+from seqrl.training.gpt_init import gpt_init_
+from seqrl.training.optim import decay_groups, make_optimizer
+from seqrl.training.trainer import Trainer, resolve_targets
+from seqrl.training.config import TrainConfig, check_config
 from seqrl.datasets import DatasetInfo, TrajectoryDataset
-from seqrl.errors import SeqRLError
-from seqrl.recipe import agent_label, check_config, label_backbone
-from seqrl.tasks import TASKS, get_task
+from seqrl.core.errors import SeqRLError
+from seqrl.core.tasks import TASKS, get_task
 
 from helpers import backbone_options
 
@@ -35,8 +35,8 @@ def dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6, name="local/hop
 
 def tiny(backbone: str, **options) -> DecisionModel:
     torch.manual_seed(0)
-    return DecisionModel(ModelConfig(obs_dim=5, act_dim=2, backbone=backbone, width=16, n_layers=1, context_len=4,
-                                     backbone_options=backbone_options(backbone, **options)))
+    return ModelConfig(backbone=backbone, width=16, n_layers=1, context_len=4,
+                                     options=backbone_options(backbone, **options)).create(5, 2)
 
 
 # ---- EMA ------------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def test_ema_is_the_bias_corrected_average_by_hand():
 
 def test_trainer_evaluates_and_checkpoints_the_ema_and_resumes_it(tmp_path):
     data = dataset()
-    cfg = TrainConfig(env="hopper", backbone="mingru", context_len=4, width=16, n_layers=1, batch_size=4, steps=3,
+    cfg = TrainConfig(env="hopper", model=ModelConfig(backbone="mingru", context_len=4, width=16, n_layers=1), batch_size=4, steps=3,
                       warmup_steps=0, ema_decay=0.9, device="cpu")
     tr = Trainer(cfg, data, [10.0], torch.device("cpu"), tmp_path)
     seen = []
@@ -99,7 +99,7 @@ def test_split_holds_out_whole_episodes_by_hand():
 
 def test_trainer_trains_without_the_held_out_episodes_and_logs_both_losses(tmp_path):
     data = dataset(returns_per_episode=(1.0, 2.0, 3.0, 10.0), length=6)
-    cfg = TrainConfig(env="hopper", backbone="mingru", context_len=4, width=16, n_layers=1, batch_size=4, steps=2,
+    cfg = TrainConfig(env="hopper", model=ModelConfig(backbone="mingru", context_len=4, width=16, n_layers=1), batch_size=4, steps=2,
                       warmup_steps=0, val_fraction=0.25, device="cpu")
     tr = Trainer(cfg, data, [10.0], torch.device("cpu"), tmp_path)
     held = {round(r, 4) for r in tr.val_data.episode_returns()}
@@ -118,7 +118,7 @@ def test_trainer_trains_without_the_held_out_episodes_and_logs_both_losses(tmp_p
     tr.model.train()
     tr.probe_losses()
     assert tr.model.training  # probe_losses turns dropout off only while it measures
-    assert agent_label(cfg.to_dict()) == "mingru+val0.25"
+    assert cfg.label() == "mingru+val0.25"
 
 
 # ---- decay groups ---------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_optimizer_groups_carry_the_weight_decay():
 
 def test_gpt_init_statistics():
     torch.manual_seed(0)
-    m = DecisionModel(ModelConfig(obs_dim=11, act_dim=3, backbone="transformer", width=128, n_layers=3))
+    m = ModelConfig(backbone="transformer", width=128, n_layers=3).create(11, 3)
     gpt_init_(m)
     residual = {f"backbone.blocks.{i}.{n}" for i in range(3) for n in ("mixer.proj.weight", "mlp.2.weight")}
     for name, p in m.named_parameters():
@@ -231,64 +231,79 @@ def test_ssm_step_size_range_reaches_s4d_and_mamba(lo, hi):
 # ---- checks and labels ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw, message", [
-    ({"agent": "bc", "backbone": "mingru"}, "--agent bc does not use --backbone"),
-    ({"agent": "bc", "tokens": "fused"}, "--agent bc does not use --tokens"),
+    ({"agent": "bc", "model": {"backbone": "mingru"}}, "--agent bc does not use --backbone"),
+    ({"agent": "bc", "model": {"tokens": "fused"}}, "--agent bc does not use --tokens"),
     ({"agent": "bc", "eval_targets": [3600.0], "rollout": ["recurrent"]}, "--eval-targets, --rollout"),
-    ({"bc_hidden": [64]}, "--agent dt does not use --bc-hidden"),
-    ({"backbone": "mingru", "dt_min": 0.01}, "--backbone mingru does not use --dt-min (read by mamba, s4d)"),
-    ({"backbone": "mingru", "s4d": {"dt_min": 0.01}}, "--backbone mingru does not use --s4d.dt-min (options of s4d)"),
-    ({"backbone": "s4d", "s4d": {"dt_min": 0.5, "dt_max": 0.1}}, "--s4d.dt-min must be > 0 and below dt_max (0.1)"),
+    ({"agent": "bc", "model": {"options": {"pos": "rope"}}}, "--agent bc does not use --transformer.pos"),
+    ({"bc": {"hidden": [64]}}, "--agent dt does not use --bc.hidden"),
+    ({"bc": {"hidden": []}}, "--bc.hidden must be one positive width per hidden layer"),
+    ({"model": {"backbone": "s4d", "options": {"dt_min": 0.5, "dt_max": 0.1}}}, "--s4d.dt-min must be > 0 and below dt_max (0.1)"),
+    ({"model": {"width": 0, "dropout": 1.0}, "grad_clip": -1.0}, "--width must be >= 1 (got 0); --dropout must be in [0, 1)"),
     ({"targets_from_data": True, "eval_targets": [1.0]}, "use one of the two"),
     ({"data_target_quantiles": [0.5]}, "only applies with --targets-from-data"),
     ({"targets_from_data": True, "data_target_quantiles": [1.5]}, "quantiles in [0, 1]"),
     ({"ema_decay": 1.0}, "--ema-decay must be in [0, 1)"),
-    ({"val_fraction": 1.0}, "--val-fraction is the share of episodes held out, in [0, 1)"),
+    ({"val_fraction": 1.0}, "--val-fraction must be the share of episodes held out, in [0, 1)"),
     ({"tag": "a/b"}, "goes into run directory names"),
 ])
 def test_ignored_or_contradictory_settings_are_refused(kw, message):
-    from seqrl.config import config_from_dict
-
     with pytest.raises(SeqRLError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
-        check_config(config_from_dict(TrainConfig, kw, "test"))
+        check_config(TrainConfig.from_dict(kw, "test"))
+
+
+def test_an_unknown_or_ill_typed_key_is_refused_naming_it():
+    with pytest.raises(SeqRLError, match=r"test: model: unknown config key\(s\) 'widht' \(did you mean 'width'\?\)"):
+        TrainConfig.from_dict({"model": {"widht": 3}}, "test")
+    with pytest.raises(SeqRLError, match=r"test: unknown config key\(s\) 'width' \(did you mean model: \{width: ...\}\?\)"):
+        TrainConfig.from_dict({"width": 3}, "test")  # the model's fields are under model:
+    with pytest.raises(SeqRLError, match="steps: 'many' is not an integer"):
+        TrainConfig.from_dict({"steps": "many"}, "test")
+
+
+def test_the_saved_config_rebuilds_the_config():
+    cfg = parse_train_args(["--backbone", "s4d", "--s4d.dt-min", "0.01", "--width", "64", "--ema-decay", "0.9",
+                            "--eval-targets", "100", "--seed", "3"])
+    assert TrainConfig.from_dict(cfg.to_dict(), "saved") == cfg
+    assert cfg.model.create(5, 2).cfg == cfg.model  # and the model config rebuilds the model
+    bc = parse_train_args(["--agent", "bc", "--bc.hidden", "32", "16"])
+    assert TrainConfig.from_dict(bc.to_dict(), "saved") == bc and bc.bc.hidden == (32, 16)
 
 
 def test_config_file_extends_its_base(tmp_path):
-    from seqrl.config import load_yaml_config
-
-    (tmp_path / "base.yaml").write_text("env: walker2d\nsteps: 100\nwidth: 64\n")
+    (tmp_path / "base.yaml").write_text("env: walker2d\nsteps: 100\nmodel: {width: 64, n_layers: 2}\n")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "arm.yaml").write_text("base: ../base.yaml\nsteps: 200\nema_decay: 0.99\n")
-    cfg = load_yaml_config(tmp_path / "sub" / "arm.yaml")
-    assert (cfg.env, cfg.steps, cfg.width, cfg.ema_decay) == ("walker2d", 200, 64, 0.99)
+    (tmp_path / "sub" / "arm.yaml").write_text("base: ../base.yaml\nsteps: 200\nema_decay: 0.99\nmodel: {n_layers: 1}\n")
+    cfg = load_config(tmp_path / "sub" / "arm.yaml")
+    assert (cfg.env, cfg.steps, cfg.model.width, cfg.model.n_layers, cfg.ema_decay) == ("walker2d", 200, 64, 1, 0.99)
     assert cfg.config == tmp_path / "sub" / "arm.yaml"
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
     with pytest.raises(SeqRLError, match="loops back"):
-        load_yaml_config(tmp_path / "loop.yaml")
+        load_config(tmp_path / "loop.yaml")
 
 
 def test_backbone_defaults_apply_to_the_backbone_trained_only(tmp_path):
-    from seqrl.config import load_yaml_config, parse_train_args
-
     f = tmp_path / "protocol.yaml"
     f.write_text("steps: 10\nbackbone_defaults:\n  transformer: {pos: rope}\n  mingru: {gate: ur}\n")
-    assert load_yaml_config(f).options.pos == "rope"  # the default backbone, transformer
-    assert parse_train_args(["--config", str(f)]).options.pos == "rope"
-    assert parse_train_args(["--config", str(f), "--transformer.pos", "none"]).options.pos == "none"  # flags win
+    assert load_config(f).model.options.pos == "rope"  # the default backbone, transformer
+    assert parse_train_args(["--config", str(f)]).model.options.pos == "rope"
+    assert parse_train_args(["--config", str(f), "--transformer.pos", "none"]).model.options.pos == "none"  # flags win
     mingru = parse_train_args(["--config", str(f), "--backbone", "mingru"])
-    assert (mingru.backbone, mingru.options.gate) == ("mingru", "ur")  # transformer's entry ignored, not refused
+    assert (mingru.model.backbone, mingru.model.options.gate) == ("mingru", "ur")  # transformer's entry ignored
     gru = parse_train_args(["--config", str(f), "--backbone", "gru"])
-    assert agent_label(gru.to_dict()) == "gru"
-    assert "transformer" not in gru.to_dict() and "backbone_defaults" not in gru.to_dict()
-    saved = parse_train_args(["--config", str(f)]).to_dict()
-    assert saved["transformer"]["pos"] == "rope" and agent_label(saved) == "transformer+rope"
-    # the file's own mapping wins over its defaults, option by option
-    (tmp_path / "arm.yaml").write_text("base: protocol.yaml\ntransformer: {n_heads: 2}\n")
-    arm = load_yaml_config(tmp_path / "arm.yaml")
-    assert (arm.options.pos, arm.options.n_heads) == ("rope", 2)
-    (tmp_path / "own.yaml").write_text("base: protocol.yaml\ntransformer: {pos: none}\n")
-    assert load_yaml_config(tmp_path / "own.yaml").options.pos == "none"
+    assert gru.label() == "gru" and "backbone_defaults" not in gru.to_dict()
+    saved = parse_train_args(["--config", str(f)])
+    assert saved.to_dict()["model"]["options"]["pos"] == "rope" and saved.label() == "transformer+rope"
+    # the file's own options win over its defaults, option by option
+    (tmp_path / "arm.yaml").write_text("base: protocol.yaml\nmodel: {options: {n_heads: 2}}\n")
+    arm = load_config(tmp_path / "arm.yaml")
+    assert (arm.model.options.pos, arm.model.options.n_heads) == ("rope", 2)
+    (tmp_path / "own.yaml").write_text("base: protocol.yaml\nmodel: {options: {pos: none}}\n")
+    assert load_config(tmp_path / "own.yaml").model.options.pos == "none"
     # BC reads no backbone: the defaults do not make it refuse the file
     assert parse_train_args(["--config", str(f), "--agent", "bc"]).agent == "bc"
+    # a file's options are its backbone's: another --backbone is refused, saying what to do
+    with pytest.raises(SeqRLError, match="model.options are transformer's, but --backbone mingru is trained"):
+        parse_train_args(["--config", str(tmp_path / "own.yaml"), "--backbone", "mingru"])
 
 
 @pytest.mark.parametrize("text, message", [
@@ -299,8 +314,6 @@ def test_backbone_defaults_apply_to_the_backbone_trained_only(tmp_path):
     ("backbone_defaults: {transformer: {pos: alibi}}", "alibi"),
 ])
 def test_backbone_defaults_are_checked_for_every_backbone_named(tmp_path, text, message):
-    from seqrl.config import parse_train_args
-
     f = tmp_path / "bad.yaml"
     f.write_text(text + "\n")
     for backbone in ("transformer", "gru"):  # whichever backbone is trained
@@ -308,35 +321,36 @@ def test_backbone_defaults_are_checked_for_every_backbone_named(tmp_path, text, 
             parse_train_args(["--config", str(f), "--backbone", backbone])
 
 
+def test_options_of_another_backbone_are_refused():
+    with pytest.raises(SeqRLError, match="--backbone mingru does not use --s4d.dt-min"):
+        parse_train_args(["--backbone", "mingru", "--s4d.dt-min", "0.01"])
+
+
+def label(**kw) -> str:
+    return TrainConfig.from_dict(kw, "test").label()
+
+
 def test_agent_labels():
-    assert agent_label({"backbone": "mingru"}) == "mingru"  # a config saved before these options existed
-    assert agent_label({"backbone": "mingru", "gate": "ur", "ema_decay": 0.999, "decay_groups": True,
-                        "init": "gpt"}) == "mingru+ur+ema0.999+decay-groups+init-gpt"
-    assert agent_label({"agent": "bc", "backbone": "transformer"}) == "bc"
-    assert agent_label({"backbone": "s4d", "dt_min": 0.01, "dt_max": 1.0}) == "s4d+dt0.01-1"
-    assert agent_label({"targets_from_data": True, "data_target_quantiles": [1.0, 0.5], "tag": "x"}) == (
-        "transformer+data-targets-q1_0.5+x")
-    # configs saved now: the backbone's options under its name; the same settings, the same labels
-    assert agent_label({"backbone": "mingru", "mingru": {"gate": "ur", "scan": "auto"}, "ema_decay": 0.999,
-                        "decay_groups": True, "init": "gpt"}) == "mingru+ur+ema0.999+decay-groups+init-gpt"
-    assert agent_label({"backbone": "s4d", "s4d": {"d_state": 16, "dt_min": 0.01, "dt_max": 1.0}}) == "s4d+dt0.01-1"
-    assert agent_label({"backbone": "mamba", "mamba": {"dt_min": 0.01, "dt_max": 1.0}}) == "mamba+dt0.01-1"
-    assert agent_label({"backbone": "minlstm", "minlstm": {"gate": "ugi"}}) == "minlstm+ugi"
-    assert agent_label({"backbone": "mingru", "time_embedding": False, "ema_decay": 0.999}) == "mingru+ema0.999+no-time"
-    assert agent_label({"backbone": "mingru", "time_embedding": False, "tokens": "fused"}) == "mingru+no-time+fused"
-    assert agent_label({"backbone": "mingru", "tokens": "interleaved"}) == "mingru"  # the default: no tag
-    for values in ({"backbone": "mingru", "gate": "ur", "time_embedding": False}, {"agent": "bc"},
-                   {"backbone": "s4d", "dt_min": 0.01, "dt_max": 1.0, "tag": "x"}, {"backbone": "minlstm"}):
-        assert label_backbone(agent_label(values)) == ("bc" if values.get("agent") else values["backbone"])
+    assert label(model={"backbone": "mingru"}) == "mingru"
+    assert label(model={"backbone": "mingru", "options": {"gate": "ur"}}, ema_decay=0.999, decay_groups=True,
+                 init="gpt") == "mingru+ur+ema0.999+decay-groups+init-gpt"
+    assert label(agent="bc") == "bc"
+    assert label(model={"backbone": "s4d", "options": {"dt_min": 0.01, "dt_max": 1.0}}) == "s4d+dt0.01-1"
+    assert label(targets_from_data=True, data_target_quantiles=[1.0, 0.5], tag="x") == "transformer+data-targets-q1_0.5+x"
+    assert label(model={"backbone": "mamba", "options": {"dt_min": 0.01, "dt_max": 1.0}}) == "mamba+dt0.01-1"
+    assert label(model={"backbone": "minlstm", "options": {"gate": "ugi"}}) == "minlstm+ugi"
+    # the tags keep their order whatever group holds the field
+    assert label(model={"backbone": "mingru", "time_embedding": False}, ema_decay=0.999) == "mingru+ema0.999+no-time"
+    assert label(model={"backbone": "mingru", "time_embedding": False, "tokens": "fused"}, val_fraction=0.1) == (
+        "mingru+no-time+fused+val0.1")
+    assert label(model={"backbone": "mingru", "tokens": "interleaved"}) == "mingru"  # the default: no tag
 
 
 def test_every_shipped_config_loads_and_passes_the_checks():
-    from seqrl.config import parse_train_args
-
     from helpers import REPO
 
     files = sorted((REPO / "configs").glob("*/*.yaml"))
-    assert len([f for f in files if f.parent.name == "ab"]) >= 6 and len([f for f in files if f.name.startswith("bc-")]) >= 6
+    assert len([f for f in files if f.name.startswith("bc-")]) >= 6
     for f in files:
         cfg = parse_train_args(["--config", str(f), *(["--backbone", "s4d"] if "s4d" in f.name else [])])
         check_config(cfg)

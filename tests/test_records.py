@@ -15,7 +15,7 @@ import yaml
 from helpers import REPO
 
 from seqrl.results import load_runs
-from seqrl.rundir import EVAL_KEYS, read_jsonl
+from seqrl.training.rundir import EVAL_KEYS, read_jsonl
 
 REQUIRED = {"config.yaml", "evals.jsonl", "done.json"}
 STUDY_REQUIRED = REQUIRED | {"train.log"}  # a grid's run (records/study, records/ab) keeps its log

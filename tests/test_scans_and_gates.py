@@ -10,7 +10,7 @@ from seqrl.agents.backbones import BackboneConfig, build_backbone
 from seqrl.agents.backbones.gates import ForgetGate, log_refine, refine, uniform_gate_bias
 from seqrl.agents.backbones.s4d import S4DLayer
 from seqrl.agents.backbones.scan import log_space_scan, sequential_scan, signed_log_space_scan
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from helpers import backbone_options
 
@@ -64,12 +64,12 @@ def test_ugi_makes_initial_forget_activations_uniform():
     ks = np.max(np.abs(u - (np.arange(1, d + 1) - 0.5) / d))  # Kolmogorov-Smirnov distance to U(0, 1)
     assert ks < 1.36 / np.sqrt(d) + 1 / d  # 95% critical value (+ the 1/D clipping)
     for name in ("mingru", "minlstm", "urlstm"):  # the layers' forget biases get it (urlstm always)
-        cfg = BackboneConfig(width=512, n_layers=1, options=backbone_options(name, gate="ugi"))  # urlstm: none, always UGI
+        cfg = BackboneConfig(width=512, n_layers=1, options=backbone_options(name, gate="ugi"), dropout=0.0, max_tokens=59)  # urlstm: none, always UGI
         bias = build_backbone(name, cfg).blocks[0].mixer.state_dict()
         b_f = next(v for k, v in bias.items() if k.endswith("bias") and ("in_proj" in k or "input" in k))[:512]
         acts = torch.sigmoid(b_f).numpy()
         assert 0.3 < acts.mean() < 0.7 and np.quantile(acts, 0.1) < 0.2 and np.quantile(acts, 0.9) > 0.8, name
-    default = build_backbone("mingru", BackboneConfig(width=512, n_layers=1)).blocks[0].mixer.in_proj.bias[:512]
+    default = build_backbone("mingru", BackboneConfig(width=512, n_layers=1, dropout=0.0, max_tokens=59)).blocks[0].mixer.in_proj.bias[:512]
     default = torch.sigmoid(default.detach()).numpy()
     assert np.quantile(default, 0.9) - np.quantile(default, 0.1) < 0.2  # default init: all near 1/2
 
@@ -83,7 +83,7 @@ def test_ur_refine_bias_is_minus_forget_bias():
 
 def test_unknown_gate_is_refused():
     with pytest.raises(SeqRLError, match="Unknown gate 'uu'"):
-        build_backbone("mingru", BackboneConfig(width=8, options=backbone_options("mingru", gate="uu")))
+        build_backbone("mingru", BackboneConfig(width=8, options=backbone_options("mingru", gate="uu"), n_layers=1, dropout=0.0, max_tokens=59))
 
 
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
@@ -91,7 +91,7 @@ def test_unknown_gate_is_refused():
 @torch.no_grad()
 def test_gate_options_keep_the_parity_contract(name, gate):
     torch.manual_seed(0)
-    m = build_backbone(name, BackboneConfig(width=12, n_layers=2, dropout=0.0, options=backbone_options(name, gate=gate)))
+    m = build_backbone(name, BackboneConfig(width=12, n_layers=2, dropout=0.0, options=backbone_options(name, gate=gate), max_tokens=59))
     m = m.double().eval()
     x = torch.randn(2, 15, 12, dtype=f64)
     y, _ = m(x)
@@ -215,7 +215,7 @@ def test_fused_native_layer_equals_log_space_layer_with_gradients(backbone, gate
     models = {}
     for scan in ("native", "log"):
         torch.manual_seed(0)
-        cfg = BackboneConfig(width=8, n_layers=2, dropout=0.0, options=backbone_options(backbone, gate=gate, scan=scan))
+        cfg = BackboneConfig(width=8, n_layers=2, dropout=0.0, options=backbone_options(backbone, gate=gate, scan=scan), max_tokens=59)
         models[scan] = build_backbone(backbone, cfg).double()
     x = torch.randn(3, 40, 8, generator=torch.Generator().manual_seed(1), dtype=f64)
     state = models["log"].initial_state(3)

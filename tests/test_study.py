@@ -209,7 +209,7 @@ def test_grid_until_estimates_from_the_most_similar_finished_runs(tmp_path):
     import datetime as dt
 
     from seqrl.grid import Job, expected_seconds, parse_until
-    from seqrl.errors import SeqRLError
+    from seqrl.core.errors import SeqRLError
 
     job = Job(Path("c.yaml"), "mingru", 2, [])
     job.__dict__["prefix"] = "hopper__medium__mingru__2__"  # cached_property: no config needed

@@ -89,9 +89,9 @@ def test_toy_trains_with_its_own_flag(data_root, tmp_path):
     p = run(["train_offline.py", "--backbone", "toy", "--toy.decay", "0.25", "--run-dir", str(run_dir), *TINY])
     assert p.returncode == 0, p.stderr
     assert "agent toy+decay0.25:" in p.stdout  # the run's label says it
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["toy"] == {"decay": 0.25}  # the resolved config
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["options"] == {"decay": 0.25}  # the resolved config
     bundle, payload = load_checkpoint(run_dir / "last.pt")  # the checkpoint rebuilds it with the value
-    assert payload["step"] == 2 and payload["model_config"]["backbone_options"] == {"decay": 0.25}
+    assert payload["step"] == 2 and payload["model_config"]["options"] == {"decay": 0.25}
     assert isinstance(bundle.model.backbone, Toy) and bundle.model.backbone.blocks[0].mixer.decay == 0.25
 
     p = run(["train_offline.py", "--help"])
@@ -103,17 +103,17 @@ def test_toy_trains_with_its_own_flag(data_root, tmp_path):
 def test_toy_flags_are_checked_like_the_built_in_ones(capsys, tmp_path):
     from test_cli import error_of
 
-    from seqrl.config import parse_train_args
+    from seqrl.cli.args import parse_train_args
     from seqrl.grid import make_jobs
 
-    assert parse_train_args(["--backbone", "toy", "--toy.decay", "0.1"]).options == ToyOptions(decay=0.1)
-    (tmp_path / "c.yaml").write_text("env: hopper\ndataset: medium\ntoy: {decay: 0.2}\n")  # a config file's mapping
-    assert parse_train_args(["--config", str(tmp_path / "c.yaml"), "--backbone", "toy"]).options == ToyOptions(0.2)
+    assert parse_train_args(["--backbone", "toy", "--toy.decay", "0.1"]).model.options == ToyOptions(decay=0.1)
+    (tmp_path / "c.yaml").write_text("env: hopper\ndataset: medium\nbackbone_defaults: {toy: {decay: 0.2}}\n")
+    assert parse_train_args(["--config", str(tmp_path / "c.yaml"), "--backbone", "toy"]).model.options == ToyOptions(0.2)
     jobs = make_jobs([tmp_path / "c.yaml"], ["toy"], [0], ["--toy.decay", "0.1"])  # a grid arm over it
     assert [j.prefix for j in jobs] == ["hopper__medium__toy+decay0.1__0__"]
     assert "--toy.decay must be in [0, 1) (got 1.5)" in error_of(
         capsys, "train_offline", ["--backbone", "toy", "--toy.decay", "1.5", "--dataset", "/nonexistent.hdf5"])
-    assert "--backbone mingru does not use --toy.decay (options of toy)" in error_of(
+    assert "--backbone mingru does not use --toy.decay (options of another backbone)" in error_of(
         capsys, "train_offline", ["--backbone", "mingru", "--toy.decay", "0.1", "--dataset", "/nonexistent.hdf5"])
 
 

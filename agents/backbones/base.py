@@ -47,12 +47,13 @@ class BackboneOptions:
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """What every backbone is built from: the common sizes and the backbone's own options."""
+    """What every backbone is built from: the common sizes and the backbone's own options (given by the model,
+    ``seqrl.agents.model.ModelConfig.backbone_config``, whose defaults are the only ones)."""
 
-    width: int = 128  # D, the token width
-    n_layers: int = 3
-    dropout: float = 0.1
-    max_tokens: int = 59  # the longest context a token sees (set by the model: 3K - 1); attention's span
+    width: int  # D, the token width
+    n_layers: int
+    dropout: float
+    max_tokens: int  # the longest context a token sees (set by the model: 3K - 1); attention's span
     options: BackboneOptions | None = None  # an instance of the backbone's options class; None: its defaults
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .base import BackboneOptions
 

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from seqrl.runtime import cache_root
+from seqrl.core.runtime import cache_root
 
 _SRC = Path(__file__).with_name("native_scan.c")
 _lib: ctypes.CDLL | None = None

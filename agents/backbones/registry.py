@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .base import Backbone, BackboneConfig, BackboneOptions
 

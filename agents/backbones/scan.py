@@ -21,7 +21,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from . import native_scan as _native
 from .base import BackboneOptions

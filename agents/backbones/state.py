@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 from .base import State
 

@@ -20,10 +20,10 @@ import tyro
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.scoring import evaluate_agent, format_table
-from seqrl.config import Rollout
-from seqrl.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
-from seqrl.recipe import agent_label
-from seqrl.runtime import resolve_device
+from seqrl.agents.policy import Rollout
+from seqrl.core.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
+from seqrl.training.config import TrainConfig
+from seqrl.core.runtime import resolve_device
 
 
 @dataclass
@@ -75,7 +75,7 @@ def record_videos(agent, targets: list[float], rollouts: list[str], args: EvalAr
 def evaluate_exported(args: EvalArgs) -> tuple[list, dict, None]:
     """--policy FILE: the same episodes through the exported policy (seqrl.runner)."""
     from seqrl.agents.scoring import evaluate_policies
-    from seqrl.datasets.trajectories import DatasetInfo
+    from seqrl.core.data_info import DatasetInfo
     from seqrl.runner import load_policy
 
     policy = load_policy(args.policy)
@@ -108,7 +108,7 @@ def evaluate_run(args: EvalArgs) -> tuple[list, dict, Any]:
     if agent.model.kind == "bc" and (args.targets or args.rollout):
         raise SeqRLError("This is a behaviour-cloning run: it takes no target return and acts on the current "
                          "state alone (one evaluation, rollout 'state'). Drop --targets / --rollout.")
-    label = agent_label(agent.config)
+    label = TrainConfig.from_dict(agent.config, str(path)).label()
     print(
         f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "
         f"{agent.dataset.name}, env {agent.env_id}, {args.episodes} episodes per target"

@@ -19,8 +19,8 @@ from typing import Annotated, Literal
 
 import tyro
 
-from seqrl.config import Rollout
-from seqrl.errors import SeqRLError
+from seqrl.agents.policy import Rollout
+from seqrl.core.errors import SeqRLError
 
 
 @dataclass

@@ -1,154 +1,29 @@
-"""Train a Decision-style agent (or the behaviour-cloning baseline) offline on D4RL / Minari locomotion data.
+"""Train an agent (the Decision model over a backbone, or the behaviour-cloning baseline) offline on D4RL /
+Minari locomotion data.
 
     python train_offline.py --config configs/cpu/hopper-medium.yaml --backbone mingru
     python train_offline.py --env hopper --dataset medium --backbone transformer --steps 5000
     python train_offline.py --config configs/cpu/bc-hopper-medium.yaml          # BC: --agent bc
 
 Any config field is a flag (``--help`` lists them). Writes a run directory with
-config.yaml, TensorBoard events, evals.jsonl and checkpoints (last.pt, best.pt).
+config.yaml, TensorBoard events, evals.jsonl, checkpoints (last.pt, best.pt) and, once finished, done.json.
 """
 
 from __future__ import annotations
 
-import builtins
-import json
-import shutil
 import sys
-import time
-from pathlib import Path
 
-import torch
+from seqrl.core.errors import SeqRLError
+from seqrl.training.distributed import shutdown
+from seqrl.training.run import train
 
-from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
-from seqrl.agents.scoring import env_maker
-from seqrl.agents.trainer import EvalRecord, Trainer, resolve_targets, run_name
-from seqrl.config import TrainConfig, load_yaml_config, parse_train_args
-from seqrl.datasets import resolve_dataset
-from seqrl.datasets.d4rl import default_cache_dir
-from seqrl.envs import check_dims
-from seqrl.distributed import init_distributed, max_param_difference, shutdown
-from seqrl.errors import SeqRLError
-from seqrl.recipe import agent_label, check_config
-from seqrl.rundir import check_resume, claim_run_dir, logged_median, run_files, write_atomic
-from seqrl.runtime import machine_summary, seed_everything
-from seqrl.tasks import get_task
-
-
-def check_resume_request(cfg: TrainConfig) -> list[str]:
-    """On --resume: the flags given may not change what the run is; returns the changes that may happen."""
-    assert cfg.resume is not None
-    if cfg.run_dir is not None and Path(cfg.run_dir).resolve() != Path(cfg.resume).resolve():
-        raise SeqRLError(f"--resume {cfg.resume} continues the run in its own directory; drop --run-dir {cfg.run_dir}.")
-    saved = load_yaml_config(cfg.resume / "config.yaml").to_dict()
-    changes = check_resume(saved, cfg.to_dict(), cfg.resume)
-    done = cfg.resume / "done.json"
-    if done.is_file():
-        try:
-            updates = int(json.loads(done.read_text())["updates"])
-        except (ValueError, KeyError, TypeError):
-            updates = None  # a damaged done.json: the checkpoint says where the run is
-        if updates is not None and cfg.steps <= updates:
-            raise SeqRLError(f"--resume {str(cfg.resume)!r}: the run already finished its {updates} updates. "
-                             f"Pass --steps N with N > {updates} to train it further, or evaluate it: python evaluate.py {cfg.resume}")
-    return changes
-
-
-def run(cfg: TrainConfig) -> Path:
-    """Train; under ``torchrun --nproc_per_node N`` every rank trains (DDP), rank 0 logs and saves."""
-    check_config(cfg)  # every flag in range, none ignored or contradictory, a known backbone: before any work
-    resume_changes = check_resume_request(cfg) if cfg.resume else []
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    dist_info, device = init_distributed(cfg.device)
-    run_dir = Path(cfg.resume or cfg.run_dir or Path("runs") / run_name(cfg))
-    new_dir = not run_dir.exists()
-    # rank 0 owns the directory: locked while it trains; a directory with a run is refused (see seqrl.rundir)
-    lock = claim_run_dir(run_dir, resume=bool(cfg.resume), overwrite=cfg.overwrite) if dist_info.is_main else None
-    try:
-        return _train(cfg, dist_info, device, run_dir, resume_changes)
-    except BaseException:
-        if new_dir and dist_info.is_main and not run_files(run_dir):  # nothing written: leave no empty directory
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _train(cfg: TrainConfig, dist_info, device: torch.device, run_dir: Path, resume_changes: list[str]) -> Path:
-    seed_everything(cfg.seed)  # the same initial weights on every rank
-    task = get_task(cfg.env) if cfg.env else None
-    print = builtins.print if dist_info.is_main else (lambda *a, **k: None)  # noqa: A001 (rank 0 speaks)
-
-    t0 = time.perf_counter()
-    resolved = resolve_dataset(cfg.dataset, cfg.env, cfg.d4rl_cache or default_cache_dir(), cfg.download)
-    data = resolved.data
-    print(f"[seqrl] dataset: {resolved.how}")
-    print(f"[seqrl]          {data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
-    if cfg.eval_env:  # the dataset's info stays the dataset's; the run (config, checkpoints) keeps the eval env
-        print(f"[seqrl] evaluating in {cfg.eval_env} (--eval-env) instead of the dataset's env")
-    data.info.require_reference()
-    data.check_context(1 if cfg.agent == "bc" else cfg.context_len)  # BC learns from single transitions
-    env = env_maker(data.info, cfg.eval_env)()
-    check_dims(env, data.obs_dim, data.act_dim, data.info.name)
-    env.close()
-    targets, targets_how = resolve_targets(cfg, task, data)
-
-    trainer = Trainer(cfg, data, targets, device, run_dir, dist_info)
-    if cfg.resume:
-        _, payload = load_checkpoint(find_checkpoint(cfg.resume, "last"), device)
-        trainer.restore(payload)
-        print(f"[seqrl] resuming {run_dir} at update {trainer.step}"
-              + (f"; changed on resume: {'; '.join(resume_changes)}" if resume_changes else ""))
-    print(
-        f"[seqrl] agent {agent_label(cfg.to_dict())}: {trainer.num_params:,} parameters on {device}; env "
-        f"{trainer.bundle().env_id}; targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
-    )
-    machine = machine_summary(device)
-    print(f"[seqrl] machine: {machine['cpu']} ({machine['cores']} cores; {machine['isa'] or 'ISA unknown'}), "
-          f"{machine['threads']} torch thread(s), "
-          f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}, "
-          f"mujoco {machine['mujoco']}, gymnasium {machine['gymnasium']}, numpy {machine['numpy']}")
-    history = trainer.train()
-    wall = trainer.wall_s()  # every process of the run, up to the checkpoint each resumed from
-    if dist_info.enabled:
-        diff = max_param_difference(trainer.model)
-        if diff != 0.0:
-            raise SeqRLError(f"DDP ranks diverged: parameters differ by up to {diff:g} after training.")
-        print(f"[seqrl] {dist_info.world_size} ranks: parameters identical after {trainer.step} updates")
-        if not dist_info.is_main:
-            return run_dir
-    last, best = history[-1], max(history, key=lambda h: h.score)
-    done = {"dataset": data.info.name, "agent": agent_label(cfg.to_dict()), "targets": targets,
-            "data": data.score_summary(),  # the data's own level (results compare agents with it)
-            "updates": trainer.step, "wall_s": wall, "params": trainer.num_params,
-            # false: resumed from a checkpoint that did not record the time before it, so wall_s counts too little
-            "wall_s_complete": trainer.wall_s_complete,
-            # median over the run's log points, every process of it (a resumed run's TensorBoard events span all)
-            "updates_per_s": logged_median(run_dir, "charts/updates_per_s"),
-            "machine": machine,  # the last process's: a resumed run may have trained partly elsewhere
-            "last": last.to_dict(), "best": best.to_dict()}
-    write_atomic(run_dir / "done.json", json.dumps(done, indent=1).encode())
-    print(
-        f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {eval_summary(last)}; "
-        f"best (step {best.step}): {eval_summary(best)}. Evaluate again with: python evaluate.py {run_dir}"
-    )
-    return run_dir
-
-
-def eval_summary(record: EvalRecord) -> str:
-    """An evaluation's normalized score per (target, rollout), and their mean (what "best" ranks by) when there
-    are several."""
-    several_rollouts = len({r.rollout for r in record.results}) > 1
-    parts = [f"{r.normalized_mean:.1f}" + ("" if r.target is None else f" at R={r.target:g}")
-             + (f" {r.rollout}" if several_rollouts else "") for r in record.results]
-    return ", ".join(parts) + (f" (mean {record.score:.1f})" if len(parts) > 1 else "") + " normalized"
+from .args import parse_train_args
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_train_args(argv, description=__doc__)
-        run(cfg)
+        train(cfg)
         shutdown()
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)

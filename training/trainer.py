@@ -22,35 +22,25 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from seqrl.config import TrainConfig
-from seqrl.datasets import TrajectoryDataset, WindowBatch, WindowSampler
+from seqrl.agents.checkpoint import AgentBundle, save_checkpoint
+from seqrl.agents.kinds import agent_kind
+from seqrl.agents.model import masked_action_mse
+from seqrl.agents.scoring import EvalResult, evaluate_agent, format_table
+from seqrl.core.errors import SeqRLError
+from seqrl.core.files import append_jsonl, read_jsonl, write_atomic, write_jsonl
+from seqrl.core.tasks import Task
+from seqrl.datasets import TrajectoryDataset, WindowSampler
 from seqrl.datasets.d4rl import is_d4rl_benchmark
-from seqrl.distributed import DistInfo
-from seqrl.errors import SeqRLError
-from seqrl.rundir import EVAL_KEYS, append_jsonl, read_jsonl, write_atomic, write_jsonl
-from seqrl.recipe import agent_label
-from seqrl.tasks import Task
 
-from .checkpoint import AgentBundle, save_checkpoint
+from .config import TrainConfig
+from .distributed import DistInfo
 from .ema import EMA
-from .scoring import EvalResult, evaluate_agent, format_table
 from .fastpath import compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
-from .kinds import build_model, model_config
-from .model import masked_action_mse
 from .optim import make_optimizer
+from .rundir import EVAL_KEYS
 
 KEPT_CHECKPOINTS = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
-
-
-def run_prefix(cfg: TrainConfig) -> str:
-    """CleanRL-style ``env__dataset__agent__seed__`` (dataset as given; agent: ``recipe.agent_label``)."""
-    return f"{cfg.env or 'env'}__{cfg.dataset.replace('/', '-')}__{agent_label(cfg.to_dict())}__{cfg.seed}__"
-
-
-def run_name(cfg: TrainConfig) -> str:
-    """``run_prefix`` + the time in ms."""
-    return f"{run_prefix(cfg)}{int(time.time() * 1000)}"
 
 
 def hparams_markdown(cfg: dict) -> str:
@@ -106,7 +96,7 @@ class Trainer:
         # --val-fraction: episodes held out of training, for a loss that tells over-fitting (probe_losses)
         self.train_data, self.val_data = data.split(cfg.val_fraction, cfg.seed) if cfg.val_fraction else (data, None)
         self.obs_mean, self.obs_std = self.train_data.state_stats()
-        self.model = build_model(cfg.agent, model_config(cfg, data.obs_dim, data.act_dim))
+        self.model = cfg.agent_config.create(data.obs_dim, data.act_dim)
         if cfg.init == "gpt":
             gpt_init_(self.model)
         self.model.to(device)
@@ -124,7 +114,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps, cfg.lr_schedule)
         )
-        self.fast = resolve_fast_path(cfg.precision, cfg.compile, device, cfg.backbone if cfg.agent == "dt" else "bc")
+        self.fast = resolve_fast_path(cfg.precision, cfg.compile, device, cfg.model.backbone if cfg.agent == "dt" else cfg.agent)
         # forward + loss, compiled by inductor when the fast path says so (the first call compiles)
         self.loss_fn = self.forward_loss
         if self.fast.compile:
@@ -135,19 +125,19 @@ class Trainer:
         self.writer: SummaryWriter | None = None
         self.diag_batch = None
         # wall time of the run over all its processes: those before this one up to the checkpoint it resumed from
-        # (restore), plus this one's since here; complete unless resumed from a checkpoint that did not record it
-        self.wall_s_before, self.wall_s_complete, self._started = 0.0, True, self.clock()
+        # (restore), plus this one's since here
+        self.wall_s_before, self._started = 0.0, self.clock()
 
     clock = staticmethod(time.perf_counter)  # seconds; a test may replace it
 
     def wall_s(self) -> float:
-        """Seconds of training so far, over every process of the run (see ``wall_s_complete``)."""
+        """Seconds of training so far, over every process of the run."""
         return self.wall_s_before + self.clock() - self._started
 
     def window_sampler(self, data: TrajectoryDataset, seed: int) -> WindowSampler:
         """Training windows of ``data`` (BC: of one step), normalized with the training data's statistics."""
-        return WindowSampler(data, self.model.cfg.context_len, self.obs_mean, self.obs_std, self.cfg.rtg_scale,
-                             self.cfg.max_ep_len, seed=seed)
+        return WindowSampler(data, self.cfg.context_len, self.obs_mean, self.obs_std, self.cfg.rtg_scale,
+                             self.cfg.model.max_ep_len, seed=seed)
 
     @torch.no_grad()
     def probe_losses(self) -> dict[str, float]:
@@ -159,8 +149,7 @@ class Trainer:
             for name, batch in self.probes.items():
                 sq, n = 0.0, 0
                 for i in range(0, PROBE_WINDOWS, PROBE_CHUNK):
-                    b = WindowBatch(*(getattr(batch, f)[i:i + PROBE_CHUNK] for f in batch.__dataclass_fields__))
-                    b = b.to(self.device)
+                    b = batch.rows(i, i + PROBE_CHUNK).to(self.device)
                     n_i = int(b.mask.sum())
                     sq += float(masked_action_mse(model(*model.batch_inputs(b)).float(), b.actions, b.mask)) * n_i
                     n += n_i
@@ -269,7 +258,7 @@ class Trainer:
                 "sampler": self.sampler.rng.bit_generator.state,
             },
             "diag_batch": self.diag_batch,
-            "wall_s": self.wall_s(), "wall_s_complete": self.wall_s_complete,
+            "wall_s": self.wall_s(),
         }
 
     def save(self, name: str) -> None:
@@ -294,10 +283,7 @@ class Trainer:
         self.sampler.rng.bit_generator.state = rng["sampler"]
         self.diag_batch = payload.get("diag_batch")
         self.step = int(payload["step"])
-        if "wall_s" in payload:  # the process that wrote it counted the ones before it
-            self.wall_s_before, self.wall_s_complete = float(payload["wall_s"]), bool(payload["wall_s_complete"])
-        else:  # a checkpoint of the code before 2026-12-03: the time up to it is unknown
-            self.wall_s_before, self.wall_s_complete = 0.0, False
+        self.wall_s_before = float(payload["wall_s"])  # the process that wrote it counted the ones before it
         evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
         kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]
         write_jsonl(evals, kept)
@@ -317,7 +303,7 @@ class Trainer:
         losses: list[float] = []
         busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
         bar = tqdm(  # redrawn at most every 30 s when stderr is not a terminal (log files)
-            total=cfg.steps, initial=self.step, desc=f"train {agent_label(cfg.to_dict())}", unit="upd", dynamic_ncols=True,
+            total=cfg.steps, initial=self.step, desc=f"train {cfg.label()}", unit="upd", dynamic_ncols=True,
             mininterval=0.1 if sys.stderr.isatty() else 30, disable=not main,
         )
         for note in self.fast.notes:
@@ -376,8 +362,8 @@ def resolve_targets(cfg: TrainConfig, task: Task | None, data: TrajectoryDataset
     Rule: ``--eval-targets`` if given; else with ``--targets-from-data`` and a dataset that is not D4RL's
     own, the ``--data-target-quantiles`` of the dataset's episode returns (1.0: its best episode); else
     DT's constants for the task (hopper 3600 1800, ...). BC takes no target: none."""
-    if cfg.agent == "bc":
-        return [], "BC takes no target return"
+    if not agent_kind(cfg.agent).conditioned:
+        return [], f"--agent {cfg.agent} takes no target return"
     if cfg.eval_targets:
         return [float(t) for t in cfg.eval_targets], "--eval-targets"
     d4rl_own = is_d4rl_benchmark(data.info)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -14,7 +14,7 @@ import math
 
 from torch import nn
 
-from .backbones.stack import ResidualBlock
+from seqrl.agents.backbones.stack import ResidualBlock
 
 GPT_STD = 0.02
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 import torch
 
-from seqrl.runtime import cache_root
+from seqrl.core.runtime import cache_root
 
 Precision = Literal["auto", "fp32", "bf16"]
 CompileMode = Literal["auto", "on", "off"]

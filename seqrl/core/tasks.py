@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 
 @dataclass(frozen=True)

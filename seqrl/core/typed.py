@@ -1,7 +1,7 @@
 """Typed dataclasses from plain mappings (YAML, saved configs): keys and value kinds checked, clear errors.
 
-Below every config in the import graph (it needs only ``seqrl.errors``), so the run config
-(``seqrl.config``) and each backbone's options (``seqrl.agents.backbones.options``) read their
+Below every config in the import graph (it needs only ``seqrl.core.errors``), so the run config
+(``seqrl.training.config``) and each backbone's options (``seqrl.agents.backbones.options``) read their
 mappings the same way without importing each other.
 """
 
@@ -12,9 +12,9 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Sequence, TypeVar
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError
 
 T = TypeVar("T")
 
@@ -42,8 +42,8 @@ def _fits(tp: Any, value: Any) -> tuple[bool, str]:
     if origin in (typing.Union, types.UnionType):
         results = [_fits(a, value) for a in args if a is not type(None)]
         return any(ok for ok, _ in results), " or ".join(w for _, w in results)
-    if origin is list:
-        if not isinstance(value, list):
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
             return False, "a list"
         inner = [_fits(args[0], v) for v in value]
         return all(ok for ok, _ in inner), f"a list of {_fits(args[0], None)[1] if not inner else inner[0][1]}"
@@ -74,3 +74,46 @@ def from_mapping(cls: type[T], values: dict[str, Any], source: str, paths: Seque
     check_types(cls, values, source)
     kwargs = {k: (Path(v) if isinstance(v, str) and k in paths else v) for k, v in values.items()}
     return cls(**kwargs)
+
+
+# ---- facts on fields ----------------------------------------------------------------------------------------
+Rule = tuple[Callable[[Any], bool], str]  # (ok(value), what the value must be)
+LabelTag = tuple[int, Callable[[Any, Any], str]]  # (rank in the label, tag(value, the config holding it))
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """What the rest of seqrl needs to know about a config field, kept on the field (``setting``)."""
+
+    rule: Rule | None = None
+    """The range its value must be in, checked before any work."""
+    label: LabelTag | None = None
+    """Its tag in the run's agent label (``+ema0.999``): rank among the tags, and the tag ("" at the default)."""
+    on_resume: bool = False
+    """May differ on ``--resume`` (an evaluation or machine setting); every other field must equal the run's."""
+    agents: tuple[str, ...] | None = None
+    """The agent kinds that read it (None: every kind); another kind refuses it set away from its default."""
+
+
+def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, rule: Rule | None = None,
+            label: LabelTag | None = None, on_resume: bool = False, agents: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field with its ``Facts``: ``width: int = setting(128, rule=(lambda v: v >= 1, ">= 1"))``."""
+    facts = Facts(rule, label, on_resume, agents)
+    return dataclasses.field(default=default, default_factory=factory, metadata={"facts": facts})
+
+
+def facts(f: dataclasses.Field) -> Facts:
+    """The facts of a field (none given: the defaults, i.e. no rule, no label, fixed on resume, every kind)."""
+    return f.metadata.get("facts", Facts())
+
+
+def rule_problems(obj: Any, prefix: str = "") -> list[tuple[str, bool, str, Any]]:
+    """(field, ok, what it must be, value) for every field of the dataclass ``obj`` that has a rule
+    (``errors.check_flags``'s input)."""
+    out = []
+    for f in dataclasses.fields(obj):
+        rule = facts(f).rule
+        if rule is not None:
+            value = getattr(obj, f.name)
+            out.append((prefix + f.name, bool(rule[0](value)), rule[1], value))
+    return out

@@ -9,10 +9,16 @@ class SeqRLError(Exception):
     """
 
 
+def flag(name: str) -> str:
+    """The command-line flag of a config field: ``context_len`` -> ``--context-len``, ``mingru.d_state`` ->
+    ``--mingru.d-state``."""
+    return "--" + name.replace("_", "-")
+
+
 def check_flags(checks: "list[tuple[str, bool, str, object]]") -> None:
     """Refuse bad flag values before any work: ``checks`` are (field name, ok, what it must be, value
     given); every failed one is listed in one SeqRLError (``--field-name must be ... (got ...)``)."""
-    bad = [f"--{name.replace('_', '-')} must be {want} (got {value!r})" for name, ok, want, value in checks if not ok]
+    bad = [f"{flag(name)} must be {want} (got {value!r})" for name, ok, want, value in checks if not ok]
     if bad:
         raise SeqRLError("; ".join(bad) + ". See --help for what each flag means.")
 

@@ -4,7 +4,7 @@ By default MuJoCo's C library prints every warning and appends it to ``MUJOCO_LO
 directory; with MuJoCo 4, HalfCheetah's model file (its 'settotalmass' compiler attribute is deprecated) did
 so for every env of every evaluation: 40 lines per evaluation in a training log, and a log file wherever the
 user ran the program. Routed through Python's ``warnings``, each distinct message is shown once and can be
-filtered (``-W ignore::seqrl.mujoco_warnings.MuJoCoWarning``).
+filtered (``-W ignore::seqrl.core.mujoco_warnings.MuJoCoWarning``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from seqrl.runtime import resolve_device
+from seqrl.core.runtime import resolve_device
 
 
 @dataclass(frozen=True)

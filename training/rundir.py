@@ -5,37 +5,33 @@
   directory that already holds a run unless the run is being resumed or ``--overwrite`` was given.
 - ``check_resume`` refuses, on ``--resume``, a flag that would change the model, the data or the
   optimisation of the run being continued, and lists what it changes that may change.
-- ``append_jsonl`` writes a record by rewriting the file atomically (temp file + rename), so a crash
-  leaves the previous file whole; ``read_jsonl`` reports a damaged line by file and line number,
-  skips it with a warning, and never raises on one.
+- ``RunName`` and ``RunSummary`` are the one definition of a run directory's name and of its ``done.json``:
+  written by training, read by the grid, the results and ``--resume``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import socket
-import stat
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from seqrl.errors import SeqRLError
+from seqrl.core.errors import SeqRLError, flag
+from seqrl.core.files import write_json
+
+from .config import TrainConfig, may_change_on_resume
 
 LOCK_NAME = ".lock"
 # What makes a directory "hold a run". A grid's train.log alone (written before the run starts) does not.
 RUN_FILES = ("config.yaml", "evals.jsonl", "last.pt", "best.pt", "done.json")
 EVAL_KEYS = ("step", "results")  # what every evals.jsonl record has
-# Fields a resumed run may take from the command line; every other field must equal the run's.
-MAY_CHANGE_ON_RESUME = frozenset({
-    "steps", "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "log_every", "threads", "device",
-    "download", "d4rl_cache", "config", "run_dir", "resume", "overwrite", "compile", "precision",
-})
 
 
 def run_files(path: Path) -> list[str]:
@@ -124,80 +120,48 @@ def claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> RunDirLock:
 
 
 def check_resume(saved: dict[str, Any], given: dict[str, Any], run_dir: Path) -> list[str]:
-    """Refuse a resumed config that changes what the run is; return the allowed changes, as text. A nested
-    mapping (a backbone's options, ``mingru: {gate: ur}``) is compared option by option (``--mingru.gate``)."""
+    """Refuse a resumed config that changes what the run is; return the allowed changes, as text. Nested
+    mappings (the model's config, a backbone's options) are compared field by field (``--width``,
+    ``--mingru.gate``); what may change is what the schema marks so (``on_resume``)."""
+    may_change = set(may_change_on_resume())
     refused, allowed = [], []
     saved, given = _dotted(saved), _dotted(given)
     for key, value in given.items():
         old = saved.get(key)
         if old == value:
             continue
-        flag = "--" + key.replace("_", "-")
-        (allowed if key in MAY_CHANGE_ON_RESUME else refused).append(f"{flag}: run has {old!r}, given {value!r}")
+        change = f"{dotted_flag(key, given)}: run has {old!r}, given {value!r}"
+        (allowed if key in may_change else refused).append(change)
     if refused:
+        shown = sorted(may_change - {"config", "run_dir", "resume"})
         raise SeqRLError(
             f"--resume {str(run_dir)!r}: these flags would change the run being continued (its model, data or "
             f"training): {'; '.join(refused)}. Drop them to continue the run as it was, or start a new run "
-            f"(another --run-dir). What may change on resume: "
-            f"{', '.join('--' + k.replace('_', '-') for k in sorted(MAY_CHANGE_ON_RESUME - {'config', 'run_dir', 'resume'}))}."
+            f"(another --run-dir). What may change on resume: {', '.join(flag(k) for k in shown)}."
         )
     return [a for a in allowed if not a.startswith(("--run-dir", "--resume", "--config"))]
 
 
-def _dotted(values: dict[str, Any]) -> dict[str, Any]:
-    """Nested mappings flattened one level: ``{"mingru": {"gate": "ur"}}`` -> ``{"mingru.gate": "ur"}``."""
-    return {f"{k}.{sub}" if isinstance(v, dict) else k: x for k, v in values.items()
-            for sub, x in (v.items() if isinstance(v, dict) else [(None, v)])}
+def dotted_flag(key: str, values: dict[str, Any]) -> str:
+    """The flag of a dotted key of the saved config: ``model.width`` -> ``--width``, ``model.options.gate`` ->
+    ``--<backbone>.gate``, ``bc.hidden`` -> ``--bc.hidden``."""
+    parts = key.split(".")
+    if parts[:2] == ["model", "options"]:
+        return flag(f"{values.get('model.backbone', 'backbone')}.{parts[2]}")
+    if parts[0] == "model":
+        return flag(parts[1])
+    return flag(key)
 
 
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Add one JSON line to ``path`` atomically: a crash leaves the old file or the new, never a partial line."""
-    old = path.read_bytes() if path.is_file() else b""
-    if old and not old.endswith(b"\n"):
-        old += b"\n"
-    write_atomic(path, old + (json.dumps(record) + "\n").encode())
-
-
-def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Replace ``path`` with these records, atomically."""
-    write_atomic(path, "".join(json.dumps(r) + "\n" for r in records).encode())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: an interrupted write leaves the old file.
-    A file that exists keeps its permission bits (the temporary file is private)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        if path.exists():
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file. A damaged line (not JSON, not an object, or without a
-    ``required`` key) is reported on stderr with the file and line number, and skipped."""
-    records = []
-    for i, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            problem = "" if isinstance(rec, dict) else "not a JSON object"
-            problem = problem or ", ".join(f"no {k!r}" for k in required if k not in rec)
-        except ValueError as e:
-            problem = f"not valid JSON ({e})"
-        if problem:
-            print(f"[seqrl] warning: {path}:{i}: damaged line skipped, {problem}: {line[:80]!r}", file=sys.stderr)
-            continue
-        records.append(rec)
-    return records
+def _dotted(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings flattened: ``{"model": {"options": {"gate": "ur"}}}`` -> ``{"model.options.gate": "ur"}``."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            out.update(_dotted(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
 
 
 def logged_median(run_dir: Path, tag: str) -> float | None:
@@ -214,3 +178,85 @@ def logged_median(run_dir: Path, tag: str) -> float | None:
     if tag not in acc.Tags()["scalars"]:
         return None
     return float(np.median([e.value for e in acc.Scalars(tag)]))
+
+
+@dataclass(frozen=True)
+class RunName:
+    """A run directory's name, CleanRL-style: ``<env>__<dataset>__<agent label>__<seed>__<unix time in ms>`` (the
+    dataset as given, ``/`` as ``-``). Made by training, matched by the grid (``prefix``) and read back by
+    ``parse``."""
+
+    env: str
+    dataset: str
+    agent: str
+    seed: int
+    stamp: int | None = None
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, stamp: int | None = None) -> RunName:
+        """The name of ``cfg``'s run (``stamp`` None: the prefix alone)."""
+        return cls(cfg.env or "env", cfg.dataset.replace("/", "-"), cfg.label(), cfg.seed, stamp)
+
+    @classmethod
+    def new(cls, cfg: TrainConfig) -> RunName:
+        """A new run of ``cfg``, stamped now."""
+        return cls.of(cfg, int(time.time() * 1000))
+
+    @property
+    def prefix(self) -> str:
+        """Every run of the same config and seed starts with it."""
+        return f"{self.env}__{self.dataset}__{self.agent}__{self.seed}__"
+
+    def __str__(self) -> str:
+        return self.prefix + ("" if self.stamp is None else str(self.stamp))
+
+    @classmethod
+    def parse(cls, name: str) -> RunName | None:
+        """The parts of a run directory's name; None if it is not one."""
+        parts = name.split("__")
+        if len(parts) != 5 or not parts[3].isdigit():
+            return None
+        return cls(parts[0], parts[1], parts[2], int(parts[3]), int(parts[4]) if parts[4].isdigit() else None)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished run (``done.json``): written once training ends, read by ``--resume``, the grid and the results.
+
+    ``data`` is the data's own level (its episodes, mean and best return and normalized score); ``last`` and
+    ``best`` are evaluation records (``step``, ``score``, ``results``); ``wall_s`` sums the run's processes;
+    ``updates_per_s`` is the
+    median of ``charts/updates_per_s``; ``machine`` is the last process's (``seqrl.core.runtime``)."""
+
+    dataset: str
+    agent: str
+    targets: list[float]
+    data: dict[str, float]
+    updates: int
+    wall_s: float
+    params: int
+    updates_per_s: float | None
+    machine: dict[str, Any]
+    last: dict[str, Any]
+    best: dict[str, Any]
+
+    FILE = "done.json"
+
+    def write(self, run_dir: Path) -> None:
+        write_json(run_dir / self.FILE, dataclasses.asdict(self))
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunSummary | None:
+        """The run's summary; None if it has not finished. A damaged file is reported (what and where) and read
+        as None, never raised on; fields of other versions are ignored, missing ones are None."""
+        path = run_dir / cls.FILE
+        if not path.is_file():
+            return None
+        try:
+            values = json.loads(path.read_text())
+            if not isinstance(values, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, OSError) as e:
+            print(f"[seqrl] warning: {path}: damaged, read as unfinished ({e})", file=sys.stderr)
+            return None
+        return cls(**{f.name: values.get(f.name) for f in dataclasses.fields(cls)})
