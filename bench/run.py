@@ -37,8 +37,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from seqrl.agents.backbones import available_backbones, get_backbone_class
+
 HERE = Path(__file__).resolve().parent
-BACKBONES = ["transformer", "mingru", "minlstm", "urlstm", "s4d", "mamba", "gru", "lstm"]
+BACKBONES = [b for b in available_backbones() if get_backbone_class(b).__module__.startswith("seqrl.")]  # built in
 
 
 def timeit(fn: Callable[[], object], reps: int, warmup: int = 2) -> float:

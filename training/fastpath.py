@@ -4,8 +4,8 @@ Both levers are decided at run time from what the device is, never assumed:
 
 - ``precision``: ``auto`` runs the forward pass under bfloat16 autocast where it was measured to pay
   (CPUs with AMX-BF16, CUDA GPUs that support bf16) and in float32 elsewhere: a CPU with AVX512-BF16
-  but no AMX was measured slower in bf16, and without either bf16 matmuls are emulated (README,
-  Speed). ``fp32`` / ``bf16`` force one. The native scan kernels run in float32 inside an autocast
+  but no AMX was measured slower in bf16, and without either bf16 matmuls are emulated (docs/speed.md).
+  ``fp32`` / ``bf16`` force one. The native scan kernels run in float32 inside an autocast
   region (``native_scan`` casts their inputs); parameters, gradients and AdamW stay float32.
 - ``compile``: ``auto`` compiles the update's forward + loss with ``torch.compile`` (inductor) for the
   backbones in ``COMPILE_PAYS`` on that device type: those where ``bench/run.py --only fastpath``
@@ -29,7 +29,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 CompileMode = Literal["auto", "on", "off"]
 
 # (device type) -> backbones whose update bench/run.py measured faster compiled than eager.
-# Measured on a 2-core AMD EPYC (AVX2, no AVX-512), one thread (README, Speed): only UR-LSTM, whose
+# Measured on a 2-core AMD EPYC (AVX2, no AVX-512), one thread (docs/speed.md): only UR-LSTM, whose
 # sequential loop of small per-step ops inductor fuses (0.60x the eager update); every other backbone
 # was 1.15-1.37x slower compiled. Nothing measured on CUDA.
 COMPILE_PAYS: dict[str, frozenset[str]] = {"cpu": frozenset({"urlstm"}), "cuda": frozenset()}

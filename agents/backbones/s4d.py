@@ -71,7 +71,12 @@ class S4DLayer(Mixer):
     def kernel(self, t: int) -> Tensor:
         """The convolution kernel K_l = 2 Re(sum_n C_n B^_n A^_n^l), l < t: (H, t)."""
         dtA, dB, C = self._ssm()
-        return 2 * torch.einsum("hn,hnl->hl", C * dB, self._powers(dtA, t - 1)).real
+        return self._kernel(C * dB, self._powers(dtA, t - 1))
+
+    @staticmethod
+    def _kernel(c_db: Tensor, powers: Tensor) -> Tensor:
+        """K from C B^ (H, N) and the powers A^^l (H, N, t): (H, t) (S4D's Vandermonde kernel)."""
+        return 2 * torch.einsum("hn,hnl->hl", c_db, powers).real
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if plain_ops_active():  # the real-arithmetic step, looped over T
@@ -85,7 +90,7 @@ class S4DLayer(Mixer):
         u = x.transpose(1, 2)  # (B, H, T)
         dtA, dB, C = self._ssm()
         powers = self._powers(dtA, t)
-        k = 2 * torch.einsum("hn,hnl->hl", C * dB, powers[..., :t]).real  # the kernel, (H, T)
+        k = self._kernel(C * dB, powers[..., :t])  # (H, T)
         y = torch.fft.irfft(torch.fft.rfft(u, n=2 * t) * torch.fft.rfft(k, n=2 * t), n=2 * t)[..., :t]
         uc = u.to(powers.dtype)
         s = torch.einsum("bht,hnt->bhn", uc, dB[..., None] * powers[..., :t].flip(-1))  # (B, H, N)
