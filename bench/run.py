@@ -180,15 +180,15 @@ FAST_VARIANTS = {"fp32": (False, False, True, "interleaved"), "bf16": (True, Fal
 def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list[str] | None = None) -> dict:
     """The update's fast path per backbone: fp32, bf16 autocast, torch.compile and both, B=64 K=20, fused AdamW
     (as the trainer). The variants' calls are interleaved (one of each per round) so that load from other
-    processes hits them alike; ratios are of medians. The first compiled call (the compile) is timed apart."""
-    from seqrl.training.fastpath import bf16_pays, prepare_compile
+    processes hits them alike; a ratio is the median over rounds of the ratio within a round. The first compiled
+    call (the compile) is timed apart."""
+    from seqrl.training.fastpath import COMPILE_CANDIDATES, MARGIN, pays, prepare_compile
 
     b, k, rounds = (8, 5, 3) if q else (64, 20, 15)
     names = backbones or (["mingru"] if q else BACKBONES)
     backend = "aot_eager" if q else "inductor"  # --quick checks the script, not inductor's C++ build (minutes)
     cache = prepare_compile()
-    bf16_auto, why = bf16_pays(torch.device("cpu"))
-    out: dict = {"B": b, "K": k, "rounds": rounds, "backend": backend, "bf16_auto": bf16_auto, "bf16_detection": why,
+    out: dict = {"B": b, "K": k, "rounds": rounds, "backend": backend, "margin": MARGIN, "auto": {},
                  "inductor_cache": str(cache), "ms": {}, "ratio": {}, "compile_s": {}}
     for name in names:
         chosen = {v: FAST_VARIANTS[v] for v in ["fp32", *(variants or FAST_VARIANTS)] if v in FAST_VARIANTS}
@@ -209,11 +209,30 @@ def section_fastpath(q: bool, backbones: list[str] | None = None, variants: list
                 step()
                 times[v].append(time.perf_counter() - t0)
         out["ms"][name] = {v: 1000 * statistics.median(t) for v, t in times.items()}
-        out["ratio"][name] = {v: out["ms"][name][v] / out["ms"][name]["fp32"] for v in steps}
+        # the median of each round's ratio, as the trainer's --precision auto measures it (training.fastpath.time_pairs)
+        out["ratio"][name] = {v: statistics.median(x / f for x, f in zip(times[v], times["fp32"])) for v in steps}
+        out["auto"][name] = auto_verdict(out["ratio"][name], name in COMPILE_CANDIDATES["cpu"], pays)
         print(f"  fastpath {name}: " + ", ".join(f"{v} {out['ms'][name][v]:.1f} ms (x{out['ratio'][name][v]:.2f})"
                                                  for v in steps)
-              + "; compile " + ", ".join(f"{v} {t:.0f} s" for v, t in out["compile_s"][name].items()), flush=True)
+              + "; compile " + ", ".join(f"{v} {t:.0f} s" for v, t in out["compile_s"][name].items())
+              + f"; --precision/--compile auto here: {out['auto'][name]}", flush=True)
     return out
+
+
+def auto_verdict(ratio: dict[str, float], candidate: bool, pays: Callable[[float], bool]) -> str:
+    """What ``--precision auto`` / ``--compile auto`` decide from these ratios to fp32, by the trainer's own rule
+    (``training.fastpath.pays``): the bench and the trainer can never disagree on the same figures."""
+    if "bf16" not in ratio:
+        return "precision not timed"
+    bf16 = pays(ratio["bf16"])
+    timed = "bf16+compiled" if bf16 else "compiled"
+    if not candidate:
+        compile = "off (not a candidate)"
+    elif timed in ratio:
+        compile = "on" if pays(ratio[timed] / (ratio["bf16"] if bf16 else 1.0)) else "off"
+    else:
+        compile = "not timed"
+    return f"precision {'bf16' if bf16 else 'fp32'}, compile {compile}"
 
 
 def section_scan(q: bool) -> dict:
@@ -518,14 +537,16 @@ def markdown(res: dict) -> str:
         f = res["fastpath"]
         vs = [v for v in FAST_VARIANTS if any(v in ms for ms in f["ms"].values())]
         lines += [f"**Fast path of the update**, B={f['B']}, K={f['K']}, fused AdamW: median ms over {f['rounds']} interleaved "
-                  f"rounds, and ÷ fp32 (bf16 under --precision auto here: {'yes' if f['bf16_auto'] else 'no'}: {f['bf16_detection']}):", "",
+                  f"rounds, and ÷ fp32; what --precision / --compile auto take from these timings (a lever at ≤ "
+                  f"{f['margin']:g} of the time without it):", "",
                   "| backbone | " + " | ".join(f"{v} ms" for v in vs) + " | " + " | ".join(f"{v} ÷ fp32" for v in vs[1:])
-                  + " | first compile s (compiled / bf16+compiled) |", "|---|" + "---:|" * (2 * len(vs))]
+                  + " | first compile s (compiled / bf16+compiled) | auto here |", "|---|" + "---:|" * (2 * len(vs)) + "---|"]
         for n, ms in f["ms"].items():
             cs = f["compile_s"][n]
             lines.append(f"| {n} | " + " | ".join(f"{ms[v]:.1f}" if v in ms else "-" for v in vs) + " | "
                          + " | ".join(f"{f['ratio'][n][v]:.2f}" if v in ms else "-" for v in vs[1:])
-                         + " | " + " / ".join(f"{cs[v]:.0f}" if v in cs else "-" for v in ("compiled", "bf16+compiled")) + " |")
+                         + " | " + " / ".join(f"{cs[v]:.0f}" if v in cs else "-" for v in ("compiled", "bf16+compiled"))
+                         + f" | {f['auto'][n]} |")
         lines.append("")
     if "scan" in res:
         lines += [f"**minGRU layer (D={res['scan']['D']}), parallel path vs step loop** (forward + backward):", "",

@@ -304,10 +304,6 @@ def test_val_fraction_logs_held_out_and_training_losses(data_root, tmp_path):
 
 
 def test_bf16_autocast_and_compile_train(data_root, tmp_path):
-    from seqrl.training.fastpath import bf16_pays
-
-    import torch
-
     # the plumbing (flags, log, saved config) on aot_eager; inductor end to end: tests/test_fastpath.py
     p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--precision", "bf16",
              "--compile", "on", "--run-dir", str(tmp_path / "bf16"), *TINY], env={"SEQRL_COMPILE_BACKEND": "aot_eager"})
@@ -316,9 +312,28 @@ def test_bf16_autocast_and_compile_train(data_root, tmp_path):
     assert np.isfinite(evals[-1]["score"])
     log = p.stdout + p.stderr
     assert "[seqrl] torch.compile: first update took" in log
-    assert ("precision bf16 (forced)" in log) == (not bf16_pays(torch.device("cpu"))[0])
     saved = yaml.safe_load((tmp_path / "bf16" / "config.yaml").read_text())
-    assert (saved["precision"], saved["compile"]) == ("bf16", "on") and "bf16" not in saved
+    assert (saved["precision"], saved["compile"]) == ("bf16", "on")
+    fast = json.loads((tmp_path / "bf16" / "done.json").read_text())["fast_path"]  # what ran, and why
+    assert (fast["precision"], fast["compile"], fast["source"]) == ("bf16", True, "forced")
+
+
+def test_precision_auto_measures_once_and_says_so(data_root, tmp_path):
+    """--precision auto times the update before training, says the ratio in the log, done.json and TensorBoard,
+    and a second run of the same model on this machine reads the verdict from the cache."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    env = {"SEQRL_CACHE_DIR": str(tmp_path / "cache")}
+    for name, said in (("first", "measured now"), ("second", "cached from")):
+        p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--backbone", "mingru", "--precision",
+                 "auto", "--run-dir", str(tmp_path / name), *TINY], env=env)
+        assert p.returncode == 0, p.stderr
+        log = p.stdout + p.stderr
+        assert "precision auto -> " in log and "x fp32's time in bf16" in log and said in log
+        fast = json.loads((tmp_path / name / "done.json").read_text())["fast_path"]
+        assert fast["source"] == said.split()[0].replace("cached", "cache") and fast["ratio"]["bf16"] > 0
+        assert fast["precision"] == ("bf16" if fast["ratio"]["bf16"] <= 0.9 else "fp32")
+    assert "fast_path/text_summary" in EventAccumulator(str(tmp_path / "second")).Reload().Tags()["tensors"]
 
 
 def test_evaluate_records_video_or_says_why_not(data_root, tmp_path):

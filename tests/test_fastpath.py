@@ -1,5 +1,5 @@
 """The update's fast path (training/fastpath.py): bf16 autocast and torch.compile against fp32 eager for every
-backbone, the flags, and the fallback to fp32 on a CPU without native bf16.
+backbone, the flags, and what ``auto`` decides from timings (a fake clock: deterministic), with its cache.
 
 Tolerances (tiny model: width 16, 2 layers, K=4, dropout 0, float32 reference):
 - bf16 autocast: matmul inputs are rounded to 8 significant bits (relative 2^-8 = 0.4%), so outputs are
@@ -91,47 +91,121 @@ def test_inductor_compiled_update_matches_eager(backbone):
     assert_grads_close(g_c, g, rel=1e-4, floor=1e-6)
 
 
-def fake_cpu(monkeypatch, **flags: bool) -> None:
-    monkeypatch.setattr(fastpath.torch.cpu, "get_capabilities", lambda: {"cpu_name": "Test CPU", **flags})
+class FakeUpdates:
+    """Updates that take a fixed time on a fake clock, per variant (autocast dtype, compiled); counts calls."""
+
+    def __init__(self, monkeypatch, fp32: float, bf16: float, compiled: float = 1.0) -> None:
+        self.now, self.calls = 0.0, 0
+        self.cost = {(None, False): fp32, (torch.bfloat16, False): bf16, (None, True): fp32 * compiled,
+                     (torch.bfloat16, True): bf16 * compiled}
+        monkeypatch.setattr(fastpath, "CLOCK", lambda: self.now)
+
+    def __call__(self, dtype, compiled):
+        def update():
+            self.calls += 1
+            self.now += self.cost[(dtype, compiled)]
+        return update
 
 
-def test_auto_precision_is_bf16_only_where_it_pays(monkeypatch):
-    cpu = torch.device("cpu")
-    for flags in ({"amx_bf16": True}, {"amx_bf16": True, "avx512_bf16": True}):
-        fake_cpu(monkeypatch, **flags)
-        fp = fastpath.resolve_fast_path("auto", "off", cpu, "mingru")
-        assert fp.autocast_dtype is torch.bfloat16 and fp.precision == "bf16"
-        assert any("bf16 autocast" in n and "AMX-BF16" in n for n in fp.notes)
-    # AVX512-BF16 without AMX: native bf16 dot products, but measured slower than fp32 (bench fastpath)
-    fake_cpu(monkeypatch, avx512_f=True, avx512_bf16=True)
-    fp = fastpath.resolve_fast_path("auto", "off", cpu, "mingru")
-    assert fp.autocast_dtype is None and fp.precision == "fp32"
-    (note,) = [n for n in fp.notes if n.startswith("precision")]
-    assert "Test CPU has AVX512-BF16 but no AMX-BF16" in note and "slower" in note and "--precision bf16" in note
-    forced = fastpath.resolve_fast_path("bf16", "off", cpu, "mingru")
-    assert forced.autocast_dtype is torch.bfloat16 and any("forced" in n for n in forced.notes)
+def resolve(tmp_path, updates, precision="auto", compile="off", backbone="mingru", model=None):
+    cache = fastpath.VerdictCache(tmp_path / "fastpath.json")
+    return fastpath.resolve_fast_path(precision, compile, torch.device("cpu"), backbone, updates,
+                                      model or {"width": 16}, cache)
 
 
-def test_cpu_without_bf16_falls_back_to_fp32_with_a_message(monkeypatch):
-    fake_cpu(monkeypatch, avx2=True, avx512_f=True)  # AVX-512 without its BF16 extension: still emulated
-    fp = fastpath.resolve_fast_path("auto", "off", torch.device("cpu"), "transformer")
-    assert fp.autocast_dtype is None and fp.precision == "fp32"
-    (note,) = [n for n in fp.notes if n.startswith("precision")]
-    assert "fp32" in note and "Test CPU has no AMX-BF16 or AVX512-BF16" in note and "--precision bf16" in note
-    forced = fastpath.resolve_fast_path("bf16", "off", torch.device("cpu"), "transformer")
-    assert forced.autocast_dtype is torch.bfloat16 and any("forced" in n for n in forced.notes)
+@pytest.mark.parametrize("bf16, taken", [(0.06, True), (0.085, True), (0.092, False), (0.14, False)])
+def test_auto_precision_takes_bf16_only_with_the_margin(tmp_path, monkeypatch, bf16, taken):
+    """fp32 at 100 ms: bf16 is taken at <= 90 ms (the 10% margin), not at 92 or 140."""
+    assert fastpath.pays(0.9) and not fastpath.pays(0.9001)
+    fp = resolve(tmp_path, FakeUpdates(monkeypatch, fp32=0.1, bf16=bf16))
+    assert fp.precision == ("bf16" if taken else "fp32") and fp.source == "measured"
+    (note,) = [n for n in fp.notes if n.startswith("precision auto")]
+    assert f"took {bf16 / 0.1:.2f}x fp32's time in bf16" in note and "measured now" in note
+    assert ("--precision bf16 forces it" in note) == (not taken)
+    assert fp.ratio["bf16"] == pytest.approx(bf16 / 0.1) and fp.summary()["precision"] == fp.precision
 
 
-def test_compile_auto_follows_the_measured_table(monkeypatch):
-    cpu = torch.device("cpu")
-    monkeypatch.setitem(fastpath.COMPILE_PAYS, "cpu", frozenset({"mingru"}))
-    assert fastpath.resolve_fast_path("fp32", "auto", cpu, "mingru").compile
-    off = fastpath.resolve_fast_path("fp32", "auto", cpu, "transformer")
-    assert not off.compile and any("--compile on forces it" in n for n in off.notes)
-    assert fastpath.resolve_fast_path("fp32", "on", cpu, "transformer").compile
-    assert not fastpath.resolve_fast_path("fp32", "off", cpu, "mingru").compile
-    with pytest.raises(ValueError, match="compile must be"):
-        fastpath.resolve_fast_path("fp32", "yes", cpu, "mingru")  # type: ignore[arg-type]
+def test_emulated_bf16_is_not_timed_past_its_first_call(tmp_path, monkeypatch):
+    updates = FakeUpdates(monkeypatch, fp32=0.1, bf16=1.0)  # 10x: emulated bf16
+    fp = resolve(tmp_path, updates)
+    assert fp.precision == "fp32" and fp.ratio["bf16"] == pytest.approx(10.0)
+    assert updates.calls == 2  # one warm-up each, no rounds
+
+
+def test_the_verdict_is_cached_per_machine_and_model(tmp_path, monkeypatch):
+    updates = FakeUpdates(monkeypatch, fp32=0.1, bf16=0.05)
+    assert resolve(tmp_path, updates).source == "measured"
+    calls = updates.calls
+    again = resolve(tmp_path, updates)  # a second run or a resume: from the cache, nothing timed
+    assert again.source == "cache" and again.precision == "bf16" and updates.calls == calls
+    assert any("cached from" in n for n in again.notes)
+    assert resolve(tmp_path, updates, model={"width": 32}).source == "measured"  # another model shape
+    monkeypatch.setattr(fastpath.torch, "__version__", "9.9.9")  # another torch
+    assert resolve(tmp_path, updates).source == "measured"
+    monkeypatch.setattr(fastpath.torch, "get_num_threads", lambda: 7)  # other threads
+    assert resolve(tmp_path, updates).source == "measured"
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[1, 2]", '{"abc": {"ms": 1}}'])
+def test_a_damaged_cache_is_measured_again_with_a_warning(tmp_path, monkeypatch, damage):
+    updates = FakeUpdates(monkeypatch, fp32=0.1, bf16=0.05)
+    resolve(tmp_path, updates)
+    (tmp_path / "fastpath.json").write_text(damage) if damage != '{"abc": {"ms": 1}}' else None
+    if damage == '{"abc": {"ms": 1}}':  # an entry of the right key but the wrong shape
+        import json
+
+        key = next(iter(json.loads((tmp_path / "fastpath.json").read_text())))
+        (tmp_path / "fastpath.json").write_text(json.dumps({key: {"ms": 1}}))
+    fp = resolve(tmp_path, updates)
+    assert fp.source == "measured" and fp.precision == "bf16"
+    if damage != '{"abc": {"ms": 1}}':
+        assert any("fast-path cache" in n and "damaged" in n and "measuring again" in n for n in fp.notes)
+    assert resolve(tmp_path, updates).source == "cache"  # rewritten whole
+
+
+def test_forced_flags_measure_nothing(tmp_path, monkeypatch):
+    updates = FakeUpdates(monkeypatch, fp32=0.1, bf16=0.05, compiled=0.5)
+    assert resolve(tmp_path, updates, precision="fp32").precision == "fp32"  # bf16 would pay: forced off
+    assert resolve(tmp_path, updates, precision="bf16").precision == "bf16"
+    on = resolve(tmp_path, updates, precision="fp32", compile="on", backbone="transformer")
+    assert on.compile and on.source == "forced"
+    assert not resolve(tmp_path, updates, precision="fp32", compile="off", backbone="urlstm").compile
+    assert updates.calls == 0
+    with pytest.raises(ValueError, match="precision must be"):
+        resolve(tmp_path, updates, precision="fp16")
+
+
+@pytest.mark.parametrize("compiled, taken", [(0.6, True), (0.95, False)])
+def test_compile_auto_is_measured_for_a_candidate_only(tmp_path, monkeypatch, compiled, taken):
+    updates = FakeUpdates(monkeypatch, fp32=0.1, bf16=0.2, compiled=compiled)
+    fp = resolve(tmp_path, updates, compile="auto", backbone="urlstm")  # a candidate: timed in the chosen fp32
+    assert fp.precision == "fp32" and fp.compile == taken and fp.ratio["compiled"] == pytest.approx(compiled)
+    assert any(n.startswith(f"compile auto -> {'on' if taken else 'off'}: compiled") for n in fp.notes)
+    calls = updates.calls
+    other = resolve(tmp_path, updates, precision="fp32", compile="auto", backbone="mingru")
+    assert not other.compile and updates.calls == calls and "not a candidate for mingru" in other.notes[0]
+
+
+def test_measuring_leaves_the_runs_random_streams_as_they_were(tmp_path, monkeypatch):
+    """The trainer times a copy on a batch of its own: the run's weights, torch RNG and window stream are as
+    without the measurement."""
+    from test_recipe import dataset
+
+    from seqrl.training.trainer import Trainer
+
+    monkeypatch.setenv("SEQRL_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = TrainConfig(env="hopper", model=ModelConfig(backbone="mingru", context_len=4, width=16, n_layers=1),
+                      batch_size=4, steps=3, warmup_steps=0, device="cpu", precision="fp32")
+    states = []
+    for precision in ("fp32", "auto"):
+        torch.manual_seed(0)
+        tr = Trainer(cfg.__class__(**{**cfg.__dict__, "precision": precision}), dataset(), [10.0],
+                     torch.device("cpu"), tmp_path / precision)
+        states.append((torch.get_rng_state(), tr.sampler.rng.bit_generator.state,
+                       [p.detach().clone() for p in tr.model.parameters()]))
+    assert torch.equal(states[0][0], states[1][0]) and states[0][1] == states[1][1]
+    assert all(torch.equal(a, b) for a, b in zip(states[0][2], states[1][2]))
+    assert (tmp_path / "cache" / "fastpath.json").is_file()
 
 
 def test_flags():

@@ -114,6 +114,7 @@ def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir:
                # median over the run's log points, every process of it (a resumed run's events span all)
                updates_per_s=logged_median(run_dir, "charts/updates_per_s"),
                machine=machine,  # the last process's: a resumed run may have trained partly elsewhere
+               fast_path=trainer.fast.summary(),
                last=last.to_dict(), best=best.to_dict()).write(run_dir)
     print(
         f"[seqrl] done in {wall / 60:.1f} min. last evaluation (step {last.step}): {eval_summary(last)}; "

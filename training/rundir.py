@@ -237,6 +237,7 @@ class RunSummary:
     params: int
     updates_per_s: float | None
     machine: dict[str, Any]
+    fast_path: dict[str, Any]  # the update's precision and compile, their timings and where they came from
     last: dict[str, Any]
     best: dict[str, Any]
 

@@ -9,12 +9,15 @@ per evaluation ``eval/return_...``, ``eval/episode_length_...``, ``eval/x_displa
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,12 +38,24 @@ from seqrl.datasets.d4rl import is_d4rl_benchmark
 from .config import TrainConfig
 from .distributed import DistInfo
 from .ema import EMA
-from .fastpath import compile_backend, prepare_compile, resolve_fast_path
+from .fastpath import FastPath, UpdateMaker, compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .optim import make_optimizer
 from .rundir import EVAL_KEYS
 
 KEPT_CHECKPOINTS = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
+
+
+def loss_under(model: torch.nn.Module, dtype: torch.dtype | None, device_type: str) -> Callable[..., torch.Tensor]:
+    """The training loss of ``model`` on a batch's inputs, actions and mask, its forward under autocast to
+    ``dtype`` (None: float32)."""
+
+    def loss(inputs: tuple[torch.Tensor, ...], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            pred = model(*inputs)
+        return masked_action_mse(pred.float(), actions, mask)
+
+    return loss
 
 
 def hparams_markdown(cfg: dict) -> str:
@@ -114,7 +129,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps, cfg.lr_schedule)
         )
-        self.fast = resolve_fast_path(cfg.precision, cfg.compile, device, cfg.model.backbone if cfg.agent == "dt" else cfg.agent)
+        self.fast = self.resolve_fast_path()
         # forward + loss, compiled by inductor when the fast path says so (the first call compiles)
         self.loss_fn = self.forward_loss
         if self.fast.compile:
@@ -179,10 +194,49 @@ class Trainer:
     def forward_loss(self, inputs: tuple[torch.Tensor, ...], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The training loss of one batch (``model.batch_inputs``; B, K, ...), under bf16 autocast when the
         fast path says so."""
-        dtype = self.fast.autocast_dtype
-        with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            pred = self.train_model(*inputs)
-        return masked_action_mse(pred.float(), actions, mask)
+        return loss_under(self.train_model, self.fast.autocast_dtype, self.device.type)(inputs, actions, mask)
+
+    def resolve_fast_path(self) -> FastPath:
+        """The update's precision and compile (``fastpath``): ``auto`` times this model's update on a copy, on a
+        batch of its own, with every random stream of the run left as it was; under torchrun rank 0 decides."""
+        cfg = self.cfg
+        name = cfg.model.backbone if cfg.agent == "dt" else cfg.agent
+        key = {"agent": cfg.agent, "model": cfg.agent_config.to_dict(), "obs_dim": self.data.obs_dim,
+               "act_dim": self.data.act_dim, "batch_size": cfg.batch_size}
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            fast = resolve_fast_path(cfg.precision, cfg.compile, self.device, name, self.update_maker(), key)
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            box = [fast]
+            dist.broadcast_object_list(box, src=0)
+            fast = box[0]
+        return fast
+
+    def update_maker(self) -> UpdateMaker:
+        """One update (forward + backward) of a copy of the model on one fixed batch, under a given autocast dtype,
+        compiled or not: what ``auto`` times."""
+        probe: dict[str, Any] = {}
+
+        def make(dtype: torch.dtype | None, compiled: bool) -> Callable[[], None]:
+            if not probe:
+                probe["model"] = copy.deepcopy(self.model).train()
+                batch = self.window_sampler(self.train_data, seed=self.cfg.seed + 4242).sample(self.cfg.batch_size)
+                probe["batch"] = batch.to(self.device)
+            model, batch = probe["model"], probe["batch"]
+            loss = loss_under(model, dtype, self.device.type)
+            if compiled:
+                prepare_compile()
+                loss = torch.compile(loss, dynamic=False, backend=compile_backend())
+            inputs = model.batch_inputs(batch)
+
+            def update() -> None:
+                model.zero_grad(set_to_none=True)
+                loss(inputs, batch.actions, batch.mask).backward()
+
+            return update
+
+        return make
 
     def update(self) -> float:
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
@@ -299,6 +353,7 @@ class Trainer:
             # purge_step: after a resume, TensorBoard hides what the interrupted run logged past the checkpoint
             self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1 if self.step else None)
             self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))
+            self.writer.add_text("fast_path", "```\n" + json.dumps(self.fast.summary(), indent=1) + "\n```")
         self.model.train()
         losses: list[float] = []
         busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
