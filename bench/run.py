@@ -16,6 +16,7 @@ Sections
   scan    one minGRU layer trained through its parallel path vs its step loop, T = 512, 4096
   memory  peak resident memory of one update per backbone (each in a fresh process)
   policy  policy cost per env step over a 1,000-step episode, recurrent vs window, vs t
+  acting  policy cost per env step for 10 envs, fp32 against bf16 autocast, window and recurrent
   eval    wall time of a 10-episode Hopper evaluation, vectorized vs one-env, and the simulator's share
   deploy  µs per env step of the exported policy (export.py) per backbone, 1 env and 10 envs, one thread:
           eager PyTorch policy vs TorchScript vs ONNX Runtime (recurrent; the transformer: window)
@@ -289,14 +290,15 @@ def section_memory(q: bool) -> dict:
     return out
 
 
-def _policy_costs(m, mode: str, n_envs: int, obs: np.ndarray) -> list[float]:
-    """Seconds per ``act`` call over one episode of len(obs) steps for ``n_envs`` envs in lockstep."""
+def _policy_costs(m, mode: str, n_envs: int, obs: np.ndarray, bf16: bool = False) -> list[float]:
+    """Seconds per ``act`` call over one episode of len(obs) steps for ``n_envs`` envs in lockstep (``bf16``:
+    under bf16 autocast)."""
     from seqrl.agents import SequencePolicy
 
     pol = SequencePolicy(m, np.zeros(11), np.ones(11), 1000.0, mode)
     pol.reset(np.full(n_envs, 3600.0))
     per = []
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for t in range(len(obs)):
             t0 = time.perf_counter()
             pol.act(obs[t])
@@ -327,6 +329,33 @@ def section_policy(q: bool) -> dict:
         wb, rb = out["us_per_step_batched"][f"{name}/window"], out["us_per_step_batched"][f"{name}/recurrent"]
         print(f"  policy {name}: 1 env window {w:.0f} us, recurrent {r:.0f} us (x{w / r:.1f}); "
               f"{n_batched} envs window {wb:.0f} us, recurrent {rb:.0f} us (x{wb / rb:.1f})", flush=True)
+    return out
+
+
+def section_acting(q: bool) -> dict:
+    """Does bf16 autocast help acting? One policy call per env step for 10 envs in lockstep (the vectorized
+    evaluation), window and recurrent, fp32 against bf16 autocast: episodes of 200 steps (the cost is flat past
+    K), back to back in rounds with their order alternating, the median of the rounds' ratios (as the trainer's
+    --precision auto times the update), with what its rule (``training.fastpath.pays``) would take."""
+    from seqrl.training.fastpath import pays
+
+    steps, rounds, n = (30, 2, 2) if q else (200, 5, 10)
+    obs = np.random.default_rng(0).normal(size=(steps, n, 11)).astype(np.float32)
+    out: dict = {"steps": steps, "rounds": rounds, "n_envs": n, "us_per_step": {}, "ratio": {}, "bf16_pays": {}}
+    for name in (["mingru"] if q else ["transformer", "mingru"]):
+        m = make_model(name, 20).eval()
+        for mode in ("window", "recurrent"):
+            runs: dict[bool, list[float]] = {False: [], True: []}
+            for i in range(rounds):
+                for bf16 in ((False, True) if i % 2 == 0 else (True, False)):
+                    runs[bf16].append(float(np.mean(_policy_costs(m, mode, n, obs, bf16)[10:])))
+            key = f"{name}/{mode}"
+            ratio = statistics.median(b / f for f, b in zip(runs[False], runs[True]))
+            out["us_per_step"][key] = {"fp32": 1e6 * statistics.median(runs[False]), "bf16": 1e6 * statistics.median(runs[True])}
+            out["ratio"][key], out["bf16_pays"][key] = ratio, pays(ratio)
+            print(f"  acting {key}, {n} envs: fp32 {out['us_per_step'][key]['fp32']:.0f} us, bf16 "
+                  f"{out['us_per_step'][key]['bf16']:.0f} us per step (bf16 / fp32 {ratio:.2f}: "
+                  f"{'pays' if pays(ratio) else 'does not pay'})", flush=True)
     return out
 
 
@@ -469,7 +498,7 @@ def section_deploy(q: bool) -> dict:
 
 
 SECTIONS = {"update": section_update, "fastpath": section_fastpath, "scan": section_scan, "memory": section_memory,
-            "policy": section_policy, "eval": section_eval, "deploy": section_deploy}
+            "policy": section_policy, "acting": section_acting, "eval": section_eval, "deploy": section_deploy}
 
 
 def targets(res: dict) -> list[tuple[str, str, str]]:
