@@ -246,12 +246,21 @@ def main(argv: list[str] | None = None) -> int:
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    root = args.runs_root.resolve()
+    return run_grid(jobs, args.runs_root, args.jobs, until, extra,
+                    f"Tables and plots: python -m seqrl.results {args.runs_root}")
+
+
+def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str],
+             then: str) -> int:
+    """Run ``jobs`` into ``runs_root``, ``parallel`` at a time (finished runs skipped, unfinished ones resumed,
+    runs not expected to finish by ``until`` left for later); write ``grid.yaml``; 0 unless a run failed.
+    ``extra``: the flags every job was given (for the thread count); ``then``: what to do after, said at the end."""
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    root = runs_root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     given = threads_flag(extra)
     each = f"{given} thread(s) each (--threads after --)" if given else f"{threads} thread(s) each"
-    print(f"[grid] {len(jobs)} runs, {args.jobs} at a time, {each}, into {root}", flush=True)
+    print(f"[grid] {len(jobs)} runs, {parallel} at a time, {each}, into {root}", flush=True)
     finished, lock = [0], threading.Lock()
 
     def run_and_count(job: Job) -> tuple[Job, Path | None, int | None]:
@@ -261,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"progress: {finished[0]}/{len(jobs)} runs")
         return result
 
-    with ThreadPoolExecutor(args.jobs) as pool:
+    with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(run_and_count, jobs))
     failed = [p.name for _, p, rc in results if rc not in (0, None)]
     later = [job.prefix + "*" for job, p, _ in results if p is None]
@@ -274,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[grid] {len(jobs) - len(later)} of {len(jobs)} runs finished; {len(later)} not started (--until "
               f"{until:%H:%M}): {', '.join(later)}. Run the same command later to do them.")
         return 0
-    print(f"[grid] all {len(jobs)} runs finished. Tables and plots: python -m seqrl.results {args.runs_root}")
+    print(f"[grid] all {len(jobs)} runs finished. {then}")
     return 0
 
 
