@@ -461,7 +461,7 @@ def check_inputs(args: argparse.Namespace) -> None:
             raise SeqRLError(f"--into {args.into}: {e.strerror}.") from None
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
-        raise SeqRLError(f"{', '.join(missing)}: no such results file, run directory or folder.")
+        raise SeqRLError(f"{', '.join(missing)}: no such run directory, folder or results file.")
     if args.out.exists() and not args.out.is_dir():
         raise SeqRLError(f"--out {args.out} is a file; give a folder for the tables and plots.")
 
