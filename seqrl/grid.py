@@ -8,7 +8,7 @@ A config whose agent is BC (``agent: bc``, configs/cpu/bc-*.yaml) makes one run 
 for an A/B arm: ``-- --ema-decay 0.999``); they are part of the run's label, so the arms of an A/B
 get their own directories and rows. Each run gets its own directory
 ``<runs-root>/<env>__<dataset>__<agent label>__<seed>__<unix time>`` (CleanRL's naming; the label
-is ``seqrl.training.recipe.agent_label``: ``bc``, ``mingru``, ``mingru+ema0.999``, ...) and a ``train.log``. A run whose directory already holds a finished run
+is ``TrainConfig.label``: ``bc``, ``mingru``, ``mingru+ema0.999``, ...) and a ``train.log``. A run whose directory already holds a finished run
 (``done.json``) is skipped, so a grid can be re-run after an interruption; an unfinished one
 is resumed exactly (``--resume``). With ``--jobs N`` each process gets ``cores / N`` threads.
 ``--until HH:MM`` (or ``+MINUTES``) starts a run only if it is expected to finish by then, so a sitting
@@ -63,8 +63,13 @@ class Job:
         return parse_train_args(self.args)
 
     @cached_property
+    def name(self) -> RunName:
+        """The name of the job's run, without its time stamp."""
+        return RunName.of(self.cfg)
+
+    @property
     def prefix(self) -> str:
-        return RunName.of(self.cfg).prefix
+        return self.name.prefix
 
 
 def make_jobs(configs: list[Path], backbones: list[str] | None, seeds: list[int], extra: list[str]) -> list[Job]:
@@ -111,8 +116,7 @@ def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str
     CPU, else the same agent on this CPU (another task), else the same task and agent on any CPU, else the same
     agent anywhere, else another agent of its kind (BC, or a Decision model: a backbone not run yet) on this
     CPU, then anywhere. None when no finished run is of its kind."""
-    name = RunName.of(job.cfg)
-    task, agent = f"{name.env}__{name.dataset}", name.agent
+    task, agent = f"{job.name.env}__{job.name.dataset}", job.name.agent
     tiers = [("this task on this CPU", lambda r: r[0] == task and r[2] == cpu),
              ("other tasks on this CPU", lambda r: r[2] == cpu),
              ("this task on another CPU", lambda r: r[0] == task),
@@ -237,12 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    root = args.runs_root.resolve()
+    return run_grid(jobs, args.runs_root, args.jobs, until, extra,
+                    f"Tables and plots: python -m seqrl.results {args.runs_root}")
+
+
+def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str],
+             then: str) -> int:
+    """Run ``jobs`` into ``runs_root``, ``parallel`` at a time (finished runs skipped, unfinished ones resumed,
+    runs not expected to finish by ``until`` left for later); write ``grid.yaml``; 0 unless a run failed.
+    ``extra``: the flags every job was given (for the thread count); ``then``: what to do after, said at the end."""
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    root = runs_root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     given = threads_flag(extra)
     each = f"{given} thread(s) each (--threads after --)" if given else f"{threads} thread(s) each"
-    print(f"[grid] {len(jobs)} runs, {args.jobs} at a time, {each}, into {root}", flush=True)
+    print(f"[grid] {len(jobs)} runs, {parallel} at a time, {each}, into {root}", flush=True)
     finished, lock = [0], threading.Lock()
 
     def run_and_count(job: Job) -> tuple[Job, Path | None, int | None]:
@@ -252,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"progress: {finished[0]}/{len(jobs)} runs")
         return result
 
-    with ThreadPoolExecutor(args.jobs) as pool:
+    with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(run_and_count, jobs))
     failed = [p.name for _, p, rc in results if rc not in (0, None)]
     later = [job.prefix + "*" for job, p, _ in results if p is None]
@@ -265,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[grid] {len(jobs) - len(later)} of {len(jobs)} runs finished; {len(later)} not started (--until "
               f"{until:%H:%M}): {', '.join(later)}. Run the same command later to do them.")
         return 0
-    print(f"[grid] all {len(jobs)} runs finished. Tables and plots: python -m seqrl.results {args.runs_root}")
+    print(f"[grid] all {len(jobs)} runs finished. {then}")
     return 0
 
 

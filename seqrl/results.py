@@ -1,8 +1,12 @@
-"""Aggregate run directories into tables and plots.
+"""Tables and plots from a study's results file or from run directories.
 
-    python -m seqrl.results runs/* --out results/
-    python -m seqrl.results records/study --finished --out results/study --readme README.md --block study6
+    python -m seqrl.results studies/study6.jsonl.gz --finished --out results/study --into docs/results.md --block study6
+    python -m seqrl.results studies/study6.jsonl.gz --finished --agents bc transformer+rope+no-time mingru+no-time \\
+        --compact --into README.md --block headline
+    python -m seqrl.results runs/* --out results/          # your own run directories
 
+The inputs are results files (``seqrl.resultsfile``: ``python -m seqrl.study collect`` writes one per study), run
+directories, or folders of run directories, read in the order given; ``--agents`` and ``--datasets`` keep some.
 Writes ``results.md`` and ``results.csv``. ``results.md`` opens with a headline table: one row per
 dataset, one column per agent and rollout, the last evaluation at the dataset's highest target, mean ±
 std over seeds with each seed's value (``last_by_seed`` in the CSV). Then, as the CSV, one row per
@@ -10,7 +14,7 @@ std over seeds with each seed's value (``last_by_seed`` in the CSV). Then, as th
 with the data's own mean normalized score (``data``), the normalized score, mean ± std over
 seeds, of the last and the best evaluation and their gap (best − last), and what the last
 evaluation's episodes did (mean length, shares that fell and that ended upside down, mean x
-displacement). The agent is ``seqrl.training.recipe.agent_label``: ``bc`` (one row, rollout ``state``,
+displacement). The agent is the run's label (``TrainConfig.label``): ``bc`` (one row, rollout ``state``,
 no target), the backbone (``+gate``), and a ``+tag`` per non-default recipe option, so A/B arms
 are separate rows.
 Also ``curves.png`` (normalized score vs updates, mean with a ± std band over seeds; BC's last
@@ -22,28 +26,28 @@ the table (said on stderr, counted in the CSV's ``left_out``) so that "last" com
 at the same point of training; the curves keep it. A run directory's
 ``final_eval.json`` (``evaluate.py RUN --json RUN/final_eval.json``, e.g. with both rollout
 modes) counts as its last evaluation. Columns ``params`` and ``updates/s`` (median of
-``charts/updates_per_s``; both recorded in ``done.json``) describe the model and its training throughput. ``--readme FILE --block NAME``
-also puts the table into FILE between the lines ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``, so a
-README's table is refreshed by the command printed beside it.
+``charts/updates_per_s``; both recorded in ``done.json``) describe the model and its training throughput.
+``--compact`` makes the short headline of a front page (``headline.md``: no per-seed values, no best), ``--flips``
+and ``--paired NAME`` two diagnostic tables (``seqrl.episode_tables``). ``--into FILE --block NAME``
+also puts the table (the compact one with ``--compact``) into FILE between the lines ``<!-- NAME:start -->`` and
+``<!-- NAME:end -->``, so a page's table is refreshed by the command printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from seqrl.episode_tables import flip_table, paired_table
 from seqrl.core.errors import SeqRLError
-from seqrl.core.files import read_jsonl, write_atomic
-from seqrl.training.config import TrainConfig
-from seqrl.training.rundir import EVAL_KEYS, logged_median
+from seqrl.core.files import write_atomic
+from seqrl.resultsfile import is_results_file, read_results_file, run_record
 
 
 @dataclass
@@ -51,16 +55,23 @@ class Run:
     path: Path
     env: str
     dataset: str
-    agent: str  # seqrl.training.recipe.agent_label: bc, mingru, mingru+ur, transformer+ema0.999, ...
+    agent: str  # the run's label (TrainConfig.label): bc, mingru, mingru+ur, transformer+ema0.999, ...
     seed: int
     evals: list[dict]  # evals.jsonl records: {"step", "results": [{"target", "rollout", "normalized_mean", ...}]}
     params: int | None = None
     updates_per_s: float | None = None
     data_score: float | None = None  # the dataset's mean normalized episode score (done.json)
+    finished: bool = False  # it wrote done.json
+    evaluations: dict[str, dict] = field(default_factory=dict)  # evaluate.py's <name>_eval.json, by name
 
     @property
     def key(self) -> tuple[str, str, str]:
         return self.env, self.dataset, self.agent
+
+    @property
+    def task(self) -> str:
+        """``env-dataset``, as the configs name a task (hopper-medium)."""
+        return f"{self.env}-{self.dataset}"
 
     def curve(self, target: float | None, rollout: str) -> dict[int, float]:
         return {e["step"]: r["normalized_mean"] for e in self.evals for r in e["results"]
@@ -80,53 +91,46 @@ def fmt_target(target: float | None) -> str:
     return "-" if target is None else f"{target:g}"
 
 
-def done_record(run: Path) -> dict:
-    """The run's ``done.json`` (written by train_offline.py when the run finishes), {} if it has none."""
-    done = run / "done.json"
-    return json.loads(done.read_text()) if done.is_file() else {}
+def run_from_record(record: dict) -> Run:
+    """A run as the tables see it, from its record (``seqrl.resultsfile``): a ``final`` evaluation
+    (``evaluate.py RUN --json RUN/final_eval.json``) replaces or extends the last evaluation."""
+    evals = list(record["evals"])
+    final = record["evaluations"].get("final")
+    if final is not None:
+        keys = {(r["target"], r["rollout"]) for r in final["results"]}
+        last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
+        evals[-1] = {**evals[-1], "results": last + final["results"]}
+    data = ((record["done"] or {}).get("data") or {}).get("normalized_mean")
+    return Run(Path(record["run"]), record["env"], record["dataset"], record["agent"], record["seed"], evals,
+               record["params"], record["updates_per_s"], data, record["finished"], record["evaluations"])
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
-    runs = []
-    for p in paths:
-        evals_file, cfg_file = p / "evals.jsonl", p / "config.yaml"
-        if not (evals_file.is_file() and cfg_file.is_file()):
+    """The evaluated runs among these run directories (a damaged one is said on stderr and left out)."""
+    return [run_from_record(rec) for rec in map(run_record, paths) if rec is not None]
+
+
+def read_runs(inputs: list[Path], finished: bool) -> list[Run]:
+    """The runs of results files, run directories and folders of run directories, in the order given (a folder's
+    and a file's in name order); only finished runs (``done.json``) if ``finished``."""
+    runs: list[Run] = []
+    for p in inputs:
+        if is_results_file(p):
+            runs += [run_from_record(rec) for rec in read_results_file(p)[1] if rec["finished"] or not finished]
             continue
-        evals = read_jsonl(evals_file, EVAL_KEYS)  # a damaged line is reported (file:line) and skipped
-        if not evals:
-            continue
-        try:
-            cfg = yaml.safe_load(cfg_file.read_text())
-            dataset = cfg["dataset"]  # as the user gave it (done.json records what it resolved to)
-            if (p / "final_eval.json").is_file():  # evaluate.py's results replace/extend the last evaluation
-                final = json.loads((p / "final_eval.json").read_text())["results"]
-                keys = {(r["target"], r["rollout"]) for r in final}
-                last = [r for r in evals[-1]["results"] if (r["target"], r["rollout"]) not in keys]
-                evals[-1] = {**evals[-1], "results": last + final}
-            done = done_record(p)
-            runs.append(Run(p, cfg.get("env") or "", dataset, TrainConfig.from_dict(cfg, str(cfg_file)).label(), int(cfg.get("seed", 0)), evals,
-                            *size_and_speed(p, done), (done.get("data") or {}).get("normalized_mean")))
-        except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError, SeqRLError) as e:
-            print(f"[seqrl] warning: run {p} skipped: a file of it is damaged ({type(e).__name__}: {e}).", file=sys.stderr)
+        paths = [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []
+        runs += load_runs([q for q in paths if (q / "done.json").is_file() or not finished])
     return runs
 
 
-def size_and_speed(run: Path, done: dict) -> tuple[int | None, float | None]:
-    """The model's parameter count and the run's median training updates/s: from ``done.json`` (since 2026-12),
-    else from the checkpoint and the TensorBoard events, which a committed record (weights and events
-    git-ignored) does not keep."""
-    params = done["params"] if "params" in done else param_count(run)
-    ups = done["updates_per_s"] if "updates_per_s" in done else logged_median(run, "charts/updates_per_s")
-    return params, ups
-
-
-def param_count(run: Path) -> int | None:
-    import torch
-
-    ckpt = run / "last.pt"
-    if not ckpt.is_file():
-        return None
-    return sum(v.numel() for v in torch.load(ckpt, map_location="cpu", weights_only=False)["model"].values())
+def select(runs: list[Run], agents: list[str] | None, datasets: list[str] | None) -> list[Run]:
+    """The runs of these agent labels and datasets (``env-dataset``, e.g. hopper-medium); all for None. A name
+    that no run has is an error that lists the names there are."""
+    for flag, wanted, have in (("agents", agents, {r.agent for r in runs}), ("datasets", datasets, {r.task for r in runs})):
+        unknown = [w for w in wanted or [] if w not in have]
+        if unknown:
+            raise SeqRLError(f"--{flag} {' '.join(unknown)}: no run has that; the runs have: {', '.join(sorted(have))}.")
+    return [r for r in runs if (agents is None or r.agent in agents) and (datasets is None or r.task in datasets)]
 
 
 def _pm(mean: float, std: float, n: int) -> str:
@@ -237,6 +241,57 @@ def headline_table(rows: list[dict]) -> str:
             "std over seeds, each seed's value in brackets in seed order (one seed: ± over its episodes); best = the "
             "mean over seeds of each run's best evaluation; data = the dataset's own mean. Every target and column "
             "is in the table after it.\n\n" + "\n".join(lines))
+
+
+ROLLOUT_ORDER = {"state": 0, "window": 1, "recurrent": 2}
+
+
+def compact_columns(chosen: dict[tuple[str, str, str, str], dict], agents: list[str] | None) -> list[tuple[str, str, str]]:
+    """(agent, rollout, heading) per column: agents in the given order (else BC first, then by name), each
+    rollout of an agent (state, window, recurrent); the rollout is named only for an agent shown in several."""
+    names = agents or sorted({k[2] for k in chosen}, key=lambda a: (a != "bc", a))
+    cols = []
+    for agent in names:
+        rollouts = sorted({k[3] for k in chosen if k[2] == agent}, key=lambda ro: (ROLLOUT_ORDER.get(ro, 9), ro))
+        cols += [(agent, ro, agent if len(rollouts) == 1 else f"{agent} {ro}") for ro in rollouts]
+    return cols
+
+
+def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: list[str] | None = None) -> str:
+    """The headline without brackets: one row per dataset (in the given ``env-dataset`` order, else by name) with
+    the data's mean and the highest target R, one column per agent and rollout: the last evaluation at the agent's
+    highest target, mean ± std over seeds (an agent not evaluated at R: marked; a cell of fewer seeds: its n)."""
+    high, chosen = headline_rows(rows)
+    cols = compact_columns(chosen, agents)
+    tasks = sorted({k[:2] for k in chosen})
+    if datasets:
+        tasks = sorted(tasks, key=lambda t: datasets.index(f"{t[0]}-{t[1]}"))
+    n = max(r["seeds"] for r in chosen.values())
+    fewer = False
+    lines = ["| dataset | data | R | " + " | ".join(c[2] for c in cols) + " |", "|---|---:|---:|" + "---:|" * len(cols)]
+    for env, dataset in tasks:
+        cells = []
+        for agent, rollout, _ in cols:
+            r = chosen.get((env, dataset, agent, rollout))
+            fewer = fewer or (r is not None and r["seeds"] < n)
+            cells.append("-" if r is None else compact_cell(r, high.get((env, dataset)), n))
+        data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
+        lines.append(f"| {env}-{dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
+                     + " | ".join(cells) + " |")
+    caption = (f"Normalized score of the last evaluation at each dataset's highest target R (BC takes none), mean ± std "
+               f"over {n} seed{'s' if n > 1 else ''}{' (n: a cell with fewer)' if fewer else ''}; data: the dataset's "
+               "own mean.")
+    return caption + "\n\n" + "\n".join(lines)
+
+
+def compact_cell(r: dict, high: float | None, n: int) -> str:
+    """``mean ± std`` over seeds (one seed: the mean), `` (n=k)`` with fewer seeds than ``n``, `` at R=…`` off R."""
+    cell = f"{r['last_mean']:.1f} ± {r['last_std']:.1f}" if r["seeds"] > 1 else f"{r['last_mean']:.1f}"
+    if r["seeds"] < n:
+        cell += f" (n={r['seeds']})"
+    if r["target"] is not None and r["target"] != high:
+        cell += f" at R={fmt_target(r['target'])}"
+    return cell
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -362,44 +417,78 @@ def replace_block(text: str, block: str, content: str) -> str:
     return "\n".join(lines[: i + 1] + content.strip("\n").split("\n") + lines[j:])
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", type=Path, help="run directories (or folders holding them)")
+    ap.add_argument("runs", nargs="+", type=Path,
+                    help="results files (studies/<study>.jsonl.gz), run directories, or folders holding run directories")
     ap.add_argument("--out", type=Path, default=Path("results"), help="folder for results.md/.csv, curves.png, bars.png")
     ap.add_argument("--no-plots", action="store_true", help="tables only")
     ap.add_argument("--wide", action="store_true",
                     help="also print one row per agent, one column per rollout and target (results_wide.md)")
-    ap.add_argument("--readme", type=Path, metavar="FILE",
-                    help="also put the table into FILE between the lines '<!-- BLOCK:start -->' and "
-                         "'<!-- BLOCK:end -->' (see --block), replacing what was there")
     ap.add_argument("--finished", action="store_true",
                     help="only runs that finished (done.json): leaves out runs still training, which otherwise count "
                          "with their evaluations so far")
+    ap.add_argument("--agents", nargs="+", metavar="LABEL",
+                    help="only these agents (labels as the tables show them: bc, mingru+no-time, ...); with "
+                         "--compact, its columns in this order")
+    ap.add_argument("--datasets", nargs="+", metavar="ENV-DATASET",
+                    help="only these datasets (hopper-medium, walker2d-medium-replay, ...); with --compact, its rows "
+                         "in this order")
+    ap.add_argument("--compact", action="store_true",
+                    help="also write headline.md: one row per dataset, one column per agent (and rollout), the last "
+                         "evaluation at the highest target, mean ± std over seeds, the data's mean; no per-seed values. "
+                         "It is the table printed and put into --into")
+    ap.add_argument("--flips", action="store_true",
+                    help="also write flips.md: per agent and rollout, the share of episodes that ended upside down "
+                         "over every evaluation at the highest target, and the mean score with and without them")
+    ap.add_argument("--paired", metavar="NAME",
+                    help="also write paired_NAME.md: each run's last evaluation (arm A) against its re-evaluation "
+                         "NAME (evaluate.py --json RUN/NAME_eval.json, e.g. data_best), target by target")
+    ap.add_argument("--into", type=Path, metavar="FILE",
+                    help="also put the table into FILE between the lines '<!-- BLOCK:start -->' and "
+                         "'<!-- BLOCK:end -->' (see --block), replacing what was there")
     ap.add_argument("--block", default="results", metavar="BLOCK",
-                    help="name of the marked block that --readme replaces (default: results)")
-    args = ap.parse_args(argv)
-    if args.readme is not None:
+                    help="name of the marked block that --into replaces (default: results)")
+    return ap.parse_args(argv)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Fail before any work: a missing --into file or marker, a missing input, an --out that is a file."""
+    if args.into is not None:
         try:
-            replace_block(args.readme.read_text(), args.block, "")  # a missing file or marker fails before any work
+            replace_block(args.into.read_text(), args.block, "")
         except OSError as e:
-            print(f"error: --readme {args.readme}: {e.strerror}.", file=sys.stderr)
-            return 2
-        except SeqRLError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            raise SeqRLError(f"--into {args.into}: {e.strerror}.") from None
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
-        print(f"error: {', '.join(missing)}: no such run directory or folder.", file=sys.stderr)
-        return 2
+        raise SeqRLError(f"{', '.join(missing)}: no such run directory, folder or results file.")
     if args.out.exists() and not args.out.is_dir():
-        print(f"error: --out {args.out} is a file; give a folder for the tables and plots.", file=sys.stderr)
+        raise SeqRLError(f"--out {args.out} is a file; give a folder for the tables and plots.")
+
+
+def check_paired(runs: list[Run], name: str | None) -> None:
+    """--paired NAME needs a run with that evaluation: else an error naming the evaluations there are."""
+    have = {n for r in runs for n in r.evaluations}
+    if name is not None and name not in have:
+        raise SeqRLError(f"--paired {name}: no run has an evaluation of that name ({name}_eval.json); the runs have: "
+                         f"{', '.join(sorted(have)) or 'none'}.")
+
+
+def write_extra(name: str, text: str, out: Path) -> None:
+    """An optional table: into ``out/name`` and printed."""
+    (out / name).write_text(text + "\n")
+    print(text + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        check_inputs(args)
+        runs = select(read_runs(args.runs, args.finished), args.agents, args.datasets)
+        check_paired(runs, args.paired)
+    except SeqRLError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    paths = []
-    for p in args.runs:
-        paths += [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []
-    if args.finished:
-        paths = [p for p in paths if (p / "done.json").is_file()]
-    runs = load_runs(paths)
     if not runs:
         print(f"error: no evaluated runs among {', '.join(map(str, args.runs))} (each needs config.yaml and evals.jsonl).",
               file=sys.stderr)
@@ -410,14 +499,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots:
         plot(runs, rows, args.out)
     table = (args.out / "results.md").read_text()
+    if args.compact:
+        table = compact_table(rows, args.agents, args.datasets) + "\n"
+        (args.out / "headline.md").write_text(table)
     print(table)
-    if args.readme is not None:
-        write_atomic(args.readme, replace_block(args.readme.read_text(), args.block, table).encode())
-        print(f"[seqrl] table -> {args.readme} (block {args.block})")
+    if args.into is not None:
+        write_atomic(args.into, replace_block(args.into.read_text(), args.block, table).encode())
+        print(f"[seqrl] table -> {args.into} (block {args.block})")
     if args.wide:
-        wide = wide_table(rows)
-        (args.out / "results_wide.md").write_text(wide + "\n")
-        print(wide + "\n")
+        write_extra("results_wide.md", wide_table(rows), args.out)
+    if args.flips:
+        write_extra("flips.md", flip_table(runs), args.out)
+    if args.paired:
+        write_extra(f"paired_{args.paired}.md", paired_table(runs, args.paired), args.out)
     print(f"[seqrl] {len(runs)} runs -> {args.out}/results.md, results.csv" + ("" if args.no_plots else ", curves.png, bars.png"))
     return 0
 

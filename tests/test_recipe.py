@@ -350,7 +350,7 @@ def test_every_shipped_config_loads_and_passes_the_checks():
     from helpers import REPO
 
     files = sorted((REPO / "configs").glob("*/*.yaml"))
-    assert len([f for f in files if f.name.startswith("bc-")]) >= 6
+    assert len([f for f in files if f.name.startswith("bc-")]) >= 6  # A/B arms: flags in studies/*.yaml
     for f in files:
         cfg = parse_train_args(["--config", str(f), *(["--backbone", "s4d"] if "s4d" in f.name else [])])
         check_config(cfg)

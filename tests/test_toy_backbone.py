@@ -113,7 +113,7 @@ def test_toy_flags_are_checked_like_the_built_in_ones(capsys, tmp_path):
     assert [j.prefix for j in jobs] == ["hopper__medium__toy+decay0.1__0__"]
     assert "--toy.decay must be in [0, 1) (got 1.5)" in error_of(
         capsys, "train_offline", ["--backbone", "toy", "--toy.decay", "1.5", "--dataset", "/nonexistent.hdf5"])
-    assert "--backbone mingru does not use --toy.decay (options of another backbone)" in error_of(
+    assert "--backbone mingru does not use --toy.decay (options of toy)" in error_of(
         capsys, "train_offline", ["--backbone", "mingru", "--toy.decay", "0.1", "--dataset", "/nonexistent.hdf5"])
 
 

@@ -155,12 +155,15 @@ def parse_train_args(argv: Sequence[str] | None = None, description: str | None 
     own = {backbone: default.model.options} if backbone in option_backbones() else {}
     parsed = tyro.cli(cls, default=cls(**start, **own), args=args, description=description)
     backbone = parsed.model.backbone
-    stray = [flag(f"{b}.{k}") for b in option_backbones() if b != backbone for k in changed_options(getattr(parsed, b))]
+    stray = {b: [flag(f"{b}.{k}") for k in changed_options(getattr(parsed, b))] for b in option_backbones() if b != backbone}
+    stray = {b: flags for b, flags in stray.items() if flags}
     if stray and agent_kind(parsed.agent).group != "model":
-        raise SeqRLError(f"--agent {parsed.agent} does not use {', '.join(stray)}: it has no backbone. Drop them.")
+        raise SeqRLError(f"--agent {parsed.agent} does not use {', '.join(sum(stray.values(), []))}: it has no "
+                         "backbone. Drop them.")
     if stray:
-        raise SeqRLError(f"--backbone {backbone} does not use {', '.join(stray)} (options of another backbone). "
-                         "Drop them (from the flags or the --config file), or pick the backbone that reads them.")
+        which = "; ".join(f"{', '.join(flags)} (options of {b})" for b, flags in stray.items())
+        raise SeqRLError(f"--backbone {backbone} does not use {which}. Drop them (from the flags or the --config "
+                         "file), or pick the backbone that reads them.")
     model = ModelConfig(**{f.name: getattr(parsed.model, f.name) for f in dataclasses.fields(ModelConfig)
                            if f.name != "options"}, options=getattr(parsed, backbone, None))
     return TrainConfig(**{**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(TrainConfig)}, "model": model})

@@ -1,0 +1,377 @@
+"""Studies as data: a study file says which runs make a study; one command runs them, one collects their outcome.
+
+    python -m seqrl.study plan studies/study6.yaml                      # its runs, and which are finished
+    python -m seqrl.study run studies/study6.yaml [--jobs 2] [--until HH:MM] [--runs-root DIR]
+    python -m seqrl.study collect studies/study6.yaml [--runs-root DIR] # -> studies/study6.jsonl.gz
+    python -m seqrl.results studies/study6.jsonl.gz --finished --out results/study6
+
+A study file (YAML, ``studies/<name>.yaml``) holds what ``seqrl.grid`` takes, as a list of blocks::
+
+    description: what the study asks, one paragraph
+    order: seed-major          # seed-major: every block for seed 0, then for seed 1, ...; block-major (the default):
+                               # each block for all its seeds, block after block
+    seeds: [0, 1, 2]           # the blocks' seeds unless a block says its own
+    datasets: [hopper-medium, walker2d-medium]   # what {dataset} in a block's configs stands for, unless it says
+    blocks:
+      - configs: [../configs/cpu/bc-{dataset}.yaml]   # paths relative to the study file; {dataset} expanded
+        flags: --threads 1                            # train_offline.py flags for every run of the block
+      - configs: [../configs/cpu/{dataset}.yaml]
+        backbones: [transformer, mingru]              # Decision-model configs need them; BC configs make one run/seed
+        flags: --keep-checkpoints
+        evaluate:                                     # after training, each finished run's last checkpoint again:
+          - name: data_best                           #   into <run>/data_best_eval.json (kept in the results file)
+            targets: data-best                        #   the data's best episode return, or a list of returns
+
+``run`` trains the study's runs through ``seqrl.grid`` into the runs root (default ``runs/studies/<name>``, outside
+git): a finished run is skipped, an unfinished one resumed, so the command is re-run until the study is done;
+``--until`` as the grid's. Then the blocks' evaluations, for the finished runs that still have their weights and
+not that evaluation yet. The datasets are read as training reads them (``MINARI_DATASETS_PATH``).
+``collect`` writes the study's results file (``seqrl.resultsfile``) from the finished runs under the runs root
+that the study names, found by what their saved configs say (env, dataset, agent label, seed), not by folder
+name; runs it names that are not finished are listed, and so are run directories there that it does not name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqrl.core.errors import SEED_RULE, SeqRLError, seed_ok
+from seqrl.grid import Job, existing, make_jobs, parse_until, run_grid
+from seqrl.resultsfile import SUFFIX, run_record, write_results_file
+from seqrl.training.rundir import RunSummary
+
+STUDY_KEYS = ("description", "order", "seeds", "datasets", "blocks")
+BLOCK_KEYS = ("configs", "backbones", "seeds", "datasets", "flags", "evaluate")
+EVALUATE_KEYS = ("name", "targets")
+ORDERS = ("block-major", "seed-major")
+DATA_BEST = "data-best"
+RunKey = tuple[str, str, str, int]  # env, dataset (as the config gives it), agent label, seed
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A re-evaluation of a finished run's last checkpoint, into ``<run>/<name>_eval.json``."""
+
+    name: str
+    targets: tuple[float, ...] | None  # None: the data's best episode return (done.json)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Configs x backbones x seeds with the same flags (one grid command), and what to evaluate after."""
+
+    configs: tuple[Path, ...]
+    backbones: tuple[str, ...] | None
+    seeds: tuple[int, ...]
+    flags: tuple[str, ...]
+    evaluate: tuple[Evaluation, ...]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study file, checked: its name (the file's stem), description, order and blocks."""
+
+    name: str
+    path: Path
+    description: str
+    order: str
+    blocks: tuple[Block, ...]
+
+    @property
+    def results_file(self) -> Path:
+        """Where ``collect`` writes by default: beside the study file, ``<name>.jsonl.gz``."""
+        return self.path.with_name(self.name + SUFFIX)
+
+
+def _unknown(where: str, given: dict, known: tuple[str, ...]) -> None:
+    """A clear error for the first key of ``given`` not in ``known``, with the nearest known key."""
+    for key in given:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise SeqRLError(f"{where}: unknown key {key!r}{hint}; the keys are: {', '.join(known)}.")
+
+
+def _list(where: str, key: str, value: Any, kind: type) -> tuple:
+    """``value`` as a tuple of ``kind`` (a single value counts as a list of one)."""
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, kind) and not isinstance(v, bool) for v in items):
+        raise SeqRLError(f"{where}: {key} must be a non-empty list of {kind.__name__}s (got {value!r}).")
+    return tuple(items)
+
+
+def _seeds(where: str, value: Any) -> tuple[int, ...]:
+    seeds = _list(where, "seeds", value, int)
+    if not all(map(seed_ok, seeds)) or len(set(seeds)) != len(seeds):
+        raise SeqRLError(f"{where}: seeds must be distinct seeds {SEED_RULE} (got {value!r}).")
+    return seeds
+
+
+def _flags(where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split())
+    return _list(where, "flags", value, str) if value is not None else ()
+
+
+def _evaluation(where: str, item: Any) -> Evaluation:
+    if not isinstance(item, dict):
+        raise SeqRLError(f"{where}: an evaluate entry is a mapping with name and targets (got {item!r}).")
+    _unknown(where, item, EVALUATE_KEYS)
+    name, targets = item.get("name"), item.get("targets")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name) or name == "final":
+        raise SeqRLError(f"{where}: evaluate name {name!r}: lower-case letters, digits and _ (not 'final', which "
+                         "replaces the last evaluation); the run gets <name>_eval.json.")
+    if targets == DATA_BEST:
+        return Evaluation(name, None)
+    values = targets if isinstance(targets, list) else [targets]
+    if not values or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in values):
+        raise SeqRLError(f"{where}: evaluate {name}: targets must be {DATA_BEST!r} or a list of returns (got {targets!r}).")
+    return Evaluation(name, tuple(float(t) for t in values))
+
+
+def _configs(where: str, value: Any, datasets: tuple[str, ...] | None, base: Path) -> tuple[Path, ...]:
+    """The block's config files, ``{dataset}`` expanded over ``datasets``, relative to ``base``; each must exist."""
+    paths = []
+    for c in _list(where, "configs", value, str):
+        if "{dataset}" in c and not datasets:
+            raise SeqRLError(f"{where}: {c} names {{dataset}}; say datasets: [...] in the block or the study.")
+        paths += [c.format(dataset=d) for d in datasets] if "{dataset}" in c else [c]
+    for p in paths:
+        if not (base / p).is_file():
+            raise SeqRLError(f"{where}: config {p}: no such file (looked for {(base / p).resolve()}).")
+    return tuple(base / p for p in paths)
+
+
+def _block(where: str, raw: Any, seeds: tuple[int, ...], datasets: tuple[str, ...] | None, base: Path) -> Block:
+    if not isinstance(raw, dict):
+        raise SeqRLError(f"{where}: a block is a mapping with configs, backbones, seeds, datasets, flags (got {raw!r}).")
+    _unknown(where, raw, BLOCK_KEYS)
+    if "configs" not in raw:
+        raise SeqRLError(f"{where}: no configs; say which config files the block trains.")
+    datasets = _list(where, "datasets", raw["datasets"], str) if "datasets" in raw else datasets
+    backbones = _list(where, "backbones", raw["backbones"], str) if "backbones" in raw else None
+    evaluate = raw.get("evaluate") or []
+    return Block(_configs(where, raw["configs"], datasets, base), backbones,
+                 _seeds(where, raw["seeds"]) if "seeds" in raw else seeds, _flags(where, raw.get("flags")),
+                 tuple(_evaluation(where, e) for e in (evaluate if isinstance(evaluate, list) else [evaluate])))
+
+
+def load_study(path: Path) -> Study:
+    """Read and check a study file; a ``SeqRLError`` saying where and what for anything wrong in it."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise SeqRLError(f"{path}: {e.strerror}.") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SeqRLError(f"{path}: not valid YAML ({where}{getattr(e, 'problem', None) or e}).") from None
+    if not isinstance(raw, dict) or not raw.get("blocks"):
+        raise SeqRLError(f"{path}: a study file is a mapping with blocks: [...] (and {', '.join(STUDY_KEYS[:-1])}).")
+    _unknown(str(path), raw, STUDY_KEYS)
+    order = raw.get("order", ORDERS[0])
+    if order not in ORDERS:
+        near = difflib.get_close_matches(str(order), ORDERS, n=1)
+        raise SeqRLError(f"{path}: order {order!r}{f' (did you mean {near[0]!r}?)' if near else ''}; one of "
+                         f"{', '.join(ORDERS)}.")
+    seeds = _seeds(str(path), raw.get("seeds", [0]))
+    datasets = _list(str(path), "datasets", raw["datasets"], str) if "datasets" in raw else None
+    if not isinstance(raw["blocks"], list):
+        raise SeqRLError(f"{path}: blocks must be a list of blocks.")
+    blocks = tuple(_block(f"{path}, block {i}", b, seeds, datasets, path.parent) for i, b in enumerate(raw["blocks"], 1))
+    return Study(path.name.removesuffix(".yaml"), path, str(raw.get("description", "")).strip(), order, blocks)
+
+
+def expand(study: Study) -> list[tuple[Job, Block]]:
+    """The study's runs in the order they start, each with its block; a run named twice counts once (the first)."""
+    if study.order == "seed-major":
+        seeds = list(dict.fromkeys(s for b in study.blocks for s in b.seeds))
+        steps = [(i, b, [s]) for s in seeds for i, b in enumerate(study.blocks, 1) if s in b.seeds]
+    else:
+        steps = [(i, b, list(b.seeds)) for i, b in enumerate(study.blocks, 1)]
+    runs: dict[str, tuple[Job, Block]] = {}
+    for i, block, seeds in steps:
+        try:
+            jobs = make_jobs(list(block.configs), list(block.backbones) if block.backbones else None, seeds,
+                             list(block.flags))
+        except SeqRLError as e:
+            raise SeqRLError(f"{study.path}, block {i}: {e}") from None
+        for job in jobs:
+            runs.setdefault(job.prefix, (job, block))
+    return list(runs.values())
+
+
+def job_key(job: Job) -> RunKey:
+    """What identifies the job's run in a saved config: env, dataset, agent label, seed."""
+    cfg = job.cfg
+    return cfg.env or "", cfg.dataset, cfg.label(), cfg.seed
+
+
+def record_key(record: dict[str, Any]) -> RunKey:
+    """``job_key`` of a run record."""
+    return record["env"], record["dataset"], record["agent"], record["seed"]
+
+
+def finished_records(root: Path) -> dict[RunKey, list[dict[str, Any]]]:
+    """The records of the finished runs under ``root``, by what their configs say, each key's in name order."""
+    found: dict[RunKey, list[dict[str, Any]]] = {}
+    for run in sorted(p for p in root.iterdir() if (p / RunSummary.FILE).is_file()) if root.is_dir() else []:
+        record = run_record(run)
+        if record is not None:
+            found.setdefault(record_key(record), []).append(record)
+    return found
+
+
+def collect(study: Study, root: Path, out: Path) -> int:
+    """Write the results file of the study's finished runs under ``root`` (the newest of a run named twice)."""
+    runs = expand(study)
+    found = finished_records(root)
+    keys = [job_key(job) for job, _ in runs]
+    records = sorted((found[k][-1] for k in keys if k in found), key=lambda r: r["run"])
+    missing = [job.prefix + "*" for (job, _), k in zip(runs, keys) if k not in found]
+    strays = sorted(r["run"] for k, rs in found.items() if k not in set(keys) for r in rs)
+    if not records:
+        print(f"error: no finished run of {study.path} under {root}; run it first: python -m seqrl.study run "
+              f"{study.path}{'' if root == default_root(study) else f' --runs-root {root}'}", file=sys.stderr)
+        return 2
+    write_results_file(out, study.name, records)
+    print(f"[study] {len(records)} of {len(runs)} runs -> {out} ({out.stat().st_size:,} bytes)")
+    if missing:
+        print(f"[study] not finished (left out): {', '.join(missing)}")
+    if strays:
+        print(f"[study] under {root} but not in the study (left out): {', '.join(strays)}")
+    return 0
+
+
+def evaluation_command(run: Path, cfg: dict[str, Any], done: RunSummary, ev: Evaluation) -> list[str]:
+    """evaluate.py on the run's last checkpoint at the evaluation's targets, its rollouts and episodes, on the CPU."""
+    targets = [f"{done.data['return_max']:.1f}"] if ev.targets is None else [repr(t) for t in ev.targets]
+    return [sys.executable, "-m", "seqrl.cli.evaluate", str(run), "--episodes", str(cfg["eval_episodes"]),
+            "--targets", *targets, "--rollout", *cfg["rollout"], "--device", "cpu",
+            "--json", str(run / f"{ev.name}_eval.json.tmp")]
+
+
+def evaluate_run(run: Path, ev: Evaluation) -> int:
+    """Evaluate one finished run (one thread); its ``<name>_eval.json`` appears only when evaluate.py succeeded."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    done = RunSummary.read(run)
+    assert done is not None  # pending_evaluations lists finished runs only
+    print(f"[study] evaluate {run.name}: {ev.name}", flush=True)
+    with open(run / f"{ev.name}_eval.log", "w") as log:
+        rc = subprocess.call(evaluation_command(run, cfg, done, ev), stdout=log, stderr=subprocess.STDOUT,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if rc == 0:
+        (run / f"{ev.name}_eval.json.tmp").replace(run / f"{ev.name}_eval.json")
+    else:
+        print(f"[study] FAILED (exit {rc}, see {ev.name}_eval.log): evaluate {run.name} {ev.name}", file=sys.stderr)
+    return rc
+
+
+def pending_evaluations(runs: list[tuple[Job, Block]], root: Path) -> list[tuple[Path, Evaluation]]:
+    """(run, evaluation) for each finished run with targets and weights that lacks a block's evaluation."""
+    todo = []
+    for job, block in runs:
+        path, finished = existing(root, job)
+        if not (finished and block.evaluate and (path / "last.pt").is_file()):
+            continue
+        done = RunSummary.read(path)
+        if done is not None and done.targets:  # BC takes no target
+            todo += [(path, ev) for ev in block.evaluate if not (path / f"{ev.name}_eval.json").is_file()]
+    return todo
+
+
+def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None) -> int:
+    """Train the study's runs (``seqrl.grid``), then its evaluations; 0 unless something failed."""
+    runs = expand(study)
+    print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}", flush=True)
+    then = f"Then: python -m seqrl.study collect {study.path}" + (
+        "" if root == default_root(study) else f" --runs-root {root}")
+    rc = run_grid([job for job, _ in runs], root, parallel, until, [], then)
+    todo = pending_evaluations(runs, root.resolve())
+    if todo:
+        print(f"[study] {len(todo)} evaluation(s), {parallel} at a time", flush=True)
+        with ThreadPoolExecutor(parallel) as pool:
+            codes = list(pool.map(lambda t: evaluate_run(*t), todo))
+        rc = rc or next((c for c in codes if c), 0)
+    return rc
+
+
+def plan(study: Study, root: Path) -> None:
+    """Print the study's runs in order, each with its state under ``root``."""
+    print(f"{study.name}: {study.description}\n")
+    runs = expand(study)
+    states = []
+    for job, block in runs:
+        path, finished = existing(root, job) if root.is_dir() else (None, False)
+        state = "finished" if finished else "started" if path is not None else "to run"
+        states.append(state)
+        evals = "".join(f" +{ev.name}" for ev in block.evaluate)
+        print(f"  {state:8}  {job.prefix}*  {' '.join(job.extra)}{evals}")
+    counts = {s: states.count(s) for s in ("finished", "started", "to run")}
+    print(f"\n{len(runs)} runs under {root}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def default_root(study: Study) -> Path:
+    """``runs/studies/<name>``: where a study's runs go unless ``--runs-root`` says otherwise."""
+    return Path("runs") / "studies" / study.name
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m seqrl.study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{plan,run,collect}")
+    for name, text in (("plan", "list the study's runs in order and which are finished under the runs root"),
+                       ("run", "train the study's runs (resuming; finished runs skipped), then its evaluations"),
+                       ("collect", "write the study's results file from its finished runs")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("study", type=Path, help="the study file (studies/<name>.yaml)")
+        p.add_argument("--runs-root", type=Path, default=None,
+                       help="folder of the study's run directories (default: runs/studies/<name>)")
+        if name == "run":
+            p.add_argument("--jobs", type=int, default=1,
+                           help="parallel training processes, each with cores / jobs threads unless its flags say")
+            p.add_argument("--until", default=None, metavar="HH:MM|+MIN",
+                           help="start a run only if it is expected to finish by then (as seqrl.grid --until); a "
+                                "later run command starts the rest")
+        if name == "collect":
+            p.add_argument("--out", type=Path, default=None,
+                           help="the results file to write (default: beside the study file, <name>.jsonl.gz)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        study = load_study(args.study)
+        root = args.runs_root or default_root(study)
+        if args.command == "plan":
+            plan(study, root)
+            return 0
+        if args.command == "collect":
+            out = args.out or study.results_file
+            if not out.name.endswith(SUFFIX):
+                raise SeqRLError(f"--out {out}: a results file's name ends in {SUFFIX}.")
+            return collect(study, root, out)
+        if args.jobs < 1:
+            raise SeqRLError(f"--jobs {args.jobs}: give 1 or more.")
+        until = None if args.until is None else parse_until(args.until, dt.datetime.now())
+        return run_study(study, root, args.jobs, until)
+    except SeqRLError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
