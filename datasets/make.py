@@ -1,7 +1,9 @@
 """Make D4RL-recipe datasets on a machine that cannot download them (needs ``pip install seqrl[maker]``).
 
     python -m seqrl.datasets.make --env hopper --level medium medium-replay
-    python -m seqrl.datasets.make --env hopper --level expert medium-expert
+    python -m seqrl.datasets.make --env hopper --level expert --algo tqc --policy-out policies
+    python -m seqrl.datasets.make --env hopper --level expert medium-expert --algo tqc \
+        --from-policy policies/hopper-expert-tqc.zip          # from the committed policy, without training
 
 The recipe (D4RL's, as ../shared/data/README.md describes it):
 
@@ -20,6 +22,14 @@ The recipe (D4RL's, as ../shared/data/README.md describes it):
    order, split into episodes at terminations and time limits.
 5. ``medium-expert``: the medium episodes followed by the expert episodes (as D4RL stitched them).
 
+The expert policies in ``policies/`` were trained with ``--algo tqc`` (TQC, sb3-contrib: it reaches the expert
+band in far fewer steps than SAC, which at 1M steps stays below HalfCheetah's) and kept with ``--policy-out``.
+``--from-policy FILE`` makes ``expert`` (``transitions`` of its rollouts) and ``medium-expert`` from such a file
+without training: the local medium dataset (``--medium-dataset``) followed by as many expert transitions as it
+has, so that it is half medium and half expert as D4RL's is (the local halfcheetah and walker2d medium datasets
+hold 300k transitions, so theirs are 300k + 300k; hopper's 1M + 1M); the policy's sampling is seeded with
+``--seed``, so the same file gives the same datasets.
+
 Datasets are written with ``minari`` (float32, gzip), with D4RL's reference scores and the
 recipe and seeds in their metadata. SAC checkpoints and its replay buffer are saved in
 ``work_dir`` every evaluation, so an interrupted run resumes where it stopped.
@@ -27,6 +37,7 @@ recipe and seeds in their metadata. SAC checkpoints and its replay buffer are sa
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -42,7 +53,8 @@ from seqrl.core.tasks import TASKS, Task, get_task, normalized_score
 
 from .minari_data import minari_root
 from .minari_writer import RawEpisode, write_dataset
-from .sac_trainer import EVAL_SEED, SACRun, algo_kwargs, replay_episodes, rollout_episodes
+from .sac_trainer import (EVAL_SEED, SACRun, algo_kwargs, export_policy, load_policy, minari_episodes,
+                          replay_episodes, rollout_episodes, take_transitions)
 
 # This module is the maker's command line and the recipe's steps in order. SAC and the episodes it yields:
 # sac_trainer.py; the Minari writer: minari_writer.py; per-task env, bands, reference scores: seqrl.core.tasks.
@@ -86,6 +98,15 @@ class MakeArgs:
     """The online learner: SAC (stable-baselines3; the recipe that made ../shared/data's medium datasets) or TQC
     (sb3-contrib, Kuznetsov et al. 2020; reaches the expert band in far fewer steps). Its work dir is
     <work_dir>/<env>/<algo> apart from SAC's."""
+    from_policy: Path | None = None
+    """Make expert / medium-expert from this policy file (policies/<env>-expert-<algo>.zip), without training
+    (pass the --algo it was trained with)."""
+    medium_dataset: str | None = None
+    """The medium dataset medium-expert starts with, a Minari id (default local/<env>/medium-v0, found through
+    MINARI_DATASETS_PATH)."""
+    policy_out: Path | None = None
+    """Also keep the expert policy here as a small artifact (<env>-expert-<algo>.zip and .json: how it was made
+    and its evaluations), e.g. policies/."""
     threads: int = 1
     """torch CPU threads for SAC."""
     overwrite: bool = False
@@ -110,6 +131,9 @@ def check_args(args: MakeArgs) -> None:
         ("expert_band", band_ok(args.expert_band), "LOW HIGH with LOW < HIGH", args.expert_band),
         ("threads", args.threads >= 1, ">= 1", args.threads),
     ])
+    if args.from_policy is not None and not set(args.level) <= {"expert", "medium-expert"}:
+        raise SeqRLError(f"--from-policy makes expert and medium-expert only; {', '.join(sorted(set(args.level) - {'expert', 'medium-expert'}))} "
+                         "need(s) the SAC run (drop --from-policy for them).")
 
 
 def default_bands(task: Task) -> dict[str, tuple[float, float]]:
@@ -142,46 +166,86 @@ def make(args: MakeArgs) -> list[str]:
     torch.set_num_threads(args.threads)
     root = args.out or minari_root()
     ids = {lv: f"{args.namespace}/{task.name}/{lv}-v{args.version}" for lv in args.level}
-    for lv, did in ids.items():
-        if (root / did).exists():
-            if not args.overwrite:
-                raise SeqRLError(f"{did} exists under {root}; pass --overwrite to replace it.")
-            shutil.rmtree(root / did)
+    taken = [did for did in ids.values() if (root / did).exists()]
+    if taken and not args.overwrite:
+        raise SeqRLError(f"{', '.join(taken)} exist(s) under {root}; pass --overwrite to replace them.")
+    made = from_policy(args, task) if args.from_policy else from_training(args, task)
+    for did in taken:
+        shutil.rmtree(root / did)
+    rows: list[str] = []
+    for lv in args.level:
+        episodes, desc = made[lv]
+        path = write_dataset(ids[lv], episodes, task.maker_env_id, task.ref_scores, algo_name(args.algo), desc, root)
+        rows.append(summary_row(ids[lv], episodes, task))
+        print(f"[make] wrote {ids[lv]} -> {path}")
+    print("\n| id | episodes | transitions | return (mean ± std) | normalized |\n|---|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    return list(ids.values())
+
+
+Made = dict[str, tuple[list[RawEpisode], str]]  # level -> (episodes, the dataset's description)
+
+
+def algo_name(algo: str) -> str:
+    return "SAC (stable-baselines3)" if algo == "sac" else "TQC (sb3-contrib)"
+
+
+def from_training(args: MakeArgs, task: Task) -> Made:
+    """The recipe's steps in order: SAC (or TQC) trained to each band, its rollouts and replay buffer."""
     b = bands(args, task)
     work = args.work_dir / task.name if args.algo == "sac" else args.work_dir / task.name / args.algo
     run = SACRun(task.maker_env_id, work, args.seed, args.learning_starts, args.eval_every,
                  args.eval_episodes, args.max_sac_steps, args.algo)
     learner = "SAC (stable-baselines3 defaults" if args.algo == "sac" else \
         f"TQC (sb3-contrib defaults, {algo_kwargs(args.algo, run.env_id)}"
-    algo_name = "SAC (stable-baselines3)" if args.algo == "sac" else "TQC (sb3-contrib)"
     recipe = (f"D4RL recipe (seqrl.datasets.make): {learner}, seed {args.seed}) on {run.env_id}, "
               f"deterministic evaluation every {args.eval_every} steps on {args.eval_episodes} episodes (seeds "
               f"{EVAL_SEED}+), stop bands medium {b['medium']}, expert {b['expert']}; rollouts with the stochastic "
               f"policy, reset seeds 0, 1, ...")
-    rows: list[str] = []
     episodes: dict[str, list[RawEpisode]] = {}
-    need_medium = {"medium", "medium-replay", "medium-expert"} & set(args.level)
-    need_expert = {"expert", "medium-expert"} & set(args.level)
-    if need_medium:
+    if {"medium", "medium-replay", "medium-expert"} & set(args.level):
         model = run.train_until("medium", b["medium"])
         if {"medium", "medium-expert"} & set(args.level):
             episodes["medium"] = rollout_episodes(model, run.env_id, args.transitions, "medium rollouts")
         if "medium-replay" in args.level:
             episodes["medium-replay"] = replay_episodes(model)
-    if need_expert:
+    if {"expert", "medium-expert"} & set(args.level):
         model = run.train_until("expert", b["expert"])
         episodes["expert"] = rollout_episodes(model, run.env_id, args.transitions, "expert rollouts")
+        if args.policy_out is not None:
+            print(f"[make] expert policy -> {export_policy(run, 'expert', args.policy_out, recipe)}")
     if "medium-expert" in args.level:
         episodes["medium-expert"] = episodes["medium"] + episodes["expert"]
-    for lv in args.level:
-        stops = ", ".join(f"{k} at step {v['step']} (det. return {v['return']:.1f})" for k, v in run.state["stops"].items())
-        desc = f"{task.name} {lv}: {recipe}. SAC stops: {stops}."
-        path = write_dataset(ids[lv], episodes[lv], run.env_id, task.ref_scores, algo_name, desc, root)
-        rows.append(summary_row(ids[lv], episodes[lv], task))
-        print(f"[make] wrote {ids[lv]} -> {path}")
-    print("\n| id | episodes | transitions | return (mean ± std) | normalized |\n|---|---:|---:|---:|---:|")
-    print("\n".join(rows))
-    return list(ids.values())
+    stops = ", ".join(f"{k} at step {v['step']} (det. return {v['return']:.1f})" for k, v in run.state["stops"].items())
+    return {lv: (episodes[lv], f"{task.name} {lv}: {recipe}. {args.algo.upper()} stops: {stops}.") for lv in args.level}
+
+
+def from_policy(args: MakeArgs, task: Task) -> Made:
+    """``expert`` and ``medium-expert`` from a policy file, without training: its stochastic rollouts (reset seeds
+    0, 1, ..., its sampling seeded with ``--seed``), and the medium dataset's episodes followed by as many expert
+    transitions as it has (D4RL's medium-expert is half medium, half expert)."""
+    model = load_policy(args.from_policy, args.algo)
+    made_by = f"the {args.algo.upper()} policy {args.from_policy.name}"
+    info = args.from_policy.with_suffix(".json")
+    if info.is_file():
+        made_by += f" ({json.loads(info.read_text()).get('recipe', '')})"
+    medium: list[RawEpisode] = []
+    medium_id = args.medium_dataset or f"local/{task.name}/medium-v0"
+    if "medium-expert" in args.level:
+        medium = minari_episodes(medium_id)
+    n_medium = sum(len(ep["actions"]) for ep in medium)
+    n_expert = args.transitions if "expert" in args.level else 0
+    expert = rollout_episodes(model, task.maker_env_id, max(n_expert, n_medium), "expert rollouts", seed=args.seed)
+    rollouts = (f"rollouts of {made_by} with its stochastic policy, reset seeds 0, 1, ..., sampling seeded "
+                f"{args.seed}")
+    made: Made = {}
+    if "expert" in args.level:
+        made["expert"] = (take_transitions(expert, n_expert), f"{task.name} expert: {rollouts}.")
+    if "medium-expert" in args.level:
+        made["medium-expert"] = (medium + take_transitions(expert, n_medium),
+                                 f"{task.name} medium-expert: the {n_medium:,} transitions of {medium_id}, then the "
+                                 f"first {n_medium:,} of the expert {rollouts}.")
+    return made
 
 
 def tasks_help() -> str:

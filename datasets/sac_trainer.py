@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +135,38 @@ class SACRun:
         raise SeqRLError(f"{self.algo.upper()} did not reach the {level} band [{lo:g}, {hi:g}] in {self.max_steps} steps.")
 
 
-def rollout_episodes(model: Any, env_id: str, transitions: int, desc: str) -> list[RawEpisode]:
-    """Stochastic-policy episodes, reset seeds 0, 1, ...; exactly ``transitions`` steps, the last cut (truncated)."""
+def export_policy(run: SACRun, level: str, out_dir: Path, recipe: str) -> Path:
+    """The model of a level's stop as a small versioned artifact, as D4RL published its behaviour policies:
+    ``<out_dir>/<env>-<level>-<algo>.zip`` (stable-baselines3's own format: actor and critics, no replay buffer) and
+    beside it ``.json`` with how it was made and the evaluations that show where it stopped."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{run.env_id.split('-')[0].lower()}-{level}-{run.algo}"
+    path = out_dir / f"{name}.zip"
+    shutil.copyfile(run.path(level), path)
+    stop = run.state["stops"][level]
+    info = {"env_id": run.env_id, "algo": run.algo, "level": level, "recipe": recipe, "stop": stop,
+            "eval_episodes": run.eval_episodes, "eval_seeds": f"{EVAL_SEED}..{EVAL_SEED + run.eval_episodes - 1}",
+            "evals": run.state["evals"]}
+    (out_dir / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    return path
+
+
+def load_policy(path: Path, algo: str) -> Any:
+    """A policy file of ``export_policy`` (or any SAC / TQC zip of stable-baselines3); a clear error otherwise."""
+    if not path.is_file():
+        raise SeqRLError(f"--from-policy {str(path)!r} does not exist. The committed expert policies are under policies/.")
+    try:
+        return algo_class(algo).load(path, device="cpu")
+    except Exception as e:  # noqa: BLE001 (sb3 raises many kinds on a file that is not its zip)
+        raise SeqRLError(f"--from-policy {str(path)!r} is not a {algo.upper()} model of stable-baselines3 "
+                         f"({type(e).__name__}: {e}); pass the --algo it was trained with.") from None
+
+
+def rollout_episodes(model: Any, env_id: str, transitions: int, desc: str, seed: int | None = None) -> list[RawEpisode]:
+    """Stochastic-policy episodes, reset seeds 0, 1, ...; exactly ``transitions`` steps, the last cut (truncated).
+    With ``seed`` the policy's sampling is seeded first, so the same policy file gives the same episodes."""
+    if seed is not None:
+        model.set_random_seed(seed)
     env = gym.make(env_id)
     episodes, total, seed = [], 0, 0
     with tqdm(total=transitions, desc=desc, unit="step") as bar:
@@ -188,3 +219,35 @@ def replay_episodes(model: Any) -> list[RawEpisode]:
         })
         start = end
     return episodes
+
+
+def take_transitions(episodes: list[RawEpisode], n: int) -> list[RawEpisode]:
+    """The first ``n`` transitions of ``episodes``, the last episode cut there and marked truncated."""
+    out: list[RawEpisode] = []
+    left = n
+    for ep in episodes:
+        if left <= 0:
+            break
+        t = len(ep["actions"])
+        if t <= left:
+            out.append(ep)
+        else:
+            out.append({**ep, "observations": ep["observations"][: left + 1], "actions": ep["actions"][:left],
+                        "rewards": ep["rewards"][:left], "terminations": [*ep["terminations"][: left - 1], False],
+                        "truncations": [*ep["truncations"][: left - 1], True]})
+        left -= min(t, left)
+    return out
+
+
+def minari_episodes(dataset_id: str) -> list[RawEpisode]:
+    """A Minari dataset's episodes (found as ``minari`` finds it, through ``MINARI_DATASETS_PATH``)."""
+    import minari
+
+    try:
+        data = minari.load_dataset(dataset_id)
+    except Exception as e:  # noqa: BLE001 (minari raises several kinds for a missing or damaged dataset)
+        raise SeqRLError(f"--medium-dataset {dataset_id!r} could not be loaded ({type(e).__name__}: {e}); "
+                         "point MINARI_DATASETS_PATH at the folder that holds it.") from None
+    return [{"seed": None, "observations": list(ep.observations), "actions": list(ep.actions),
+             "rewards": [float(r) for r in ep.rewards], "terminations": [bool(x) for x in ep.terminations],
+             "truncations": [bool(x) for x in ep.truncations]} for ep in data.iterate_episodes()]
