@@ -238,8 +238,11 @@ blocks:
     assert capsys.readouterr().out.count("[grid] skip ") == 2
     stray = root / "hopper__medium__gru__0__1"  # another agent's run under the same root
     stray.mkdir()
-    for name in ("config.yaml", "evals.jsonl", "done.json"):
-        (stray / name).write_text((mingru / name).read_text().replace("backbone: mingru", "backbone: gru"))
+    for name in ("evals.jsonl", "done.json"):
+        (stray / name).write_text((mingru / name).read_text())
+    cfg = yaml.safe_load((mingru / "config.yaml").read_text())
+    cfg["model"] = {**cfg["model"], "backbone": "gru", "options": {}}  # gru has no options
+    (stray / "config.yaml").write_text(yaml.safe_dump(cfg))
     mingru.rename(root / "hopper__medium__mingru__0")  # found by its config, whatever its folder's name
     results = tmp_path / "tiny_study.jsonl.gz"
     assert study_main(["collect", study, "--runs-root", str(root)]) == 0
