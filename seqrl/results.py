@@ -27,7 +27,7 @@ at the same point of training; the curves keep it. A run directory's
 ``final_eval.json`` (``evaluate.py RUN --json RUN/final_eval.json``, e.g. with both rollout
 modes) counts as its last evaluation. Columns ``params`` and ``updates/s`` (median of
 ``charts/updates_per_s``; both recorded in ``done.json``) describe the model and its training throughput.
-``--compact`` makes the short headline of a front page (``headline.md``: no per-seed values, no best), ``--flips``
+``--compact`` makes the short headline of a front page (``headline.md``: no per-seed values; the best beside the last), ``--flips``
 and ``--paired NAME`` two diagnostic tables (``seqrl.episode_tables``). ``--into FILE --block NAME``
 also puts the table (the compact one with ``--compact``) into FILE between the lines ``<!-- NAME:start -->`` and
 ``<!-- NAME:end -->``, so a page's table is refreshed by the command printed beside it.
@@ -279,16 +279,16 @@ def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: l
         lines.append(f"| {env}-{dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
                      + " | ".join(cells) + " |")
     caption = (f"Normalized score of the last evaluation at each dataset's highest target R (BC takes none), mean ± std "
-               f"over {n} seed{'s' if n > 1 else ''}{' (n: a cell with fewer)' if fewer else ''}; data: the dataset's "
-               "own mean.")
+               f"over {n} seed{'s' if n > 1 else ''}{' (n: a cell with fewer)' if fewer else ''}, and beside it the mean "
+               "of each seed's best evaluation; data: the dataset's own mean.")
     return caption + "\n\n" + "\n".join(lines)
 
 
 def compact_cell(r: dict, high: float | None, n: int) -> str:
-    """``mean ± std`` over seeds (one seed: the mean), `` (n=k)`` with fewer seeds than ``n``, `` at R=…`` off R."""
+    """``mean ± std`` over seeds (one seed: the mean) of the last evaluation, ``(best …)``: the mean of each seed's
+    best, ``n=k`` with fewer seeds than ``n``, `` at R=…`` off R."""
     cell = f"{r['last_mean']:.1f} ± {r['last_std']:.1f}" if r["seeds"] > 1 else f"{r['last_mean']:.1f}"
-    if r["seeds"] < n:
-        cell += f" (n={r['seeds']})"
+    cell += f" (best {r['best_mean']:.1f}" + (f", n={r['seeds']})" if r["seeds"] < n else ")")
     if r["target"] is not None and r["target"] != high:
         cell += f" at R={fmt_target(r['target'])}"
     return cell

@@ -218,11 +218,12 @@ def test_results_file_damaged_or_newer_is_a_clear_error(tmp_path, capsys):
 
 def test_results_filters_and_the_compact_headline(tmp_path, capsys):
     """--agents and --datasets keep some runs (their order is the compact table's); --compact: one row per dataset,
-    mean ± std over seeds, no brackets, a cell with fewer seeds marked, a rollout named only when an agent has two;
+    mean ± std over seeds of the last evaluation with the best beside it, no per-seed values, a cell with fewer
+    seeds marked, a rollout named only when an agent has two;
     --into puts that table into the block."""
     runs = tmp_path / "runs"
     for seed, (h, w) in enumerate([(50.0, 20.0), (60.0, 30.0)]):
-        fake_run(runs, "mingru", seed, {1000: h}, data=56.1)
+        fake_run(runs, "mingru", seed, {500: h + 10, 1000: h}, data=56.1)  # its best is not its last
         fake_run(runs, "mingru", seed, {1000: w}, target=5000.0, extra={"env": "walker2d"}, data=35.7,
                  name=f"walker2d__medium__mingru__{seed}__1")
         fake_run(runs, "mingru", seed, {1000: h + 1}, rollout="recurrent", data=56.1,
@@ -240,8 +241,9 @@ def test_results_filters_and_the_compact_headline(tmp_path, capsys):
     assert table in page.read_text() and "over 2 seeds (n: a cell with fewer)" in table
     lines = table.splitlines()
     assert lines[2] == "| dataset | data | R | transformer | mingru window | mingru recurrent | bc |"
-    assert lines[4] == "| walker2d-medium | 35.7 | 5000 | 25.0 (n=1) | 25.0 ± 5.0 | - | - |"
-    assert lines[5] == "| hopper-medium | 56.1 | 3600 | 70.0 (n=1) | 55.0 ± 5.0 | 56.0 ± 5.0 | 40.5 ± 0.5 |"
+    assert lines[4] == "| walker2d-medium | 35.7 | 5000 | 25.0 (best 25.0, n=1) | 25.0 ± 5.0 (best 25.0) | - | - |"
+    assert lines[5] == ("| hopper-medium | 56.1 | 3600 | 70.0 (best 70.0, n=1) | 55.0 ± 5.0 (best 65.0) | 56.0 ± 5.0 (best 56.0) "
+                        "| 40.5 ± 0.5 (best 40.5) |")
     assert results_main([str(runs), "--out", str(tmp_path / "out2"), "--no-plots", "--agents", "transformer",
                          "--datasets", "walker2d-medium"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "out2" / "results.csv")))
