@@ -42,7 +42,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 CompileMode = Literal["auto", "on", "off"]
 
 MARGIN = 0.9  # a lever is taken when it runs the update in at most 0.9 of the time without it
-ROUNDS = 5  # interleaved timing rounds per variant, after one warm-up call each
+ROUNDS = 7  # paired timing rounds, after one warm-up call each
 EMULATED = 2.0  # a first bf16 call this many times fp32's: emulated bf16, no more rounds needed
 COMPILE_CANDIDATES: dict[str, frozenset[str]] = {"cpu": frozenset({"urlstm"}), "cuda": frozenset()}
 CACHE_NAME = "fastpath.json"
@@ -188,11 +188,13 @@ def resolve_fast_path(precision: Precision, compile: CompileMode, device: torch.
         notes.append(cache.warning)
     source = "cache" if entry else "measured"
     if entry is None:
-        entry = {**_measure(make_update, measure_precision, measure_compile, use_bf16),
-                 "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        t0 = time.perf_counter()
+        entry = _measure(make_update, measure_precision, measure_compile, use_bf16)
+        entry.update(seconds=round(time.perf_counter() - t0, 1), measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
         cache.put(key, entry)
     ms, ratio = entry["ms"], entry["ratio"]
-    when = "measured now" if source == "measured" else f"cached from {entry.get('measured_at', 'an earlier run')}"
+    when = (f"measured now in {entry.get('seconds', 0):.1f} s" if source == "measured"
+            else f"cached from {entry.get('measured_at', 'an earlier run')}")
     if measure_precision:
         use_bf16 = pays(ratio["bf16"])
         notes.append(f"precision auto -> {'bf16 autocast' if use_bf16 else 'fp32'}: this model's update took "
