@@ -21,7 +21,7 @@ import yaml
 
 from helpers import REPO
 
-ENTRY_POINTS = ("seqrl-train", "seqrl-evaluate", "seqrl-export", "seqrl-grid", "seqrl-results", "seqrl-make-dataset")
+ENTRY_POINTS = ("seqrl-train", "seqrl-evaluate", "seqrl-export", "seqrl-grid", "seqrl-results", "seqrl-study", "seqrl-make-dataset")
 
 
 @pytest.fixture(scope="module")
