@@ -44,10 +44,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seqrl.episode_tables import flip_table, paired_table
 from seqrl.core.errors import SeqRLError
 from seqrl.core.files import write_atomic
+from seqrl.episode_tables import flip_table, paired_table
 from seqrl.resultsfile import is_results_file, read_results_file, run_record
+from seqrl.training.rundir import RunSummary
 
 
 @dataclass
@@ -119,7 +120,7 @@ def read_runs(inputs: list[Path], finished: bool) -> list[Run]:
             runs += [run_from_record(rec) for rec in read_results_file(p)[1] if rec["finished"] or not finished]
             continue
         paths = [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []
-        runs += load_runs([q for q in paths if (q / "done.json").is_file() or not finished])
+        runs += load_runs([q for q in paths if (q / RunSummary.FILE).is_file() or not finished])
     return runs
 
 

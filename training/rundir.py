@@ -30,7 +30,7 @@ from .config import TrainConfig, may_change_on_resume
 
 LOCK_NAME = ".lock"
 # What makes a directory "hold a run". A grid's train.log alone (written before the run starts) does not.
-RUN_FILES = ("config.yaml", "evals.jsonl", "last.pt", "best.pt", "done.json")
+RUN_FILES = ("config.yaml", "evals.jsonl", "last.pt", "best.pt", "done.json")  # done.json: RunSummary.FILE
 EVAL_KEYS = ("step", "results")  # what every evals.jsonl record has
 
 
