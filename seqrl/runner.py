@@ -31,6 +31,7 @@ FILE_FORMAT = "seqrl-policy"  # metadata["format"]
 FILE_VERSION = 1
 METADATA_KEY = "seqrl"  # ONNX: metadata_props key holding the JSON; TorchScript: extra file "seqrl.json"
 TORCHSCRIPT_EXTRA = "seqrl.json"
+POLICY_MARKER = f'"format": "{FILE_FORMAT}"'.encode()  # in the metadata JSON an ONNX file holds as plain text
 STEP_INPUTS = ("obs", "rtg", "prev_action", "timestep")  # then "state.<name>" per state tensor
 ACTION_OUTPUT = "action"  # then "next_state.<name>" per state tensor
 
@@ -160,6 +161,18 @@ def _is_checkpoint(path: Path) -> bool:
     except (OSError, zipfile.BadZipFile):
         return False
     return any(n.endswith("data.pkl") for n in names) and not any("/code/" in n for n in names)
+
+
+def is_policy_file(path: Path) -> bool:
+    """Whether ``path`` is a file ``export.py`` wrote (ONNX or TorchScript, with seqrl's metadata), by its bytes,
+    without loading it: what an export may replace."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                return any(n.endswith(f"extra/{TORCHSCRIPT_EXTRA}") for n in z.namelist())
+        return POLICY_MARKER in Path(path).read_bytes()
+    except OSError:
+        return False
 
 
 def detect_format(path: Path) -> str:

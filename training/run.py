@@ -5,8 +5,8 @@ owns the directory, logs, evaluates and saves."""
 from __future__ import annotations
 
 import builtins
-import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,6 +14,7 @@ import yaml
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.scoring import env_maker
+from seqrl.core.command import os_error_text, stopped_by
 from seqrl.core.errors import SeqRLError
 from seqrl.core.runtime import machine_summary, seed_everything
 from seqrl.core.tasks import get_task
@@ -23,7 +24,7 @@ from seqrl.envs import check_dims
 
 from .config import TrainConfig, check_config
 from .distributed import DistInfo, init_distributed, max_param_difference
-from .rundir import RunName, RunSummary, check_resume, claim_run_dir, logged_median, run_files
+from .rundir import Claim, RunName, RunSummary, check_resume, claim_run_dir, logged_median, remove_if_empty
 from .trainer import EvalRecord, Trainer, resolve_targets
 
 
@@ -42,6 +43,29 @@ def check_resume_request(cfg: TrainConfig) -> list[str]:
     return changes
 
 
+@dataclass
+class Progress:
+    """How far a run got, for the one line that says where it stopped and how to go on from there."""
+
+    run_dir: Path
+    steps: int
+    resume: bool
+    trainer: Trainer | None = None
+
+    def kept(self) -> str:
+        """`` at update N of M; its last checkpoint (...) is intact. Continue with: ...``, or what else holds."""
+        t = self.trainer
+        at = "" if t is None else f" at update {t.step} of {self.steps}"
+        if t is not None and t.saved_step is not None:
+            return (f"{at}; its last checkpoint ({self.run_dir / 'last.pt'}, update {t.saved_step}) is intact. "
+                    f"Continue with: python train_offline.py --resume {self.run_dir}")
+        if self.resume:
+            return (f"{at} before training resumed; {self.run_dir} is as it was. Continue with: "
+                    f"python train_offline.py --resume {self.run_dir}")
+        return f"{at}{' before its first checkpoint' if t else ' before training started'}; nothing of the run " \
+               "is kept. Run the same command again"
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train the run ``cfg`` describes; returns its directory."""
     check_config(cfg)  # every flag in range, none ignored or contradictory, a known backbone: before any work
@@ -52,20 +76,25 @@ def train(cfg: TrainConfig) -> Path:
     run_dir = Path(cfg.resume or cfg.run_dir or Path("runs") / str(RunName.new(cfg)))
     new_dir = not run_dir.exists()
     # rank 0 owns the directory: locked while it trains; a directory with a run is refused (see rundir)
-    lock = claim_run_dir(run_dir, resume=bool(cfg.resume), overwrite=cfg.overwrite) if dist_info.is_main else None
+    claim = claim_run_dir(run_dir, resume=bool(cfg.resume), overwrite=cfg.overwrite) if dist_info.is_main else None
+    progress = Progress(run_dir, cfg.steps, bool(cfg.resume))
     try:
-        return _train(cfg, dist_info, device, run_dir, resume_changes)
-    except BaseException:
-        if new_dir and dist_info.is_main and not run_files(run_dir):  # nothing written: leave no empty directory
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        return _train(cfg, dist_info, device, run_dir, resume_changes, claim, progress)
+    except KeyboardInterrupt as e:  # SIGINT or SIGTERM (seqrl.core.command): say where it stopped, what is kept
+        stop = stopped_by(e)
+        stop.said = f"stopped by {stop.name}{progress.kept()}."
+        raise stop from None
+    except OSError as e:  # a full disk, a path made read-only under the run: the same, with what went wrong
+        raise SeqRLError(f"{os_error_text(e)}. Training stopped{progress.kept()}.") from None
     finally:
-        if lock is not None:
-            lock.release()
+        if claim is not None:
+            claim.release()
+        if new_dir and dist_info.is_main:  # nothing written: leave no empty directory
+            remove_if_empty(run_dir)
 
 
 def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir: Path,
-           resume_changes: list[str]) -> Path:
+           resume_changes: list[str], claim: Claim | None, progress: Progress) -> Path:
     seed_everything(cfg.seed)  # the same initial weights on every rank
     task = get_task(cfg.env) if cfg.env else None
     print = builtins.print if dist_info.is_main else (lambda *a, **k: None)  # noqa: A001 (rank 0 speaks)
@@ -84,7 +113,7 @@ def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir:
     env.close()
     targets, targets_how = resolve_targets(cfg, task, data)
 
-    trainer = Trainer(cfg, data, targets, device, run_dir, dist_info)
+    trainer = progress.trainer = Trainer(cfg, data, targets, device, run_dir, dist_info)
     if cfg.resume:
         _, payload = load_checkpoint(find_checkpoint(cfg.resume, "last"), device)
         trainer.restore(payload)
@@ -99,6 +128,8 @@ def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir:
           f"{machine['threads']} torch thread(s), "
           f"device {machine['device']}, torch {machine['torch']}, python {machine['python']}, "
           f"mujoco {machine['mujoco']}, gymnasium {machine['gymnasium']}, numpy {machine['numpy']}")
+    if claim is not None:  # every check of the new run passed: now the run it replaces goes
+        claim.clear()
     history = trainer.train()
     wall = trainer.wall_s()  # every process of the run, up to the checkpoint each resumed from
     if dist_info.enabled:

@@ -136,6 +136,7 @@ class Trainer:
             self.compile_cache = prepare_compile()
             self.loss_fn = torch.compile(self.forward_loss, dynamic=False, backend=compile_backend())
         self.step = 0
+        self.saved_step: int | None = None  # the update of the last.pt on disk (None: none yet)
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None
         self.diag_batch = None
@@ -319,6 +320,8 @@ class Trainer:
         if self.writer is not None:  # what was logged up to this checkpoint is on disk before it: a run killed
             self.writer.flush()      # after it and resumed from it has no gap in its TensorBoard curves
         save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())
+        if name == "last.pt":
+            self.saved_step = self.step
 
     def restore(self, payload: dict) -> None:
         """Continue from a checkpoint written by ``save``."""
@@ -336,7 +339,7 @@ class Trainer:
         random.setstate(rng["python"])
         self.sampler.rng.bit_generator.state = rng["sampler"]
         self.diag_batch = payload.get("diag_batch")
-        self.step = int(payload["step"])
+        self.step = self.saved_step = int(payload["step"])
         self.wall_s_before = float(payload["wall_s"])  # the process that wrote it counted the ones before it
         evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
         kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]

@@ -1,6 +1,9 @@
 """Files a crash cannot damage: every file seqrl writes goes through a temporary file, fsync and a rename, so an
-interrupted write leaves the previous file whole; JSON-lines records are read back with damaged lines reported,
-never raised on."""
+interrupted write (a signal, a full disk) leaves the previous file whole; JSON-lines records are read back with
+damaged lines reported, never raised on; JSON never holds NaN or infinity (they are refused when written). An
+output path is checked before the work that fills it (``writable_folder``, ``writable_file``), so that a
+command never fails at its end for a path it could have refused at its start. (Logs that grow while a program
+runs, a grid's ``train.log``, are appended as streams.)"""
 
 from __future__ import annotations
 
@@ -11,20 +14,23 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+from .command import os_error_text
+from .errors import SeqRLError
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; on success it is synced and renamed to ``path`` (a file that
-    exists keeps its permission bits), on failure removed. For writers that take a path (``torch.save``)."""
+    exists keeps its permission bits, a new one gets those a plain ``open`` gives: 0o666 less the umask), on
+    failure removed. For writers that take a path (``torch.save``)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        if path.exists():
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -33,15 +39,27 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (``atomic_path``)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
-def write_json(path: Path, record: Any) -> None:
+def json_text(record: Any, **kwargs: Any) -> str:
+    """``record`` as JSON; a NaN or infinity in it is a ``ValueError`` (JSON has none: they would be written as
+    the non-standard ``NaN``)."""
+    return json.dumps(record, allow_nan=False, **kwargs)
+
+
+def write_json(path: Path, record: Any, indent: int = 1) -> None:
     """``record`` as indented JSON, atomically."""
-    write_atomic(path, json.dumps(record, indent=1).encode())
+    write_atomic(path, json_text(record, indent=indent).encode())
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -49,12 +67,12 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     old = path.read_bytes() if path.is_file() else b""
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    write_atomic(path, old + (json.dumps(record) + "\n").encode())
+    write_atomic(path, old + (json_text(record) + "\n").encode())
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` with these records, atomically."""
-    write_atomic(path, "".join(json.dumps(r) + "\n" for r in records).encode())
+    write_atomic(path, "".join(json_text(r) + "\n" for r in records).encode())
 
 
 def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -75,3 +93,38 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any
             continue
         records.append(rec)
     return records
+
+
+def writable_folder(folder: Path, what: str, shown: Path | None = None) -> None:
+    """Refuse now, before any work, a ``folder`` (made later where missing) that cannot be written: one of its
+    existing parts a file, or the nearest existing folder read-only or not the user's. The message names it as
+    ``what shown`` (``--run-dir runs/a``; ``shown`` defaults to ``folder``)."""
+    folder = Path(folder)
+    shown = folder if shown is None else shown
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == shown else f" ({existing} is a file)"
+        raise SeqRLError(f"{what} {shown}: a file stands where a folder is needed{where}. Give another path.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".seqrl-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        e.filename = str(existing)  # the folder, not the probe's name
+        raise SeqRLError(f"{what} {shown}: cannot write there ({os_error_text(e)}).") from None
+
+
+def writable_file(path: Path, what: str, replaceable: Callable[[Path], bool] | None = None, kind: str = "",
+                  example: str = "out") -> None:
+    """Refuse now, before any work, an output file that cannot be written (``writable_folder`` for its folder; a
+    folder at its place: ``example`` is a file name to suggest in it), or that exists and is not one this
+    command may replace: ``replaceable`` (a file of the ``kind`` it writes), None: any file."""
+    path = Path(path)
+    if path.is_dir():
+        raise SeqRLError(f"{what} {path}: a folder; give the path of a file (e.g. {path / example}).")
+    writable_folder(path.parent, what, shown=path)
+    if path.exists() and replaceable is not None and not replaceable(path):
+        raise SeqRLError(f"{what} {path}: exists and is not {kind}; it is left as it is. Give another path (or move "
+                         "that file away first).")
