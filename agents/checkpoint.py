@@ -66,6 +66,12 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
         torch.save(payload, tmp)
 
 
+def non_finite(state: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors of a ``state_dict`` holding a NaN or an infinity (a diverged model)."""
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def find_checkpoint(run: Path, which: str = "last") -> Path:
     """A run directory (its ``last.pt`` or ``best.pt``) or a checkpoint file."""
     if run.is_file():
@@ -94,8 +100,17 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         raise SeqRLError(f"{str(path)!r} is a checkpoint of format {payload['format']}, written by another version of "
                          f"seqrl; this one reads format {CHECKPOINT_FORMAT}. Evaluate or export it with the version that "
                          "wrote it (its run's config.yaml and evals.jsonl stay readable by seqrl.results).")
+    bad = non_finite(payload["model"])
+    if bad:
+        raise SeqRLError(f"{str(path)!r} holds weights that are not finite (NaN or infinity in {', '.join(bad[:3])}"
+                         f"{'...' if len(bad) > 3 else ''}): its run diverged. Use a checkpoint from before (best.pt, or "
+                         "checkpoints/step_<N>.pt with --keep-checkpoints), or train again with a lower --lr.")
     model = build_model(payload["agent"], payload["model_config"], **payload["dims"]).to(device)
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise SeqRLError(f"{str(path)!r}: its weights do not fit the model its own config describes "
+                         f"({str(e).splitlines()[0][:200]}); it is damaged.") from None
     bundle = AgentBundle(
         model=model,
         obs_mean=np.asarray(payload["obs_mean"]),

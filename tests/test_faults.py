@@ -13,6 +13,14 @@ from test_cli import error_of, script
 from test_mistakes import BASE, finished_run, run_copy, snapshot  # noqa: F401 (fixtures)
 
 
+def said(capsys, mod: str, argv: list[str], status: int = 2) -> str:
+    """The one line a command ends with (its last line on stderr, after any progress bar), and no traceback."""
+    assert script(mod).main(argv) == status
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
 def user_folder(root: Path) -> Path:
     """A folder of a user's own files, one of them named as a run's config is."""
     folder = root / "mine"
@@ -49,3 +57,48 @@ def test_destructive_flags_and_outputs_delete_nothing_of_the_users_or_of_a_run(r
     for _ in range(2):
         assert script("export").main([str(run_copy), "--format", "torchscript", "--out", str(out)]) == 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("policy")] == ["policy.pt"]
+
+
+# ---- 2. a diverged run is a failed run ------------------------------------------------------------------------
+def test_a_diverged_run_fails_keeps_only_finite_weights_and_stays_out_of_the_tables(run_copy, tmp_path, capsys):
+    import json
+    import math
+
+    from seqrl import results
+    from seqrl.agents.checkpoint import load_checkpoint
+    from seqrl.core import files
+    from seqrl.core.errors import SeqRLError
+
+    diverged = tmp_path / "diverged"
+    err = said(capsys, "train_offline", [*BASE, "--run-dir", str(diverged), "--lr", "1e6", "--warmup-steps", "0",
+                                         "--grad-clip", "0", "--checkpoint-every", "1"])
+    assert err.startswith("error: Training diverged at update ") and ": its loss is nan. Try a lower --lr (now 1e+06)" in err
+    assert "--grad-clip 0.25 (now off)" in err and "is kept; the run is not finished" in err
+    assert not {"best.pt", "done.json", "evals.jsonl"} & {p.name for p in diverged.iterdir()}
+    agent, _ = load_checkpoint(diverged / "last.pt")  # the weights of the update before it diverged, all finite
+    assert f"update {agent.step}, finite" in err
+
+    # a run that an older version let through (NaN written into evals.jsonl) is named and left out of the tables
+    nan_run = tmp_path / "runs" / "seed1"
+    shutil.copytree(run_copy, nan_run)
+    (nan_run / "config.yaml").write_text((nan_run / "config.yaml").read_text().replace("seed: 0", "seed: 1"))
+    records = [json.loads(line) for line in (nan_run / "evals.jsonl").read_text().splitlines()]
+    for rec in records:
+        for res in rec["results"]:
+            res["normalized_mean"] = math.nan
+    (nan_run / "evals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    shutil.copytree(run_copy, tmp_path / "runs" / "seed0")
+    before = snapshot(tmp_path / "runs")
+    assert results.main([str(tmp_path / "runs"), "--out", str(tmp_path / "res"), "--no-plots"]) == 0
+    out = capsys.readouterr()
+    assert "seed1 left out: its evaluation at update 3 is nan (not a finite number): the run diverged" in out.err
+    table = (tmp_path / "res" / "results.csv").read_text()
+    assert "nan" not in table.lower() and ",1,6," in table  # one seed, at update 6
+    assert snapshot(tmp_path / "runs") == before
+
+    # nothing non-finite is written into a JSON file: the file is left as it was
+    summary = tmp_path / "done.json"
+    summary.write_text("{}")
+    with pytest.raises(SeqRLError, match=r"not written: last\.score is not a finite number"):
+        files.write_json(summary, {"last": {"score": math.inf}})
+    assert summary.read_text() == "{}"

@@ -25,7 +25,7 @@ from seqrl.envs import check_dims
 from .config import TrainConfig, check_config
 from .distributed import DistInfo, init_distributed, max_param_difference
 from .rundir import Claim, RunName, RunSummary, check_resume, claim_run_dir, logged_median, remove_if_empty
-from .trainer import EvalRecord, Trainer, resolve_targets
+from .trainer import Diverged, EvalRecord, Trainer, resolve_targets
 
 
 def check_resume_request(cfg: TrainConfig) -> list[str]:
@@ -66,6 +66,15 @@ class Progress:
                "is kept. Run the same command again"
 
 
+    def diverged(self) -> str:
+        """What a diverged run leaves: its last checkpoint (written before it diverged) or nothing, and no done.json."""
+        t = self.trainer
+        if t is not None and t.saved_step is not None:
+            return (f"Its last checkpoint ({self.run_dir / 'last.pt'}, update {t.saved_step}, finite) is kept; the run "
+                    "is not finished. Train again with other settings in another --run-dir (or --overwrite this one).")
+        return "Nothing of it was checkpointed. Train again with other settings (the same --run-dir takes the new run)."
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train the run ``cfg`` describes; returns its directory."""
     check_config(cfg)  # every flag in range, none ignored or contradictory, a known backbone: before any work
@@ -86,6 +95,8 @@ def train(cfg: TrainConfig) -> Path:
         raise stop from None
     except OSError as e:  # a full disk, a path made read-only under the run: the same, with what went wrong
         raise SeqRLError(f"{os_error_text(e)}. Training stopped{progress.kept()}.") from None
+    except Diverged as e:  # a failed run: what went non-finite, what to try, what is kept
+        raise SeqRLError(f"{e} {progress.diverged()}") from None
     finally:
         if claim is not None:
             claim.release()

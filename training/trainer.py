@@ -25,7 +25,7 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from seqrl.agents.checkpoint import AgentBundle, save_checkpoint
+from seqrl.agents.checkpoint import AgentBundle, non_finite, save_checkpoint
 from seqrl.agents.kinds import agent_kind
 from seqrl.agents.model import masked_action_mse
 from seqrl.agents.scoring import EvalResult, evaluate_agent, format_table
@@ -44,6 +44,10 @@ from .optim import make_optimizer
 from .rundir import EVAL_KEYS
 
 KEPT_CHECKPOINTS = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
+
+
+class Diverged(SeqRLError):
+    """Training went non-finite (its loss, gradients or weights): the run failed, and nothing non-finite was saved."""
 
 
 def loss_under(model: torch.nn.Module, dtype: torch.dtype | None, device_type: str) -> Callable[..., torch.Tensor]:
@@ -240,20 +244,42 @@ class Trainer:
         return make
 
     def update(self) -> float:
+        """One gradient update; its loss. A non-finite loss or gradient norm stops training (``Diverged``) before
+        the optimizer steps, so the weights stay those of the update before."""
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
         loss = self.loss_fn(self.model.batch_inputs(batch), batch.actions, batch.mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise self.diverged(f"its loss is {value}")
         if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+            if not math.isfinite(norm):
+                raise self.diverged(f"its gradient norm is {norm}")
         self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
-        return loss.item()
+        return value
+
+    def diverged(self, what: str, update: int | None = None) -> Diverged:
+        """The error for a run whose update ``update`` (default: the next) went non-finite: what and what to try."""
+        cfg = self.cfg
+        clip = f"a lower --grad-clip (now {cfg.grad_clip:g})" if cfg.grad_clip > 0 else "--grad-clip 0.25 (now off)"
+        return Diverged(f"Training diverged at update {update or self.step + 1}: {what}. Try a lower --lr (now "
+                        f"{cfg.lr:g}), {clip}, or a longer --warmup-steps (now {cfg.warmup_steps}).")
+
+    def check_weights(self) -> None:
+        """Stop (``Diverged``) rather than evaluate or save weights that are not finite (an update with a finite
+        loss can still overflow them)."""
+        bad = non_finite(self.model.state_dict()) + (non_finite(self.ema.model.state_dict()) if self.ema else [])
+        if bad:
+            raise self.diverged(f"weights became non-finite ({', '.join(bad[:3])})", self.step)
 
     def evaluate(self) -> EvalRecord:
+        self.check_weights()
         results = evaluate_agent(
             self.bundle(), self.targets, self.cfg.rollout, self.cfg.eval_episodes, seed=0, device=self.device
         )
@@ -317,6 +343,7 @@ class Trainer:
         }
 
     def save(self, name: str) -> None:
+        self.check_weights()
         if self.writer is not None:  # what was logged up to this checkpoint is on disk before it: a run killed
             self.writer.flush()      # after it and resumed from it has no gap in its TensorBoard curves
         save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())

@@ -8,6 +8,7 @@ runs, a grid's ``train.log``, are appended as streams.)"""
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import sys
@@ -51,15 +52,35 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def json_text(record: Any, **kwargs: Any) -> str:
-    """``record`` as JSON; a NaN or infinity in it is a ``ValueError`` (JSON has none: they would be written as
-    the non-standard ``NaN``)."""
+def write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8, atomically."""
+    write_atomic(path, text.encode())
+
+
+def non_finite_fields(record: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the numbers in ``record`` (mappings and lists, any depth) that are NaN or infinite."""
+    if isinstance(record, float):
+        return [] if math.isfinite(record) else [prefix or "the value"]
+    if isinstance(record, dict):
+        return [p for k, v in record.items() for p in non_finite_fields(v, f"{prefix}{k}.")]
+    if isinstance(record, (list, tuple)):
+        return [p for i, v in enumerate(record) for p in non_finite_fields(v, f"{prefix}{i}.")]
+    return []
+
+
+def json_text(record: Any, path: Path, **kwargs: Any) -> str:
+    """``record`` as JSON for the file ``path``. JSON has no NaN or infinity (``json`` would write the non-standard
+    ``NaN``): a record holding one is refused, naming the file and the fields."""
+    bad = [p.rstrip(".") for p in non_finite_fields(record)]
+    if bad:
+        raise SeqRLError(f"{path} not written: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} "
+                         f"{'is' if len(bad) == 1 else 'are'} not a finite number (NaN or infinity).")
     return json.dumps(record, allow_nan=False, **kwargs)
 
 
 def write_json(path: Path, record: Any, indent: int = 1) -> None:
     """``record`` as indented JSON, atomically."""
-    write_atomic(path, json_text(record, indent=indent).encode())
+    write_atomic(path, json_text(record, path, indent=indent).encode())
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -67,12 +88,12 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     old = path.read_bytes() if path.is_file() else b""
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    write_atomic(path, old + (json_text(record) + "\n").encode())
+    write_atomic(path, old + (json_text(record, path) + "\n").encode())
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` with these records, atomically."""
-    write_atomic(path, "".join(json_text(r) + "\n" for r in records).encode())
+    write_atomic(path, "".join(json_text(r, path) + "\n" for r in records).encode())
 
 
 def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
