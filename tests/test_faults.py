@@ -102,3 +102,71 @@ def test_a_diverged_run_fails_keeps_only_finite_weights_and_stays_out_of_the_tab
     with pytest.raises(SeqRLError, match=r"not written: last\.score is not a finite number"):
         files.write_json(summary, {"last": {"score": math.inf}})
     assert summary.read_text() == "{}"
+
+
+# ---- 3. what a run says it is, it is --------------------------------------------------------------------------
+def random_minari(root: Path, dataset_id: str, episodes: int, action_scale: float = 1.0) -> None:
+    """A tiny Hopper-v5 Minari dataset of random actions (``action_scale`` times the action space's) under ``root``."""
+    import gymnasium as gym
+    import numpy as np
+
+    from seqrl.core.tasks import TASKS
+    from seqrl.datasets.minari_writer import write_dataset
+
+    env, raw = gym.make("Hopper-v5"), []
+    env.action_space.seed(1)
+    for i in range(episodes):
+        obs, _ = env.reset(seed=100 + i)
+        ep = {"seed": 100 + i, "observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        for t in range(30):
+            action = env.action_space.sample()
+            obs, r, term, _, _ = env.step(action)
+            for key, value in zip(("observations", "actions", "rewards", "terminations", "truncations"),
+                                  (obs, action * action_scale, float(r), term, not term and t == 29)):
+                ep[key].append(value)
+            if term:
+                break
+        raw.append(ep)
+    env.close()
+    write_dataset(dataset_id, raw, "Hopper-v5", TASKS["hopper"].ref_scores, "random", "faults test data", root)
+
+
+def test_the_env_the_data_and_the_checkpoint_are_the_runs_own(run_copy, data_root, tmp_path, capsys, monkeypatch):
+    run = snapshot(run_copy)
+    fresh = tmp_path / "new"
+    # the env must be the data's: by the dataset's own env id, and an --eval-env of other sizes names --eval-env
+    err = error_of(capsys, "train_offline", [*BASE, "--env", "halfcheetah", "--dataset", "test/hopper/medium-v0",
+                                              "--run-dir", str(fresh)])
+    assert "--env halfcheetah does not match the dataset: 'test/hopper/medium-v0' is hopper data (its env " \
+           "Hopper-v5). Pass --env hopper" in err
+    err = error_of(capsys, "train_offline", [*BASE, "--eval-env", "HalfCheetah-v5", "--run-dir", str(fresh)])
+    assert "the env HalfCheetah-v5 (--eval-env) has 17 and 6. Give an --eval-env whose" in err
+    assert not fresh.exists()
+
+    # --resume on other data behind the same id (MINARI_DATASETS_PATH moved): refused, naming both
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "other"))
+    random_minari(tmp_path / "other", "test/hopper/medium-v0", episodes=3)
+    err = error_of(capsys, "train_offline", ["--resume", str(run_copy), "--steps", "9"])
+    assert f"--resume {run_copy}: the data is not the run's. The run trained on 'test/hopper/medium-v0' (6 episodes" in err
+    assert f"loaded now: 'test/hopper/medium-v0' (3 episodes" in err and str(tmp_path / "other") in err
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(data_root / "minari"))
+
+    # another agent's last.pt in the run: refused before anything is written
+    bc = tmp_path / "bc"
+    assert script("train_offline").main([*BASE[:4], "--agent", "bc", "--steps", "2", "--eval-every", "2",
+                                         "--eval-episodes", "1", "--device", "cpu", "--run-dir", str(bc)]) == 0
+    shutil.copy(bc / "last.pt", run_copy / "last.pt")
+    run["last.pt"] = (bc / "last.pt").read_bytes()
+    capsys.readouterr()
+    err = error_of(capsys, "train_offline", ["--resume", str(run_copy), "--steps", "9"])
+    assert "its last.pt holds a bc agent, but the run's config.yaml says dt/transformer" in err
+    assert snapshot(run_copy) == run
+
+    # actions far outside the action space are said when the data loads
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "other"))
+    random_minari(tmp_path / "other", "test/hopper/wide-v0", episodes=2, action_scale=50.0)
+    assert script("train_offline").main([*BASE[:2], "--dataset", "test/hopper/wide-v0", *BASE[6:], "--steps", "1",
+                                         "--eval-every", "1", "--run-dir", str(tmp_path / "wide")]) == 0
+    out = capsys.readouterr().out
+    assert "[seqrl] warning: " in out and "(100.0%) lie outside the env's action space [-1, 1]" in out
+    assert "the policy's tanh head cannot reach them" in out

@@ -8,6 +8,7 @@ import builtins
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import yaml
@@ -17,10 +18,10 @@ from seqrl.agents.scoring import env_maker
 from seqrl.core.command import os_error_text, stopped_by
 from seqrl.core.errors import SeqRLError
 from seqrl.core.runtime import machine_summary, seed_everything
-from seqrl.core.tasks import get_task
-from seqrl.datasets import resolve_dataset
+from seqrl.core.tasks import Task, get_task
+from seqrl.datasets import TrajectoryDataset, resolve_dataset
 from seqrl.datasets.d4rl import default_cache_dir
-from seqrl.envs import check_dims
+from seqrl.envs import actions_outside, check_dims, make_env
 
 from .config import TrainConfig, check_config
 from .distributed import DistInfo, init_distributed, max_param_difference
@@ -117,16 +118,13 @@ def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir:
     print(f"[seqrl]          {data.summary()}  (loaded in {time.perf_counter() - t0:.1f}s)")
     if cfg.eval_env:  # the dataset's info stays the dataset's; the run (config, checkpoints) keeps the eval env
         print(f"[seqrl] evaluating in {cfg.eval_env} (--eval-env) instead of the dataset's env")
-    data.info.require_reference()
-    data.check_context(cfg.context_len)
-    env = env_maker(data.info, cfg.eval_env)()
-    check_dims(env, data.obs_dim, data.act_dim, data.info.name)
-    env.close()
+    check_data(cfg, task, data, print)
     targets, targets_how = resolve_targets(cfg, task, data)
 
     trainer = progress.trainer = Trainer(cfg, data, targets, device, run_dir, dist_info)
     if cfg.resume:
         _, payload = load_checkpoint(find_checkpoint(cfg.resume, "last"), device)
+        check_checkpoint(payload, cfg, data, print)
         trainer.restore(payload)
         print(f"[seqrl] resuming {run_dir} at update {trainer.step}"
               + (f"; changed on resume: {'; '.join(resume_changes)}" if resume_changes else ""))
@@ -163,6 +161,61 @@ def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir:
         f"best (step {best.step}): {eval_summary(best)}. Evaluate again with: python evaluate.py {run_dir}"
     )
     return run_dir
+
+
+def check_data(cfg: TrainConfig, task: Task | None, data: TrajectoryDataset, print: Callable[..., None]) -> None:
+    """What the run says it trains on is what it loaded: --env names the data's own task (by the data's env, or by
+    the task env's observation and action sizes where the data names no env), the env it is evaluated in takes the
+    data's sizes, the data has reference scores and episodes as long as the window; actions outside the env's
+    action space are said (a warning)."""
+    if task is not None and data.info.task and data.info.task != task.name:
+        raise SeqRLError(f"--env {cfg.env} does not match the dataset: {data.info.name!r} is {data.info.task} data "
+                         f"(its env {data.info.env_id or 'unnamed'}). Pass --env {data.info.task}: the env names the "
+                         "run and picks its evaluation and DT's targets.")
+    if task is not None and not data.info.task:
+        env = make_env(task.maker_env_id, dataset_name=data.info.name)
+        check_dims(env, data.obs_dim, data.act_dim, data.info.name)
+        env.close()
+    data.info.require_reference()
+    data.check_context(cfg.context_len)
+    env = env_maker(data.info, cfg.eval_env)()
+    check_dims(env, data.obs_dim, data.act_dim, data.info.name, "--eval-env" if cfg.eval_env else "--env")
+    outside = actions_outside(env, data.actions, data.info.name)
+    env.close()
+    if outside:
+        print(f"[seqrl] warning: {outside}")
+
+
+def check_checkpoint(payload: dict[str, Any], cfg: TrainConfig, data: TrajectoryDataset,
+                     print: Callable[..., None]) -> None:
+    """On --resume: the run's last.pt is this run's (its agent kind and model) and was trained on the data loaded
+    now (the same name, size and content fingerprint); else refused, naming both."""
+    where = cfg.resume
+    model = payload.get("model_config", {})
+    theirs = payload.get("agent"), model.get("backbone") if payload.get("agent") == "dt" else None
+    ours = cfg.agent, cfg.model.backbone if cfg.agent == "dt" else None
+    if theirs != ours:
+        raise SeqRLError(f"--resume {where}: its last.pt holds a {'/'.join(filter(None, theirs))} agent, but the run's "
+                         f"config.yaml says {'/'.join(filter(None, ours))}: the checkpoint is another run's. Put this "
+                         "run's own last.pt back, or start a new run (another --run-dir).")
+    saved, now = payload.get("data"), data.identity()
+    if saved is None:
+        print(f"[seqrl] note: {where}/last.pt predates data fingerprints; the data could not be compared with the run's")
+        return
+    if {k: saved.get(k) for k in DATA_IDENTITY} != {k: now[k] for k in DATA_IDENTITY}:
+        raise SeqRLError(
+            f"--resume {where}: the data is not the run's. The run trained on {describe_data(saved)}; loaded now: "
+            f"{describe_data(now)}. Point --dataset (or MINARI_DATASETS_PATH, SEQRL_D4RL_CACHE) at the run's data, or "
+            "start a new run on this data (another --run-dir).")
+
+
+DATA_IDENTITY = ("name", "episodes", "transitions", "fingerprint")  # what --resume compares (not the location)
+
+
+def describe_data(identity: dict[str, Any]) -> str:
+    """``'local/hopper/medium-v0' (6 episodes, 209 transitions, fingerprint 1a2b..., from /data/...)``."""
+    return (f"{identity.get('name')!r} ({identity.get('episodes')} episodes, {identity.get('transitions')} transitions, "
+            f"fingerprint {identity.get('fingerprint')}, from {identity.get('location')})")
 
 
 def eval_summary(record: EvalRecord) -> str:

@@ -340,6 +340,7 @@ class Trainer:
             },
             "diag_batch": self.diag_batch,
             "wall_s": self.wall_s(),
+            "data": self.data.identity(),  # what --resume compares with the data it loads
         }
 
     def save(self, name: str) -> None:
@@ -352,7 +353,12 @@ class Trainer:
 
     def restore(self, payload: dict) -> None:
         """Continue from a checkpoint written by ``save``."""
-        self.model.load_state_dict(payload.get("raw_model", payload["model"]))
+        try:
+            self.model.load_state_dict(payload.get("raw_model", payload["model"]))
+        except RuntimeError as e:  # a checkpoint of another model of the same kind (another width, layers, ...)
+            raise SeqRLError(f"--resume {self.run_dir}: its last.pt holds weights of another model than the run's "
+                             f"config.yaml describes ({str(e).splitlines()[0][:160]}): the checkpoint is another "
+                             "run's. Put this run's own last.pt back, or start a new run.") from None
         if self.ema is not None:  # a run that had no EMA so far starts one here
             self.ema.load_state_dict({"updates": payload.get("ema_updates", 0),
                                       "model": payload["model"] if "raw_model" in payload else self.model.state_dict()})
