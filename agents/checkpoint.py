@@ -5,6 +5,7 @@ normalization, the targets and the data's identity. A training checkpoint adds t
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from seqrl.core.data_info import DatasetInfo
 from seqrl.core.errors import SeqRLError
-from seqrl.core.files import atomic_path
+from seqrl.core.files import write_atomic
 
 from .kinds import Model, build_model
 
@@ -43,7 +44,7 @@ class AgentBundle:
 
 
 def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | None = None) -> None:
-    """Write atomically (temp file + rename): a crash mid-write keeps the previous file."""
+    """Write atomically (temp file + rename): a crash or a full disk mid-write keeps the previous file."""
     model = bundle.model
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -62,8 +63,9 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
         **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buf = io.BytesIO()  # serialized in memory, then written as plain bytes: a full disk is an OSError naming the file
+    torch.save(payload, buf)
+    write_atomic(path, buf.getvalue())
 
 
 def non_finite(state: dict[str, Any]) -> list[str]:

@@ -29,9 +29,8 @@ def local_minari_ids() -> list[str]:
     root = minari_root()
     if not root.is_dir():
         return []
-    return sorted(
-        str(p.parent.parent.relative_to(root)) for p in root.glob("**/data/main_data.hdf5")
-    )
+    ids = (p.parent.parent.relative_to(root) for p in root.glob("**/data/main_data.hdf5"))
+    return sorted(str(i) for i in ids if not any(part.startswith(".") for part in i.parts))  # not a maker's staging
 
 
 def load_minari(dataset_id: str, allow_download: bool = True) -> TrajectoryDataset:

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from seqrl.core.errors import SeqRLError
+from seqrl.core.command import raise_pending_stop
 from seqrl.core.mujoco_warnings import route_mujoco_warnings
 
 
@@ -21,10 +22,10 @@ def make_env(env_id: str, env_spec_json: str = "", *, dataset_name: str = "", **
     (e.g. ``render_mode="rgb_array"``). MuJoCo's warnings become Python warnings (``route_mujoco_warnings``)."""
     route_mujoco_warnings()
     try:
-        if env_spec_json:
-            return gym.make(EnvSpec.from_json(env_spec_json), **kwargs)
-        if env_id:
-            return gym.make(env_id, **kwargs)
+        if env_spec_json or env_id:
+            env = gym.make(EnvSpec.from_json(env_spec_json) if env_spec_json else env_id, **kwargs)
+            raise_pending_stop()  # a signal that MuJoCo's import or model compile swallowed
+            return env
     except Exception as e:  # gymnasium raises several kinds for a missing env or dependency
         raise SeqRLError(
             f"Cannot create the evaluation env {env_id!r} for dataset {dataset_name!r} "

@@ -4,13 +4,22 @@ nothing of an earlier run or of the user's files changed, byte for byte."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
+from helpers import REPO
 from test_cli import error_of, script
-from test_mistakes import BASE, finished_run, run_copy, snapshot  # noqa: F401 (fixtures)
+from test_mistakes import BASE, finished_run, run_copy, snapshot, steps_of  # noqa: F401 (fixtures)
 
 
 def said(capsys, mod: str, argv: list[str], status: int = 2) -> str:
@@ -61,7 +70,6 @@ def test_destructive_flags_and_outputs_delete_nothing_of_the_users_or_of_a_run(r
 
 # ---- 2. a diverged run is a failed run ------------------------------------------------------------------------
 def test_a_diverged_run_fails_keeps_only_finite_weights_and_stays_out_of_the_tables(run_copy, tmp_path, capsys):
-    import json
     import math
 
     from seqrl import results
@@ -170,3 +178,170 @@ def test_the_env_the_data_and_the_checkpoint_are_the_runs_own(run_copy, data_roo
     out = capsys.readouterr().out
     assert "[seqrl] warning: " in out and "(100.0%) lie outside the env's action space [-1, 1]" in out
     assert "the policy's tanh head cannot reach them" in out
+
+
+# ---- 4. paths, full disks and signals: one line, status != 0, nothing lost -------------------------------------
+@contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[bool]:
+    """``path`` as a tmpfs mounted with ``options`` (``ro``, ``size=...``) while inside; yields False where this
+    machine cannot mount (not root, no tmpfs), and leaves ``path`` a plain folder then."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = shutil.which("mount") is not None and os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(path)], check=True)
+
+
+def test_paths_that_cannot_be_written_are_refused_before_any_work(run_copy, tmp_path, capsys):
+    from seqrl import grid, results
+    from seqrl.datasets import make
+
+    run = snapshot(run_copy)
+    afile = tmp_path / "afile"
+    afile.write_text("a user's file\n")
+    cases = [
+        ("train_offline", [*BASE, "--run-dir", str(afile)], f"--run-dir {afile}: a file stands where a folder is needed"),
+        ("train_offline", [*BASE, "--run-dir", str(afile / "sub")], f"({afile} is a file)"),
+        ("export", [str(run_copy), "--out", str(tmp_path)], f"--out {tmp_path}: a folder; give the path of a file"),
+        ("evaluate", [str(run_copy), "--json", str(afile / "e.json")], f"--json {afile / 'e.json'}: a file stands"),
+    ]
+    for mod, argv, line in cases:
+        assert line in error_of(capsys, mod, argv)
+    assert grid.main(["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "gru", "--runs-root", str(afile)]) == 2
+    assert f"--runs-root {afile}: a file stands where a folder is needed" in capsys.readouterr().err
+
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mounted:
+        if not mounted and os.geteuid() == 0:
+            pytest.skip("a read-only folder needs a read-only mount here (root writes anywhere)")
+        if not mounted:
+            (tmp_path / "ro").chmod(0o555)
+        ro = tmp_path / "ro"
+        for mod, argv, flag in [("train_offline", [*BASE, "--run-dir", str(ro / "run")], "--run-dir"),
+                                ("export", [str(run_copy), "--out", str(ro / "p.onnx")], "--out"),
+                                ("evaluate", [str(run_copy), "--json", str(ro / "e.json")], "--json")]:
+            assert "cannot write there" in error_of(capsys, mod, argv).split(flag, 1)[1]
+        assert results.main([str(run_copy), "--out", str(ro / "res")]) == 2
+        assert make.main(["--env", "hopper", "--out", str(ro), "--work-dir", str(tmp_path / "work")]) == 2  # before SAC
+        assert grid.main(["--configs", "configs/cpu/hopper-medium.yaml", "--backbones", "gru", "--runs-root",
+                          str(ro / "g")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("cannot write there") == 3 and "Traceback" not in err
+        assert not (tmp_path / "work").exists()
+    assert snapshot(run_copy) == run and afile.read_text() == "a user's file\n"
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint_and_records_no_evaluation_without_one(
+        finished_run, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from seqrl.agents import checkpoint
+    from seqrl.core import files
+
+    size = (finished_run / "last.pt").stat().st_size  # this model's checkpoint: room for two and a half of them
+    with tmpfs(tmp_path / "disk", f"size={(2 * size + size // 2) // 1024 + 64}k") as mounted:
+        if not mounted:  # no tmpfs here: the third checkpoint write (last.pt at update 6) meets a full disk
+            writes, real = [], checkpoint.write_atomic
+
+            def full(path: Path, data: bytes) -> None:
+                writes.append(path)
+                if len(writes) == 3:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                real(path, data)
+
+            monkeypatch.setattr(checkpoint, "write_atomic", full)
+        run_dir = tmp_path / "disk" / "run"
+        line = said(capsys, "train_offline", [*BASE, "--run-dir", str(run_dir)])
+        assert line == (f"error: {run_dir / 'last.pt'}: no space left on the device (the disk is full); free some space "
+                        f"or write elsewhere. Training stopped at update 6 of 6; its last checkpoint ({run_dir / 'last.pt'}, "
+                        f"update 3) is intact. Continue with: python train_offline.py --resume {run_dir}.")
+        assert steps_of(run_dir) == [3] and not (run_dir / "done.json").exists()
+        assert not [p for p in run_dir.iterdir() if p.suffix == ".tmp"]
+        monkeypatch.undo()
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,size=8m", str(tmp_path / "disk")], check=True)
+        assert script("train_offline").main(["--resume", str(run_dir)]) == 0
+        assert steps_of(run_dir) == [3, 6]
+
+    # the evaluation's line cannot be added after its checkpoints were written: a resume adds it from last.pt
+    run_dir = tmp_path / "run"
+    real_write = files.write_atomic
+
+    def evals_full(path: Path, data: bytes) -> None:
+        if path.name == "evals.jsonl" and b'"step": 6' in data:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(files, "write_atomic", evals_full)
+    line = said(capsys, "train_offline", [*BASE, "--run-dir", str(run_dir)])
+    assert "evals.jsonl: no space left on the device" in line and "its last checkpoint" in line and "update 6)" in line
+    assert steps_of(run_dir) == [3]
+    monkeypatch.undo()
+    assert script("train_offline").main(["--resume", str(run_dir)]) == 0
+    assert steps_of(run_dir) == [3, 6] and json.loads((run_dir / "done.json").read_text())["last"]["step"] == 6
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, what: str, timeout_s: float = 180) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` if ``proc`` ends or time runs out first."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert proc.poll() is None, f"the process ended (status {proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout_s} s"
+        time.sleep(0.2)
+
+
+def ended(proc: subprocess.Popen) -> tuple[int, str]:
+    """The process's exit status and the last line of its stderr."""
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and err.strip(), (proc.returncode, out, err)
+    return proc.returncode, err.strip().splitlines()[-1]
+
+
+LONG = ["--steps", "100000", "--eval-every", "100000", "--checkpoint-every", "0", "--threads", "1"]
+
+
+def test_signals_stop_every_command_with_one_line_and_leave_a_run_to_resume_or_rerun(data_root, finished_run, tmp_path):
+    """Real signals to real processes: a grid stops its training child (which says where it stopped) and names the
+    runs to resume; a training stopped before its first checkpoint can be run again; an evaluation stops without
+    writing its --json."""
+    popen = dict(cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config = tmp_path / "long.yaml"
+    config.write_text("env: hopper\ndataset: medium\nsteps: 100000\neval_every: 20\neval_episodes: 1\ncheckpoint_every: 0\n"
+                      "batch_size: 8\nwarmup_steps: 2\ndevice: cpu\nthreads: 1\nmodel: {width: 16, n_layers: 1, context_len: 5}\n")
+    root = tmp_path / "grid"
+    grid = subprocess.Popen([sys.executable, "-m", "seqrl.grid", "--configs", str(config), "--backbones", "transformer",
+                             "--seeds", "0", "--runs-root", str(root)], **popen)
+    wait_for(lambda: any(root.glob("*/evals.jsonl")), grid, "first checkpoint of the grid's run")
+    run = next(root.glob("*/evals.jsonl")).parent
+    child = json.loads((run / ".lock").read_text())["pid"]
+    grid.send_signal(signal.SIGTERM)
+    status, line = ended(grid)
+    assert status == 143 and line.startswith(f"[grid] stopped by SIGTERM: 1 run(s) stopped in training, each with its "
+                                             f"last checkpoint kept (see its train.log): {run.name}. Run the same command")
+    with pytest.raises(ProcessLookupError):  # the training child went with it
+        os.kill(child, 0)
+    assert ", 1 torch thread(s)," in (run / "train.log").read_text()  # the config's threads: 1, not the grid's
+    log = (run / "train.log").read_text().strip().splitlines()[-1]
+    assert log.startswith("stopped by SIGTERM at update ") and " of 100000; its last checkpoint (" in log
+    assert log.endswith(f"is intact. Continue with: python train_offline.py --resume {run}.")
+
+    run_dir = tmp_path / "early"
+    train = subprocess.Popen([sys.executable, "train_offline.py", *BASE, *LONG, "--run-dir", str(run_dir)], **popen)
+    wait_for(lambda: any(run_dir.glob("events.out.tfevents.*")), train, "the training's start")
+    train.send_signal(signal.SIGINT)
+    status, line = ended(train)
+    assert status == 130 and line.startswith("stopped by SIGINT at update ")
+    assert line.endswith("before its first checkpoint; nothing of the run is kept. Run the same command again.")
+    again = subprocess.run([sys.executable, "train_offline.py", *BASE, "--run-dir", str(run_dir)], **popen)
+    assert again.returncode == 0 and "holds a run stopped before its first checkpoint" in again.stdout
+    assert steps_of(run_dir) == [3, 6]
+
+    before, out = snapshot(finished_run), tmp_path / "eval.json"
+    evaluate = subprocess.Popen([sys.executable, "evaluate.py", str(finished_run), "--episodes", "1000", "--json",
+                                 str(out), "--device", "cpu"], **popen)
+    assert "episodes per target" in evaluate.stdout.readline()  # it says what it evaluates, then starts
+    evaluate.send_signal(signal.SIGINT)
+    assert ended(evaluate) == (130, f"stopped by SIGINT during the evaluation; {out} was not written.")
+    assert not out.exists() and snapshot(finished_run) == before

@@ -29,6 +29,7 @@ from seqrl.agents.checkpoint import AgentBundle, non_finite, save_checkpoint
 from seqrl.agents.kinds import agent_kind
 from seqrl.agents.model import masked_action_mse
 from seqrl.agents.scoring import EvalResult, evaluate_agent, format_table
+from seqrl.core.command import raise_pending_stop
 from seqrl.core.errors import SeqRLError
 from seqrl.core.files import append_jsonl, read_jsonl, write_atomic, write_jsonl
 from seqrl.core.tasks import Task
@@ -298,12 +299,16 @@ class Trainer:
             self.writer.add_scalar(f"eval/upside_down_fraction_{r.label}", s["upside_down_fraction"], self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
         self.log_gate_histograms()
-        append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())  # atomic: a crash leaves no partial line
-        self.save("last.pt")
-        if rec.score >= max(h.score for h in self.history):
-            self.save("best.pt")
+        # the checkpoints first, each holding the evaluation, then the evaluation's line (atomic: never partial): so
+        # evals.jsonl never records an evaluation whose checkpoint was not written (a full disk, a kill), and a resume
+        # adds the evaluation its checkpoint holds when the file lacks it (restore)
+        best = rec.score >= max(h.score for h in self.history)
+        self.save("last.pt", rec)
+        if best:
+            self.save("best.pt", rec)
         if self.cfg.keep_checkpoints:  # the policy evaluated here, to evaluate again later (no training state)
             save_checkpoint(self.run_dir / KEPT_CHECKPOINTS / f"step_{self.step}.pt", self.bundle())
+        append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())
         return rec
 
     @torch.no_grad()
@@ -343,11 +348,14 @@ class Trainer:
             "data": self.data.identity(),  # what --resume compares with the data it loads
         }
 
-    def save(self, name: str) -> None:
+    def save(self, name: str, evaluation: EvalRecord | None = None) -> None:
+        """The run's checkpoint ``name`` (last.pt, best.pt): the acting agent, the training state and the evaluation
+        made at this update, if any."""
         self.check_weights()
         if self.writer is not None:  # what was logged up to this checkpoint is on disk before it: a run killed
             self.writer.flush()      # after it and resumed from it has no gap in its TensorBoard curves
-        save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())
+        extra = {**self.training_state(), **({"evaluation": evaluation.to_dict()} if evaluation else {})}
+        save_checkpoint(self.run_dir / name, self.bundle(), extra)
         if name == "last.pt":
             self.saved_step = self.step
 
@@ -374,11 +382,21 @@ class Trainer:
         self.diag_batch = payload.get("diag_batch")
         self.step = self.saved_step = int(payload["step"])
         self.wall_s_before = float(payload["wall_s"])  # the process that wrote it counted the ones before it
-        evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
+        self.restore_evaluations(payload.get("evaluation"))
+
+    def restore_evaluations(self, own: dict | None) -> None:
+        """evals.jsonl as of the restored checkpoint: the evaluations up to it (later ones dropped), and the one it
+        holds (``own``) when the file lacks it (the run stopped between the two writes); best.pt follows it."""
+        evals = self.run_dir / "evals.jsonl"
         kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]
+        added = own is not None and own["step"] == self.step and all(d["step"] != self.step for d in kept)
+        if added:
+            kept.append(own)
         write_jsonl(evals, kept)
         self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]], d.get("losses", {}))
                         for d in kept]
+        if added and self.history[-1].score >= max(h.score for h in self.history):
+            write_atomic(self.run_dir / "best.pt", (self.run_dir / "last.pt").read_bytes())
 
     def train(self) -> list[EvalRecord]:
         """The update loop. Under torchrun every rank updates; rank 0 alone logs, evaluates and checkpoints."""
@@ -406,6 +424,7 @@ class Trainer:
         compiling = self.fast.compile
         try:
             while self.step < cfg.steps:
+                raise_pending_stop()
                 t0 = time.perf_counter()
                 losses.append(self.update())
                 busy += time.perf_counter() - t0

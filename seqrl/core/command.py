@@ -46,8 +46,19 @@ def stopped_by(e: KeyboardInterrupt) -> Stopped:
     return e if isinstance(e, Stopped) else Stopped(signal.SIGINT)
 
 
+_pending: list[Stopped] = []  # the stop a signal raised, until the command has ended (stop_on_signals)
+
+
 def _raise_stopped(signum: int, frame: object) -> None:
-    raise Stopped(signum)
+    _pending[:] = [Stopped(signum)]
+    raise _pending[0]
+
+
+def raise_pending_stop() -> None:
+    """Raise again a SIGINT or SIGTERM whose ``Stopped`` some C code swallowed (a C extension importing modules, a
+    callback from MuJoCo): called where a command passes often (making an env, each env step, each update)."""
+    if _pending:
+        raise _pending[0]
 
 
 @contextmanager
@@ -60,6 +71,24 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     before = {s: signal.signal(s, _raise_stopped) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        _pending.clear()
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM are ignored: a command that stops on the first one finishes stopping (its
+    children, its files) whatever comes after. Outside the main thread it does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -109,7 +138,8 @@ def run_command(body: Callable[[], int], stopped: Callable[[Stopped], str] | Non
         return 1
     except KeyboardInterrupt as e:
         stop = stopped_by(e)
-        print(stop.said or (stopped(stop) if stopped else f"stopped by {stop.name}."), file=sys.stderr)
+        with signals_ignored():  # a second signal (a grid stopping its children) does not cut the line short
+            print(stop.said or (stopped(stop) if stopped else f"stopped by {stop.name}."), file=sys.stderr, flush=True)
         return stop.exit_status
 
 
