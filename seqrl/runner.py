@@ -195,6 +195,7 @@ class ExportedPolicy:
         self._backend: _Backend = backend(self.path, threads)
         self.info: PolicyInfo = self._backend.info  # type: ignore[attr-defined]
         self.rollout = self.info.rollout
+        self.rtg: np.ndarray | None = None  # per env, from reset()
 
     @property
     def default_targets(self) -> np.ndarray:
@@ -210,34 +211,65 @@ class ExportedPolicy:
         return out
 
     def reset(self, targets: Sequence[float] | np.ndarray) -> None:
-        """Start N episodes with the given target returns (N,)."""
+        """Start N episodes with the given target returns (N,), one per env."""
         targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+        if len(targets) == 0 or not np.isfinite(targets).all():
+            raise SeqRLError(f"reset() takes one finite target return per env (N >= 1), got {targets.tolist()}.")
         n = len(targets)
         self.rtg = targets.astype(np.float32)
         self.t = 0
         self.state = self.initial_state(n)
         self.prev_action = np.zeros((n, self.info.act_dim), np.float32)
 
+    @property
+    def n_envs(self) -> int:
+        """N, the envs given to ``reset``; a clear error before it."""
+        if self.rtg is None:
+            raise SeqRLError("act() and observe() follow reset(targets): call policy.reset(targets) first, with one "
+                             "target return per env (e.g. policy.reset(policy.default_targets[:1]) for one env).")
+        return len(self.rtg)
+
     def act(self, obs: np.ndarray) -> np.ndarray:
         """obs: (N, obs_dim) -> actions (N, act_dim)."""
+        n = self.n_envs
         obs = np.asarray(obs, dtype=np.float32)
-        if obs.ndim != 2 or obs.shape != (len(self.rtg), self.info.obs_dim):
-            raise SeqRLError(
-                f"act() takes observations of shape (N, {self.info.obs_dim}) for the N = {len(self.rtg)} envs "
-                f"given to reset(), got {obs.shape}."
-            )
-        timestep = np.full(len(obs), self.t, dtype=np.int64)
+        if obs.ndim != 2 or obs.shape != (n, self.info.obs_dim):
+            count = f": observations for {obs.shape[0]} envs" if obs.ndim == 2 and obs.shape[0] != n else ""
+            raise SeqRLError(f"act() takes observations of shape (N, {self.info.obs_dim}) for the N = {n} envs given to "
+                             f"reset(), got {obs.shape}{count}.")
+        _check_finite("act()", "observations", obs)
+        timestep = np.full(n, self.t, dtype=np.int64)
         action, *self.state = self._backend.run([obs, self.rtg, self.prev_action, timestep, *self.state])
         self.prev_action = action
         return action
 
     def observe(self, rewards: np.ndarray, actions: np.ndarray | None = None) -> None:
-        """After the env step: R^ <- R^ - r, t <- t + 1. ``actions`` (N, act_dim), if given, replace the
-        actions the policy returned as the ones taken (e.g. clipped by the env, or teacher forcing)."""
+        """After the env step: R^ <- R^ - r, t <- t + 1. ``rewards``: one per env, (N,) (or (N, 1)). ``actions``
+        (N, act_dim), if given, replace the actions the policy returned as the ones taken (e.g. clipped by the
+        env, or teacher forcing)."""
+        n = self.n_envs
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if rewards.shape not in ((n,), (n, 1)):
+            raise SeqRLError(f"observe() takes one reward per env, shape ({n},) for the N = {n} envs given to reset(), "
+                             f"got {rewards.shape}.")
+        _check_finite("observe()", "rewards", rewards)
         if actions is not None:
-            self.prev_action = np.asarray(actions, dtype=np.float32).reshape(self.prev_action.shape)
-        self.rtg = self.rtg - np.asarray(rewards).astype(np.float32)
+            actions = np.asarray(actions, dtype=np.float32)
+            if actions.shape != self.prev_action.shape:
+                raise SeqRLError(f"observe() takes the actions taken as shape {self.prev_action.shape} (N = {n} envs, "
+                                 f"{self.info.act_dim} each), got {actions.shape}.")
+            _check_finite("observe()", "actions", actions)
+            self.prev_action = actions
+        self.rtg = self.rtg - rewards.reshape(n).astype(np.float32)
         self.t += 1
+
+
+def _check_finite(call: str, what: str, values: np.ndarray) -> None:
+    """A NaN or infinity in what a caller gave is refused, naming the envs (rows) that hold one."""
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        raise SeqRLError(f"{call}: the {what} of env(s) {np.flatnonzero(bad).tolist()[:10]} hold NaN or infinity; "
+                         "the policy's output would be meaningless. Check the env (a diverged simulation) or the array.")
 
 
 def load_policy(path: str | Path, threads: int = 1) -> ExportedPolicy:

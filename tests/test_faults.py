@@ -345,3 +345,42 @@ def test_signals_stop_every_command_with_one_line_and_leave_a_run_to_resume_or_r
     evaluate.send_signal(signal.SIGINT)
     assert ended(evaluate) == (130, f"stopped by SIGINT during the evaluation; {out} was not written.")
     assert not out.exists() and snapshot(finished_run) == before
+
+
+# ---- 5. the runner's API and config files ----------------------------------------------------------------------
+def test_the_runner_and_config_files_refuse_mistakes_with_one_clear_message(finished_run, tmp_path, capsys):
+    import numpy as np
+
+    from seqrl.core.errors import SeqRLError
+    from seqrl.runner import load_policy
+
+    path = tmp_path / "policy.onnx"
+    assert script("export").main([str(finished_run), "--out", str(path)]) == 0
+    policy = load_policy(path)
+    with pytest.raises(SeqRLError, match=r"act\(\) and observe\(\) follow reset\(targets\): call policy.reset"):
+        policy.act(np.zeros((1, 11)))
+    policy.reset([3600.0, 1800.0])
+    with pytest.raises(SeqRLError, match=r"for the N = 2 envs given to reset\(\), got \(3, 11\): observations for 3 envs"):
+        policy.act(np.zeros((3, 11)))
+    obs = np.zeros((2, 11))
+    obs[1, 4] = np.nan
+    with pytest.raises(SeqRLError, match=r"act\(\): the observations of env\(s\) \[1\] hold NaN or infinity"):
+        policy.act(obs)
+    assert policy.act(np.zeros((2, 11))).shape == (2, 3)
+    policy.observe(np.ones((2, 1)))  # (N, 1) is one reward per env, never broadcast to (N, N)
+    assert policy.rtg.tolist() == [3599.0, 1799.0]
+    with pytest.raises(SeqRLError, match=r"one reward per env, shape \(2,\) for the N = 2 envs given to reset\(\), "
+                                         r"got \(3,\)"):
+        policy.observe(np.ones(3))
+
+    files = {"dup.yaml": b"steps: 5\nlr: 0.1\nsteps: 7\n", "latin.yaml": "steps: 5  # café\n".encode("latin-1"),
+             "base.yaml": b"base: [1, 2]\nsteps: 5\n"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    said_for = {name: error_of(capsys, "train_offline", ["--config", str(tmp_path / name), "--dataset", "x"])
+                for name in files}
+    assert "the key 'steps' appears twice (lines 1 and 3); keep one" in said_for["dup.yaml"]
+    assert "is not UTF-8 text (byte 0xe9 at offset 15); save it as UTF-8" in said_for["latin.yaml"]
+    assert "base must name one config file (a path relative to this file" in said_for["base.yaml"]
+    assert "got [1, 2]" in said_for["base.yaml"]
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.scoring import env_maker
 from seqrl.core.command import os_error_text, stopped_by
 from seqrl.core.errors import SeqRLError
+from seqrl.core.files import read_yaml
 from seqrl.core.runtime import machine_summary, seed_everything
 from seqrl.core.tasks import Task, get_task
 from seqrl.datasets import TrajectoryDataset, resolve_dataset
@@ -34,7 +34,7 @@ def check_resume_request(cfg: TrainConfig) -> list[str]:
     assert cfg.resume is not None
     if cfg.run_dir is not None and Path(cfg.run_dir).resolve() != Path(cfg.resume).resolve():
         raise SeqRLError(f"--resume {cfg.resume} continues the run in its own directory; drop --run-dir {cfg.run_dir}.")
-    saved = yaml.safe_load((cfg.resume / "config.yaml").read_text())
+    saved = read_yaml(cfg.resume / "config.yaml", "The run's config")
     changes = check_resume(saved, cfg.to_dict(), cfg.resume)
     done = RunSummary.read(cfg.resume)
     if done is not None and isinstance(done.updates, int) and cfg.steps <= done.updates:

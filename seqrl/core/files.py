@@ -7,6 +7,7 @@ runs, a grid's ``train.log``, are appended as streams.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -96,6 +97,49 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` with these records, atomically."""
     write_atomic(path, "".join(json_text(r, path) + "\n" for r in records).encode())
+
+
+def read_yaml(path: Path, what: str = "Config file") -> Any:
+    """The YAML document in ``path``; a ``SeqRLError`` naming ``what`` and the file for one that is missing,
+    unreadable, not UTF-8, not valid YAML, or gives a key twice in one mapping (YAML would keep the last silently)."""
+    import yaml
+
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as e:
+        raise SeqRLError(f"{what} {str(path)!r}: {os_error_text(e)}.") from None
+    except UnicodeDecodeError as e:
+        raise SeqRLError(f"{what} {str(path)!r} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                         f"{e.start}); save it as UTF-8.") from None
+    try:
+        return yaml.load(text, Loader=_unique_key_loader())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SeqRLError(f"{what} {str(path)!r} is not valid YAML ({where}{getattr(e, 'problem', None) or e}).") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _unique_key_loader() -> type:
+    """yaml's safe loader, refusing a key given twice in one mapping."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, (str, int, float, bool)):
+                    continue  # a complex key: yaml itself refuses it or keeps it
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} appears twice (lines {seen[key]} and {line}); keep one",
+                        key_node.start_mark)
+                seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
