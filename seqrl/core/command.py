@@ -124,6 +124,19 @@ def os_error_text(e: OSError) -> str:
     return f"{where}: {what}" if where else what
 
 
+@contextmanager
+def loading(program: str) -> Iterator[None]:
+    """While ``program`` loads its modules (torch, MuJoCo: seconds), SIGINT and SIGTERM end it with one line and
+    the signal's exit status (nothing is written yet). For the scripts, around their import of the program."""
+    try:
+        with stop_on_signals():
+            yield
+    except KeyboardInterrupt as e:
+        stop = stopped_by(e)
+        print(f"stopped by {stop.name} while {program} was loading; nothing was written.", file=sys.stderr)
+        sys.exit(stop.exit_status)
+
+
 def run_command(body: Callable[[], int], stopped: Callable[[Stopped], str] | None = None) -> int:
     """Run a command's ``body`` with SIGINT and SIGTERM raising ``Stopped``, and end it as the module docstring
     says; ``stopped`` says in one line where it stopped and what was kept (default: that it stopped)."""
