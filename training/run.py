@@ -63,9 +63,8 @@ class Progress:
         if self.resume:
             return (f"{at} before training resumed; {self.run_dir} is as it was. Continue with: "
                     f"python train_offline.py --resume {self.run_dir}")
-        return f"{at}{' before its first checkpoint' if t else ' before training started'}; nothing of the run " \
-               "is kept. Run the same command again"
-
+        when = " before its first checkpoint" if t else " before training started"
+        return f"{at}{when}; nothing of the run is kept. Run the same command again"
 
     def diverged(self) -> str:
         """What a diverged run leaves: its last checkpoint (written before it diverged) or nothing, and no done.json."""

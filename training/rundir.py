@@ -95,7 +95,7 @@ def lock_run_dir(run_dir: Path) -> RunDirLock:
 # Everything else seqrl writes into a run directory: kept checkpoints, evaluate.py's (and a study's) evaluations of
 # the run, and the temporary files of a write a kill -9 interrupted. A grid's train.log is seqrl's too, but it is
 # never deleted: the grid appends to it while a run it started (perhaps with --overwrite) goes on.
-KEPT_DIR = "checkpoints"
+KEPT_DIR = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
 OTHER_OWN = ("*_eval.json", "*_eval.log", "*_eval.json.tmp", *(f"{n}.*.tmp" for n in RUN_FILES))
 KEPT_LOG = "train.log"
 EARLY_FILES = ("config.yaml",)  # what a run writes before its first checkpoint (besides its events)

@@ -42,9 +42,7 @@ from .ema import EMA
 from .fastpath import FastPath, UpdateMaker, compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .optim import make_optimizer
-from .rundir import EVAL_KEYS
-
-KEPT_CHECKPOINTS = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
+from .rundir import EVAL_KEYS, KEPT_DIR
 
 
 class Diverged(SeqRLError):
@@ -307,7 +305,7 @@ class Trainer:
         if best:
             self.save("best.pt", rec)
         if self.cfg.keep_checkpoints:  # the policy evaluated here, to evaluate again later (no training state)
-            save_checkpoint(self.run_dir / KEPT_CHECKPOINTS / f"step_{self.step}.pt", self.bundle())
+            save_checkpoint(self.run_dir / KEPT_DIR / f"step_{self.step}.pt", self.bundle())
         append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())
         return rec
 
