@@ -60,6 +60,7 @@ def test_destructive_flags_and_outputs_delete_nothing_of_the_users_or_of_a_run(r
     err = error_of(capsys, "evaluate", [str(run_copy), "--episodes", "1", "--json", str(mine / "config.yaml")])
     assert "exists and is not an evaluation evaluate.py wrote" in err
     assert snapshot(mine) == theirs and snapshot(run_copy) == run
+    assert not (mine / ".lock").exists()  # not even a lock file is left in the user's folder
 
     # an export replaces an earlier export, atomically (no temporary file left beside it)
     out = tmp_path / "policy.pt"

@@ -60,23 +60,31 @@ class RunDirLock:
 
     path: Path
     fd: int | None
+    made: bool = False  # this process made the lock file (a refused claim removes it again)
 
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)  # closing drops the flock
             self.fd = None
 
+    def withdraw(self) -> None:
+        """Release, and remove the lock file if this process made it: a refused claim leaves a folder as it was."""
+        self.release()
+        if self.made:
+            (self.path / LOCK_NAME).unlink(missing_ok=True)
+
 
 def lock_run_dir(run_dir: Path) -> RunDirLock:
     """Lock ``run_dir`` (made if missing) for this process, or refuse naming the process that holds it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_path = run_dir / LOCK_NAME
+    made = not lock_path.exists()
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         import fcntl
     except ImportError:  # no flock (Windows): no cross-process guard, said once
         warnings.warn("seqrl: no file locking on this platform; do not start two runs on one directory.", stacklevel=2)
-        return RunDirLock(run_dir, fd)
+        return RunDirLock(run_dir, fd, made)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -89,7 +97,7 @@ def lock_run_dir(run_dir: Path) -> RunDirLock:
             "argv": sys.argv}
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(info).encode())
-    return RunDirLock(run_dir, fd)
+    return RunDirLock(run_dir, fd, made)
 
 
 # Everything else seqrl writes into a run directory: kept checkpoints, evaluate.py's (and a study's) evaluations of
@@ -192,7 +200,7 @@ def claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> Claim:
                   "this run replaces it")
         return Claim(lock, own, "--overwrite" if overwrite else "a run stopped before its first checkpoint")
     except BaseException:
-        lock.release()
+        lock.withdraw()
         raise
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .command import os_error_text
+from .command import os_error_text, raise_pending_stop
 from .errors import SeqRLError
 
 
@@ -27,6 +27,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; on success it is synced and renamed to ``path`` (a file that
     exists keeps its permission bits, a new one gets those a plain ``open`` gives: 0o666 less the umask), on
     failure removed. For writers that take a path (``torch.save``)."""
+    raise_pending_stop()  # a SIGINT/SIGTERM that C code swallowed stops the command before it writes, not after
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
