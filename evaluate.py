@@ -3,7 +3,9 @@
 
 import sys
 
-from seqrl.cli.evaluate import main
+from seqrl.core.command import loading
 
 if __name__ == "__main__":
+    with loading("evaluate.py"):  # a signal while torch and MuJoCo load: one line, not an import's traceback
+        from seqrl.cli.evaluate import main
     sys.exit(main())

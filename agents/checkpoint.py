@@ -5,6 +5,7 @@ normalization, the targets and the data's identity. A training checkpoint adds t
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from seqrl.core.data_info import DatasetInfo
 from seqrl.core.errors import SeqRLError
-from seqrl.core.files import atomic_path
+from seqrl.core.files import write_atomic
 
 from .kinds import Model, build_model
 
@@ -43,7 +44,7 @@ class AgentBundle:
 
 
 def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | None = None) -> None:
-    """Write atomically (temp file + rename): a crash mid-write keeps the previous file."""
+    """Write atomically (temp file + rename): a crash or a full disk mid-write keeps the previous file."""
     model = bundle.model
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -62,8 +63,15 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
         **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buf = io.BytesIO()  # serialized in memory, then written as plain bytes: a full disk is an OSError naming the file
+    torch.save(payload, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def non_finite(state: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors of a ``state_dict`` holding a NaN or an infinity (a diverged model)."""
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def find_checkpoint(run: Path, which: str = "last") -> Path:
@@ -94,8 +102,17 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Age
         raise SeqRLError(f"{str(path)!r} is a checkpoint of format {payload['format']}, written by another version of "
                          f"seqrl; this one reads format {CHECKPOINT_FORMAT}. Evaluate or export it with the version that "
                          "wrote it (its run's config.yaml and evals.jsonl stay readable by seqrl.results).")
+    bad = non_finite(payload["model"])
+    if bad:
+        raise SeqRLError(f"{str(path)!r} holds weights that are not finite (NaN or infinity in {', '.join(bad[:3])}"
+                         f"{'...' if len(bad) > 3 else ''}): its run diverged. Use a checkpoint from before (best.pt, or "
+                         "checkpoints/step_<N>.pt with --keep-checkpoints), or train again with a lower --lr.")
     model = build_model(payload["agent"], payload["model_config"], **payload["dims"]).to(device)
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise SeqRLError(f"{str(path)!r}: its weights do not fit the model its own config describes "
+                         f"({str(e).splitlines()[0][:200]}); it is damaged.") from None
     bundle = AgentBundle(
         model=model,
         obs_mean=np.asarray(payload["obs_mean"]),

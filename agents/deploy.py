@@ -19,6 +19,7 @@ import torch
 
 from seqrl import __version__
 from seqrl.core.errors import SeqRLError
+from seqrl.core.files import write_atomic
 from seqrl.runner import ACTION_OUTPUT, METADATA_KEY, STEP_INPUTS, TORCHSCRIPT_EXTRA, PolicyInfo
 
 from .acting import PolicyStep
@@ -158,7 +159,7 @@ def _export_onnx(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
         model = _if_started(model, _onnx_graph(step, started=True))
     model.metadata_props.add(key=METADATA_KEY, value=info.to_json())
     onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(out))
+    write_atomic(out, model.SerializeToString())
 
 
 def _export_torchscript(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
@@ -169,13 +170,13 @@ def _export_torchscript(step: PolicyStep, info: PolicyInfo, out: Path) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.freeze(torch.jit.trace(step, example_inputs(step), check_trace=False).eval())
         torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA: info.to_json()})
-    out.write_bytes(buf.getvalue())
+    write_atomic(out, buf.getvalue())
 
 
 def export_policy(
     bundle: AgentBundle, out: Path, fmt: ExportFormat = "onnx", rollout: Rollout | None = None, checkpoint: str = ""
 ) -> PolicyInfo:
-    """Write ``bundle``'s policy to ``out`` as ``fmt``; ``rollout`` None: ``default_rollout``."""
+    """Write ``bundle``'s policy to ``out`` as ``fmt``, atomically; ``rollout`` None: ``default_rollout``."""
     step = policy_step(bundle, rollout or default_rollout(bundle))
     info = policy_info(bundle, step, fmt, checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def evaluate_policies(
     with the dataset's reference scores."""
     env_fn = env_maker(dataset, eval_env)
     env = env_fn()
-    check_dims(env, obs_dim, act_dim, dataset.name)
+    check_dims(env, obs_dim, act_dim, dataset.name, "--eval-env" if eval_env else "--env")
     results = []
     try:
         for rollout, target, policy in plan:

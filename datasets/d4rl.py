@@ -64,7 +64,11 @@ def load_d4rl_file(path: str | Path, task: Task | None = None, name: str | None 
     path = Path(path).expanduser()
     if not path.is_file():
         raise SeqRLError(f"Dataset file {str(path)!r} does not exist. Check the path passed with --dataset.")
-    task = task or task_from_text(path.name)
+    named = task_from_text(path.name)
+    if task is not None and named is not None and named != task:
+        raise SeqRLError(f"The D4RL file {str(path)!r} is named as {named.name} data, but --env is {task.name}: pass "
+                         f"--env {named.name} (or, if the file's name is wrong, rename it).")
+    task = task or named
     if task is None:
         raise SeqRLError(
             f"Cannot tell which env the D4RL file {str(path)!r} belongs to from its name; pass --env "

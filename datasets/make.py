@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -48,7 +49,9 @@ from typing import Literal
 
 import numpy as np
 
+from seqrl.core.command import run_command
 from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
+from seqrl.core.files import writable_folder
 from seqrl.core.tasks import TASKS, Task, get_task, normalized_score
 
 from .minari_data import minari_root
@@ -113,9 +116,17 @@ class MakeArgs:
     """Replace datasets that exist already."""
 
 
+STAGING = ".seqrl-make-staging"  # under the Minari root: datasets being written, moved into place once whole
+
+
 def check_args(args: MakeArgs) -> None:
-    """Every flag in range before SAC starts (the env name is checked by ``get_task``)."""
+    """Every flag in range and every output folder writable before SAC starts (the env name is checked by
+    ``get_task``)."""
     get_task(args.env)
+    writable_folder(args.out or minari_root(), "--out")
+    writable_folder(args.work_dir, "--work-dir")
+    if args.policy_out is not None:
+        writable_folder(args.policy_out, "--policy-out")
     band_ok = lambda b: b is None or (b[0] < b[1] and not math.isnan(b[0]) and not math.isnan(b[1]))  # noqa: E731
     check_flags([
         ("level", len(args.level) > 0, "one or more levels", args.level),
@@ -170,14 +181,23 @@ def make(args: MakeArgs) -> list[str]:
     if taken and not args.overwrite:
         raise SeqRLError(f"{', '.join(taken)} exist(s) under {root}; pass --overwrite to replace them.")
     made = from_policy(args, task) if args.from_policy else from_training(args, task)
-    for did in taken:
-        shutil.rmtree(root / did)
+    # every dataset is written under a staging folder first, then moved into place: an interruption or a full disk
+    # leaves the datasets that were there whole
+    staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # an earlier interrupted write's (the maker's own folder)
     rows: list[str] = []
     for lv in args.level:
         episodes, desc = made[lv]
-        path = write_dataset(ids[lv], episodes, task.maker_env_id, task.ref_scores, algo_name(args.algo), desc, root)
+        write_dataset(ids[lv], episodes, task.maker_env_id, task.ref_scores, algo_name(args.algo), desc, staging)
         rows.append(summary_row(ids[lv], episodes, task))
-        print(f"[make] wrote {ids[lv]} -> {path}")
+    for lv in args.level:
+        if ids[lv] in taken:
+            shutil.rmtree(root / ids[lv])
+        (root / ids[lv]).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / ids[lv], root / ids[lv])
+        print(f"[make] wrote {ids[lv]} -> {root / ids[lv] / 'data' / 'main_data.hdf5'}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.environ["MINARI_DATASETS_PATH"] = str(root)  # as write_dataset left it, now that the datasets are there
     print("\n| id | episodes | transitions | return (mean ± std) | normalized |\n|---|---:|---:|---:|---:|")
     print("\n".join(rows))
     return list(ids.values())
@@ -262,13 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     import tyro
 
     args = tyro.cli(MakeArgs, args=argv, description=f"{__doc__}\n{tasks_help()}")
-    try:
+
+    def body() -> int:
         check_args(args)
         make(args)
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_command(body, lambda stop: f"stopped by {stop.name}; the datasets under {args.out or minari_root()} are "
+                                          f"as they were, and the SAC run's progress up to its last evaluation is kept "
+                                          f"in {args.work_dir}: the same command resumes it.")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ def local_minari_ids() -> list[str]:
     root = minari_root()
     if not root.is_dir():
         return []
-    return sorted(
-        str(p.parent.parent.relative_to(root)) for p in root.glob("**/data/main_data.hdf5")
-    )
+    ids = (p.parent.parent.relative_to(root) for p in root.glob("**/data/main_data.hdf5"))
+    return sorted(str(i) for i in ids if not any(part.startswith(".") for part in i.parts))  # not a maker's staging
 
 
 def load_minari(dataset_id: str, allow_download: bool = True) -> TrajectoryDataset:
@@ -47,6 +46,8 @@ def load_minari(dataset_id: str, allow_download: bool = True) -> TrajectoryDatas
     try:
         ds = minari.load_dataset(dataset_id, download=not local)
     except Exception as e:  # minari raises many kinds on a failed download / bad id
+        if local and isinstance(e, OSError):  # there, but unreadable: not a download problem
+            raise unreadable(dataset_id, root, e) from None
         local_ids = local_minari_ids()
         close = difflib.get_close_matches(dataset_id, local_ids, n=1)
         have = f" Did you mean {close[0]!r}?" if close else ""
@@ -57,6 +58,21 @@ def load_minari(dataset_id: str, allow_download: bool = True) -> TrajectoryDatas
             f"(`minari download {dataset_id}`, needs minari[hf]), or point MINARI_DATASETS_PATH at a copy."
         ) from None
 
+    try:
+        return _read(ds, dataset_id, root)
+    except OSError as e:  # h5py: a truncated or damaged file
+        raise unreadable(dataset_id, root, e) from None
+
+
+def unreadable(dataset_id: str, root: Path, e: OSError) -> SeqRLError:
+    """The error for a local Minari dataset whose files cannot be read (truncated, damaged)."""
+    where = root / dataset_id / "data" / "main_data.hdf5"
+    return SeqRLError(f"Minari dataset {dataset_id!r}: cannot read {where} ({str(e).strip()[:200]}). The file may be "
+                      "damaged or only partly copied: copy it again (or make the dataset again).")
+
+
+def _read(ds: object, dataset_id: str, root: Path) -> TrajectoryDataset:
+    """The episodes of a loaded Minari dataset, with its info."""
     meta = ds.storage.metadata
     spec = ds.spec.env_spec
     env_spec_json = spec.to_json() if spec is not None else ""

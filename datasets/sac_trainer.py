@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from seqrl.core.errors import SeqRLError
+from seqrl.core.files import write_atomic, write_text
 
 from .minari_writer import RawEpisode
 
@@ -142,12 +142,12 @@ def export_policy(run: SACRun, level: str, out_dir: Path, recipe: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     name = f"{run.env_id.split('-')[0].lower()}-{level}-{run.algo}"
     path = out_dir / f"{name}.zip"
-    shutil.copyfile(run.path(level), path)
+    write_atomic(path, run.path(level).read_bytes())
     stop = run.state["stops"][level]
     info = {"env_id": run.env_id, "algo": run.algo, "level": level, "recipe": recipe, "stop": stop,
             "eval_episodes": run.eval_episodes, "eval_seeds": f"{EVAL_SEED}..{EVAL_SEED + run.eval_episodes - 1}",
             "evals": run.state["evals"]}
-    (out_dir / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_text(out_dir / f"{name}.json", json.dumps(info, indent=1) + "\n")
     return path
 
 

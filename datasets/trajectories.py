@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class TrajectoryDataset:
     terminated: np.ndarray
     info: DatasetInfo
     _rtg: np.ndarray | None = field(default=None, repr=False)
+    _identity: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def from_episodes(
@@ -126,6 +128,18 @@ class TrajectoryDataset:
                     f"Dataset {self.info.name!r} ({self.info.location}): {int(bad.sum())} NaN/inf values in "
                     f"{key}, in {len(rows)} transitions (first at transition {rows[0]}). Clean or regenerate it."
                 )
+
+    def identity(self) -> dict[str, Any]:
+        """What tells this data from other data under the same name: its name and location, its size and a
+        fingerprint of its contents (SHA-256 of the observations, actions, rewards and episode lengths, 16 hex
+        digits). Stored in training checkpoints; ``--resume`` compares it."""
+        if self._identity is None:
+            digest = hashlib.sha256()
+            for arr in (self.observations, self.actions, self.rewards, self.lengths):
+                digest.update(np.ascontiguousarray(arr).tobytes())
+            self._identity = {"name": self.info.name, "location": self.info.location, "episodes": self.num_episodes,
+                              "transitions": self.num_transitions, "fingerprint": digest.hexdigest()[:16]}
+        return self._identity
 
     def check_context(self, context_len: int) -> None:
         """A training window of K steps must fit in at least one episode."""

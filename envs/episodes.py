@@ -26,6 +26,8 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
+from seqrl.core.command import raise_pending_stop
+
 
 class Policy(Protocol):
     def reset(self, targets: np.ndarray) -> None: ...
@@ -83,6 +85,7 @@ def run_episodes(
         while not (terminated or truncated):
             action = policy.act(np.asarray(obs, np.float32)[None])[0]
             obs, reward, terminated, truncated, _ = env.step(action)
+            raise_pending_stop()
             policy.observe(np.array([reward]))
             total += float(reward)
             steps += 1
@@ -114,6 +117,7 @@ def run_episodes_vectorized(
             while not done.all():
                 actions = policy.act(np.asarray(obs, np.float32))
                 obs, rewards, terminated, truncated, _ = venv.step(actions)
+                raise_pending_stop()
                 running = ~done
                 returns += np.where(running, rewards, 0.0)
                 lengths += running

@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -33,12 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 import yaml
 
 from seqrl.cli.args import parse_train_args
 from seqrl.training.config import TrainConfig, check_config
+from seqrl.core.command import Stopped, exit_status_of, signals_ignored, stop_on_signals, stopped_by
 from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
+from seqrl.core.files import writable_folder, write_atomic
 from seqrl.training.rundir import RunName, RunSummary
 from seqrl.core.runtime import cpu_model
 
@@ -154,11 +158,50 @@ def threads_flag(args: list[str]) -> str | None:
     return None
 
 
-def train_command(args: list[str], threads: int) -> list[str]:
+def train_command(args: list[str], threads: int | None) -> list[str]:
     """The training program (``seqrl.cli.train``, what train_offline.py runs) with ``args``, by module so an
-    installed package needs no checkout; the grid's thread count unless the user's flags (after ``--``) set one."""
-    given = threads_flag(args) is not None
+    installed package needs no checkout; the grid's thread count unless the user's flags (after ``--``) set one or
+    ``threads`` is None (the run's config sets its own)."""
+    given = threads is None or threads_flag(args) is not None
     return [sys.executable, "-m", "seqrl.cli.train", *args, *([] if given else ["--threads", str(threads)])]
+
+
+class Children:
+    """The training processes a grid waits for. A SIGINT or SIGTERM to the grid stops them (``stop``: each is sent
+    SIGTERM and says in its train.log where it stopped, its last checkpoint kept) and starts no new one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[str, subprocess.Popen] = {}  # run directory name -> its training process
+        self.stopping = False
+
+    def run(self, name: str, cmd: list[str], log: IO[str]) -> int | None:
+        """Run ``cmd`` to its end; its exit status, or None when the grid is stopping (it is not started)."""
+        with self.lock:
+            if self.stopping:
+                return None
+            proc = self.running[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            return proc.wait()
+        finally:
+            with self.lock:
+                self.running.pop(name, None)
+
+    def stop(self, grace_s: float = 120.0) -> list[str]:
+        """Stop every running child and wait for it (killed after ``grace_s``); their run directories' names."""
+        with self.lock:
+            self.stopping = True
+            procs = dict(self.running)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return sorted(procs)
 
 
 def say(message: str) -> None:
@@ -185,8 +228,13 @@ def fits(job: Job, root: Path, until: dt.datetime | None) -> bool:
     return False
 
 
-def run_job(job: Job, root: Path, threads: int, until: dt.datetime | None = None) -> tuple[Job, Path | None, int | None]:
-    """Train (or resume) ``job``; its run directory and exit code, or (job, None, None) when it does not fit."""
+def run_job(job: Job, root: Path, threads: int, until: dt.datetime | None = None,
+            children: Children | None = None) -> tuple[Job, Path | None, int | None]:
+    """Train (or resume) ``job``; its run directory and exit code, or (job, None, None) when it does not fit (or
+    the grid is stopping). ``threads``: the grid's, for a run whose config sets none."""
+    children = children or Children()
+    if children.stopping:
+        return job, None, None
     path, finished = existing(root, job)
     if finished:
         say(f"skip {path.name} (finished)")
@@ -204,9 +252,12 @@ def run_job(job: Job, root: Path, threads: int, until: dt.datetime | None = None
     path.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with open(path / "train.log", "a") as log:
-        rc = subprocess.call(train_command(args, threads), stdout=log, stderr=subprocess.STDOUT)
+        rc = children.run(path.name, train_command(args, None if job.cfg.threads else threads), log)
+    if rc is None:
+        return job, None, None
     minutes = (time.monotonic() - start) / 60
-    say(f"{'done' if rc == 0 else f'FAILED (exit {rc}, see train.log)'} {path.name} ({minutes:.1f} min)")
+    state = "done" if rc == 0 else "stopped" if children.stopping else f"FAILED ({exit_status_of(rc)}, see train.log)"
+    say(f"{state} {path.name} ({minutes:.1f} min)")
     return job, path, rc
 
 
@@ -237,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             ("seeds", all(map(seed_ok, args.seeds)) and len(set(args.seeds)) == len(args.seeds),
              f"distinct seeds {SEED_RULE}", args.seeds),
         ])
+        writable_folder(args.runs_root, "--runs-root")
         jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -254,23 +306,33 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
     root = runs_root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     given = threads_flag(extra)
-    each = f"{given} thread(s) each (--threads after --)" if given else f"{threads} thread(s) each"
+    each = (f"{given} thread(s) each (--threads after --)" if given else
+            f"{threads} thread(s) each (a run whose config sets threads: its own)")
     print(f"[grid] {len(jobs)} runs, {parallel} at a time, {each}, into {root}", flush=True)
-    finished, lock = [0], threading.Lock()
+    finished, lock, children = [0], threading.Lock(), Children()
 
     def run_and_count(job: Job) -> tuple[Job, Path | None, int | None]:
-        result = run_job(job, root, threads, until)
+        result = run_job(job, root, threads, until, children)
         with lock:
             finished[0] += 1
-            say(f"progress: {finished[0]}/{len(jobs)} runs")
+            if not children.stopping:
+                say(f"progress: {finished[0]}/{len(jobs)} runs")
         return result
 
-    with ThreadPoolExecutor(parallel) as pool:
-        results = list(pool.map(run_and_count, jobs))
+    pool = ThreadPoolExecutor(parallel)
+    try:
+        with stop_on_signals():
+            results = list(pool.map(run_and_count, jobs))
+    except KeyboardInterrupt as e:
+        with signals_ignored():  # a second Ctrl-C does not leave children behind
+            stopped = children.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+        return stopped_grid(stopped_by(e), stopped, then)
+    pool.shutdown()
     failed = [p.name for _, p, rc in results if rc not in (0, None)]
     later = [job.prefix + "*" for job, p, _ in results if p is None]
     summary = {"runs": [str(p) for _, p, _ in results if p is not None], "failed": failed, "not_started": later}
-    (root / "grid.yaml").write_text(yaml.safe_dump(summary))
+    write_atomic(root / "grid.yaml", yaml.safe_dump(summary).encode())
     if failed:
         print(f"[grid] {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -280,6 +342,15 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
         return 0
     print(f"[grid] all {len(jobs)} runs finished. {then}")
     return 0
+
+
+def stopped_grid(stop: Stopped, stopped: list[str], then: str) -> int:
+    """Say which runs a signal stopped and how to go on; the grid's exit status (128 + the signal)."""
+    runs = (f"{len(stopped)} run(s) stopped in training, each with its last checkpoint kept (see its train.log): "
+            f"{', '.join(stopped)}" if stopped else "no run was training")
+    print(f"[grid] stopped by {stop.name}: {runs}. Run the same command again to resume them (finished runs are "
+          f"skipped, unfinished ones resumed from their last checkpoint). {then}", file=sys.stderr, flush=True)
+    return stop.exit_status
 
 
 if __name__ == "__main__":

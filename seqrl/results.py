@@ -37,15 +37,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import math
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from seqrl.core.command import run_command
 from seqrl.core.errors import SeqRLError
-from seqrl.core.files import write_atomic
+from seqrl.core.files import atomic_path, writable_file, writable_folder, write_atomic, write_text
 from seqrl.episode_tables import flip_table, paired_table
 from seqrl.resultsfile import is_results_file, read_results_file, run_record
 from seqrl.training.rundir import RunSummary
@@ -122,6 +126,22 @@ def read_runs(inputs: list[Path], finished: bool) -> list[Run]:
         paths = [p] if (p / "config.yaml").is_file() else sorted(q for q in p.iterdir() if q.is_dir()) if p.is_dir() else []
         runs += load_runs([q for q in paths if (q / RunSummary.FILE).is_file() or not finished])
     return runs
+
+
+def finite_runs(runs: list[Run]) -> list[Run]:
+    """The runs whose every evaluation is a finite number; each other run (it diverged: an evaluation written as
+    NaN by a version that let it through) is named on stderr and left out of the tables and plots."""
+    kept = []
+    for r in runs:
+        bad = [(e["step"], v) for e in r.evals for res in e["results"] for v in [res.get("normalized_mean")]
+               if not isinstance(v, (int, float)) or not math.isfinite(v)]
+        if bad:
+            step, value = bad[0]
+            print(f"[seqrl] results: {r.path.name} left out: its evaluation at update {step} is {value} (not a "
+                  "finite number): the run diverged", file=sys.stderr)
+            continue
+        kept.append(r)
+    return kept
 
 
 def select(runs: list[Run], agents: list[str] | None, datasets: list[str] | None) -> list[Run]:
@@ -296,10 +316,11 @@ def compact_cell(r: dict, high: float | None, n: int) -> str:
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    table = io.StringIO(newline="")
+    w = csv.DictWriter(table, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(out / "results.csv", table.getvalue().encode())
     lines = ["| env | dataset | data | agent | params | updates/s | target | rollout | seeds | updates | last | "
              "last: std over episodes | best | best − last | last: length | last: fell | last: upside down | "
              "last: x (m) |",
@@ -312,14 +333,13 @@ def write_tables(rows: list[dict], out: Path) -> None:
                      f"{_pm(r['best_mean'], r['best_std'], r['seeds'])} | {r['best_minus_last']:.1f} | "
                      f"{_num(r['length_mean'], '.0f')} | {_num(r['fell_fraction'], '.0%')} | "
                      f"{_num(r['upside_down_fraction'], '.0%')} | {_num(r['x_displacement_mean'], '.1f')} |")
-    (out / "results.md").write_text(
-        headline_table(rows) + "\n\n"
-        "Normalized score, mean ± std over seeds (each seed: mean over its evaluation episodes); last = final "
-        "evaluation, best = best evaluation of the run; the std over a run's evaluation episodes, averaged over "
-        "seeds, is shown beside it. data = the dataset's own mean normalized episode score. BC (agent bc) takes no "
-        "target: rollout 'state'. The last evaluation's episodes: mean length (steps), share that fell "
-        "(terminated before the time limit), share that ended upside down (flipped over; not recorded before "
-        "that field existed: -) and mean forward progress x (m).\n\n" + "\n".join(lines) + "\n")
+    write_text(out / "results.md", headline_table(rows) + "\n\n"
+               "Normalized score, mean ± std over seeds (each seed: mean over its evaluation episodes); last = final "
+               "evaluation, best = best evaluation of the run; the std over a run's evaluation episodes, averaged over "
+               "seeds, is shown beside it. data = the dataset's own mean normalized episode score. BC (agent bc) takes no "
+               "target: rollout 'state'. The last evaluation's episodes: mean length (steps), share that fell "
+               "(terminated before the time limit), share that ended upside down (flipped over; not recorded before "
+               "that field existed: -) and mean forward progress x (m).\n\n" + "\n".join(lines) + "\n")
 
 
 def wide_table(rows: list[dict]) -> str:
@@ -342,6 +362,12 @@ def wide_table(rows: list[dict]) -> str:
         lines.append("| " + " | ".join([key[0], key[1], _num(any_r["data"], ".1f"), key[2], params,
                                          str(any_r["updates_per_s"] or "-"), str(any_r["seeds"]), *cells]) + " |")
     return "\n".join(lines)
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """A matplotlib figure as a PNG, atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
 
 
 def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
@@ -386,7 +412,7 @@ def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=120)
+    save_figure(fig, out / "curves.png")
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
@@ -401,7 +427,7 @@ def plot(runs: list[Run], rows: list[dict], out: Path) -> None:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "bars.png", dpi=120)
+    save_figure(fig, out / "bars.png")
     plt.close(fig)
 
 
@@ -463,8 +489,9 @@ def check_inputs(args: argparse.Namespace) -> None:
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
         raise SeqRLError(f"{', '.join(missing)}: no such run directory, folder or results file.")
-    if args.out.exists() and not args.out.is_dir():
-        raise SeqRLError(f"--out {args.out} is a file; give a folder for the tables and plots.")
+    writable_folder(args.out, "--out")
+    if args.into is not None:
+        writable_file(args.into, "--into")
 
 
 def check_paired(runs: list[Run], name: str | None) -> None:
@@ -477,23 +504,24 @@ def check_paired(runs: list[Run], name: str | None) -> None:
 
 def write_extra(name: str, text: str, out: Path) -> None:
     """An optional table: into ``out/name`` and printed."""
-    (out / name).write_text(text + "\n")
+    write_text(out / name, text + "\n")
     print(text + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        check_inputs(args)
-        runs = select(read_runs(args.runs, args.finished), args.agents, args.datasets)
-        check_paired(runs, args.paired)
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: tables(args), lambda stop: f"stopped by {stop.name}; the tables in {args.out} are "
+                                                          "whole (each file the old one or the new one).")
+
+
+def tables(args: argparse.Namespace) -> int:
+    """The command's work: read and check the inputs, then write the tables and plots."""
+    check_inputs(args)
+    runs = finite_runs(select(read_runs(args.runs, args.finished), args.agents, args.datasets))
+    check_paired(runs, args.paired)
     if not runs:
-        print(f"error: no evaluated runs among {', '.join(map(str, args.runs))} (each needs config.yaml and evals.jsonl).",
-              file=sys.stderr)
-        return 2
+        raise SeqRLError(f"no evaluated runs among {', '.join(map(str, args.runs))} (each needs config.yaml and "
+                         "evals.jsonl, and a finite evaluation).")
     rows = aggregate(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     write_tables(rows, args.out)
@@ -502,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     table = (args.out / "results.md").read_text()
     if args.compact:
         table = compact_table(rows, args.agents, args.datasets) + "\n"
-        (args.out / "headline.md").write_text(table)
+        write_text(args.out / "headline.md", table)
     print(table)
     if args.into is not None:
         write_atomic(args.into, replace_block(args.into.read_text(), args.block, table).encode())
@@ -515,7 +543,6 @@ def main(argv: list[str] | None = None) -> int:
         write_extra(f"paired_{args.paired}.md", paired_table(runs, args.paired), args.out)
     print(f"[seqrl] {len(runs)} runs -> {args.out}/results.md, results.csv" + ("" if args.no_plots else ", curves.png, bars.png"))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -114,10 +114,7 @@ def write_results_file(path: Path, study: str, records: list[dict[str, Any]]) ->
     buf = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
         gz.write(text.encode())
-    new = not path.exists()
     write_atomic(path, buf.getvalue())
-    if new:  # write_atomic's temporary file is private; a new results file is for sharing
-        path.chmod(0o644)
 
 
 def read_results_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -31,6 +31,7 @@ FILE_FORMAT = "seqrl-policy"  # metadata["format"]
 FILE_VERSION = 1
 METADATA_KEY = "seqrl"  # ONNX: metadata_props key holding the JSON; TorchScript: extra file "seqrl.json"
 TORCHSCRIPT_EXTRA = "seqrl.json"
+POLICY_MARKER = f'"format": "{FILE_FORMAT}"'.encode()  # in the metadata JSON an ONNX file holds as plain text
 STEP_INPUTS = ("obs", "rtg", "prev_action", "timestep")  # then "state.<name>" per state tensor
 ACTION_OUTPUT = "action"  # then "next_state.<name>" per state tensor
 
@@ -162,6 +163,18 @@ def _is_checkpoint(path: Path) -> bool:
     return any(n.endswith("data.pkl") for n in names) and not any("/code/" in n for n in names)
 
 
+def is_policy_file(path: Path) -> bool:
+    """Whether ``path`` is a file ``export.py`` wrote (ONNX or TorchScript, with seqrl's metadata), by its bytes,
+    without loading it: what an export may replace."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                return any(n.endswith(f"extra/{TORCHSCRIPT_EXTRA}") for n in z.namelist())
+        return POLICY_MARKER in Path(path).read_bytes()
+    except OSError:
+        return False
+
+
 def detect_format(path: Path) -> str:
     """``onnx`` or ``torchscript`` (a zip archive), from the file's bytes."""
     return "torchscript" if zipfile.is_zipfile(path) else "onnx"
@@ -182,6 +195,7 @@ class ExportedPolicy:
         self._backend: _Backend = backend(self.path, threads)
         self.info: PolicyInfo = self._backend.info  # type: ignore[attr-defined]
         self.rollout = self.info.rollout
+        self.rtg: np.ndarray | None = None  # per env, from reset()
 
     @property
     def default_targets(self) -> np.ndarray:
@@ -197,34 +211,65 @@ class ExportedPolicy:
         return out
 
     def reset(self, targets: Sequence[float] | np.ndarray) -> None:
-        """Start N episodes with the given target returns (N,)."""
+        """Start N episodes with the given target returns (N,), one per env."""
         targets = np.asarray(targets, dtype=np.float64).reshape(-1)
+        if len(targets) == 0 or not np.isfinite(targets).all():
+            raise SeqRLError(f"reset() takes one finite target return per env (N >= 1), got {targets.tolist()}.")
         n = len(targets)
         self.rtg = targets.astype(np.float32)
         self.t = 0
         self.state = self.initial_state(n)
         self.prev_action = np.zeros((n, self.info.act_dim), np.float32)
 
+    @property
+    def n_envs(self) -> int:
+        """N, the envs given to ``reset``; a clear error before it."""
+        if self.rtg is None:
+            raise SeqRLError("act() and observe() follow reset(targets): call policy.reset(targets) first, with one "
+                             "target return per env (e.g. policy.reset(policy.default_targets[:1]) for one env).")
+        return len(self.rtg)
+
     def act(self, obs: np.ndarray) -> np.ndarray:
         """obs: (N, obs_dim) -> actions (N, act_dim)."""
+        n = self.n_envs
         obs = np.asarray(obs, dtype=np.float32)
-        if obs.ndim != 2 or obs.shape != (len(self.rtg), self.info.obs_dim):
-            raise SeqRLError(
-                f"act() takes observations of shape (N, {self.info.obs_dim}) for the N = {len(self.rtg)} envs "
-                f"given to reset(), got {obs.shape}."
-            )
-        timestep = np.full(len(obs), self.t, dtype=np.int64)
+        if obs.ndim != 2 or obs.shape != (n, self.info.obs_dim):
+            count = f": observations for {obs.shape[0]} envs" if obs.ndim == 2 and obs.shape[0] != n else ""
+            raise SeqRLError(f"act() takes observations of shape (N, {self.info.obs_dim}) for the N = {n} envs given to "
+                             f"reset(), got {obs.shape}{count}.")
+        _check_finite("act()", "observations", obs)
+        timestep = np.full(n, self.t, dtype=np.int64)
         action, *self.state = self._backend.run([obs, self.rtg, self.prev_action, timestep, *self.state])
         self.prev_action = action
         return action
 
     def observe(self, rewards: np.ndarray, actions: np.ndarray | None = None) -> None:
-        """After the env step: R^ <- R^ - r, t <- t + 1. ``actions`` (N, act_dim), if given, replace the
-        actions the policy returned as the ones taken (e.g. clipped by the env, or teacher forcing)."""
+        """After the env step: R^ <- R^ - r, t <- t + 1. ``rewards``: one per env, (N,) (or (N, 1)). ``actions``
+        (N, act_dim), if given, replace the actions the policy returned as the ones taken (e.g. clipped by the
+        env, or teacher forcing)."""
+        n = self.n_envs
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if rewards.shape not in ((n,), (n, 1)):
+            raise SeqRLError(f"observe() takes one reward per env, shape ({n},) for the N = {n} envs given to reset(), "
+                             f"got {rewards.shape}.")
+        _check_finite("observe()", "rewards", rewards)
         if actions is not None:
-            self.prev_action = np.asarray(actions, dtype=np.float32).reshape(self.prev_action.shape)
-        self.rtg = self.rtg - np.asarray(rewards).astype(np.float32)
+            actions = np.asarray(actions, dtype=np.float32)
+            if actions.shape != self.prev_action.shape:
+                raise SeqRLError(f"observe() takes the actions taken as shape {self.prev_action.shape} (N = {n} envs, "
+                                 f"{self.info.act_dim} each), got {actions.shape}.")
+            _check_finite("observe()", "actions", actions)
+            self.prev_action = actions
+        self.rtg = self.rtg - rewards.reshape(n).astype(np.float32)
         self.t += 1
+
+
+def _check_finite(call: str, what: str, values: np.ndarray) -> None:
+    """A NaN or infinity in what a caller gave is refused, naming the envs (rows) that hold one."""
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        raise SeqRLError(f"{call}: the {what} of env(s) {np.flatnonzero(bad).tolist()[:10]} hold NaN or infinity; "
+                         "the policy's output would be meaningless. Check the env (a diverged simulation) or the array.")
 
 
 def load_policy(path: str | Path, threads: int = 1) -> ExportedPolicy:

@@ -299,6 +299,8 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
     then = f"Then: python -m seqrl.study collect {study.path}" + (
         "" if root == default_root(study) else f" --runs-root {root}")
     rc = run_grid([job for job, _ in runs], root, parallel, until, [], then)
+    if rc > 128:  # stopped by a signal (seqrl.core.command): no evaluations start
+        return rc
     todo = pending_evaluations(runs, root.resolve())
     if todo:
         print(f"[study] {len(todo)} evaluation(s), {parallel} at a time", flush=True)

@@ -57,12 +57,15 @@ def test_a_run_directory_holding_a_run_is_refused(run_copy, capsys, state):
 
 def test_overwrite_deletes_the_old_run_first(run_copy, capsys):
     old_events = sorted(p.name for p in run_copy.glob("events.out.tfevents.*"))
-    (run_copy / "stray.txt").write_text("from the old run")
+    (run_copy / "final_eval.json").write_text('{"results": []}')  # evaluate.py's evaluation of the old run
+    (run_copy / "checkpoints").mkdir()
+    shutil.copy(run_copy / "best.pt", run_copy / "checkpoints" / "step_3.pt")  # --keep-checkpoints
     assert script("train_offline").main([*BASE, "--run-dir", str(run_copy), "--overwrite"]) == 0
     assert "--overwrite: deleted the earlier run" in capsys.readouterr().out
     assert steps_of(run_copy) == [3, 6]  # one run's evaluations, not two
     events = sorted(p.name for p in run_copy.glob("events.out.tfevents.*"))
-    assert events and not set(events) & set(old_events) and not (run_copy / "stray.txt").exists()
+    assert events and not set(events) & set(old_events)
+    assert not (run_copy / "final_eval.json").exists() and not (run_copy / "checkpoints").exists()
 
 
 def test_a_locked_run_directory_is_refused_naming_the_holder(run_copy, tmp_path, capsys):

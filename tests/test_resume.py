@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,7 +99,6 @@ def test_the_logs_up_to_a_checkpoint_are_on_disk_before_it_is_written(data_root,
 
 def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     from seqrl.agents import AgentBundle, ModelConfig, save_checkpoint
-    from seqrl.agents import checkpoint as ckpt
     from seqrl.datasets import DatasetInfo
 
     m = ModelConfig(width=8, n_layers=1).create(3, 1)
@@ -107,12 +107,12 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypat
     save_checkpoint(tmp_path / "last.pt", bundle)
     before = (tmp_path / "last.pt").read_bytes()
 
-    def dies_midway(obj, path, *a, **k):
-        with open(path, "wb") as f:
-            f.write(b"partial")
-        raise KeyboardInterrupt  # as if killed while writing
+    def dies_midway(self, data):  # the checkpoint is serialized in memory, then written: killed while writing
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(ckpt.torch, "save", dies_midway)
+    monkeypatch.setattr(Path, "write_bytes", dies_midway)
     bundle.step = 2
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "last.pt", bundle)

@@ -236,18 +236,15 @@ blocks:
     assert (mingru / "done.json").is_file() and "[study] evaluate" not in out
     assert study_main(run) == 0
     assert capsys.readouterr().out.count("[grid] skip ") == 2
-    stray = root / "hopper__medium__gru__0__1"  # another agent's run under the same root
+    stray = root / "hopper__medium__minlstm__0__1"  # another agent's run under the same root (minlstm reads mingru's options)
     stray.mkdir()
-    for name in ("evals.jsonl", "done.json"):
-        (stray / name).write_text((mingru / name).read_text())
-    cfg = yaml.safe_load((mingru / "config.yaml").read_text())
-    cfg["model"] = {**cfg["model"], "backbone": "gru", "options": {}}  # gru has no options
-    (stray / "config.yaml").write_text(yaml.safe_dump(cfg))
+    for name in ("config.yaml", "evals.jsonl", "done.json"):
+        (stray / name).write_text((mingru / name).read_text().replace("backbone: mingru", "backbone: minlstm"))
     mingru.rename(root / "hopper__medium__mingru__0")  # found by its config, whatever its folder's name
     results = tmp_path / "tiny_study.jsonl.gz"
     assert study_main(["collect", study, "--runs-root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert f"[study] 2 of 2 runs -> {results}" in out and "not in the study (left out): hopper__medium__gru__0__1" in out
+    assert f"[study] 2 of 2 runs -> {results}" in out and "not in the study (left out): hopper__medium__minlstm__0__1" in out
     stray.rename(tmp_path / "gru")
     for source, name in ((root, "dirs"), (results, "file")):
         assert results_main([str(source), "--finished", "--no-plots", "--out", str(tmp_path / name)]) == 0

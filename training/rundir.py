@@ -2,7 +2,9 @@
 
 - ``claim_run_dir`` locks the directory for the life of the process (``flock`` on ``.lock``; the
   kernel drops it when the process dies, so a stale lock never blocks a resume) and refuses a
-  directory that already holds a run unless the run is being resumed or ``--overwrite`` was given.
+  directory that already holds a run unless the run is being resumed or ``--overwrite`` was given;
+  ``--overwrite`` deletes only what seqrl wrote there (``own_files``), and only once the new run's
+  checks have passed (``Claim.clear``).
 - ``check_resume`` refuses, on ``--resume``, a flag that would change the model, the data or the
   optimisation of the run being continued, and lists what it changes that may change.
 - ``RunName`` and ``RunSummary`` are the one definition of a run directory's name and of its ``done.json``:
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import os
 import shutil
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from seqrl.core.errors import SeqRLError, flag
-from seqrl.core.files import write_json
+from seqrl.core.files import writable_folder, write_json
 
 from .config import TrainConfig, may_change_on_resume
 
@@ -57,23 +60,31 @@ class RunDirLock:
 
     path: Path
     fd: int | None
+    made: bool = False  # this process made the lock file (a refused claim removes it again)
 
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)  # closing drops the flock
             self.fd = None
 
+    def withdraw(self) -> None:
+        """Release, and remove the lock file if this process made it: a refused claim leaves a folder as it was."""
+        self.release()
+        if self.made:
+            (self.path / LOCK_NAME).unlink(missing_ok=True)
+
 
 def lock_run_dir(run_dir: Path) -> RunDirLock:
     """Lock ``run_dir`` (made if missing) for this process, or refuse naming the process that holds it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_path = run_dir / LOCK_NAME
+    made = not lock_path.exists()
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         import fcntl
     except ImportError:  # no flock (Windows): no cross-process guard, said once
         warnings.warn("seqrl: no file locking on this platform; do not start two runs on one directory.", stacklevel=2)
-        return RunDirLock(run_dir, fd)
+        return RunDirLock(run_dir, fd, made)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -86,37 +97,133 @@ def lock_run_dir(run_dir: Path) -> RunDirLock:
             "argv": sys.argv}
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(info).encode())
-    return RunDirLock(run_dir, fd)
+    return RunDirLock(run_dir, fd, made)
 
 
-def claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> RunDirLock:
+# Everything else seqrl writes into a run directory: kept checkpoints, evaluate.py's (and a study's) evaluations of
+# the run, and the temporary files of a write a kill -9 interrupted. A grid's train.log is seqrl's too, but it is
+# never deleted: the grid appends to it while a run it started (perhaps with --overwrite) goes on.
+KEPT_DIR = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
+OTHER_OWN = ("*_eval.json", "*_eval.log", "*_eval.json.tmp", *(f"{n}.*.tmp" for n in RUN_FILES))
+KEPT_LOG = "train.log"
+EARLY_FILES = ("config.yaml",)  # what a run writes before its first checkpoint (besides its events)
+
+
+def stopped_early(found: list[str]) -> bool:
+    """Whether these run files (``run_files``) are those of a run stopped before its first checkpoint: its config
+    and its TensorBoard events, no evaluation, no checkpoint (a config.yaml alone may be a user's)."""
+    events = [n for n in found if n.startswith("events.out.tfevents.")]
+    return bool(events) and set(found) - set(events) <= set(EARLY_FILES)
+
+
+def own_files(run_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(the files and folders of ``run_dir`` that a run and the commands around it wrote, everything else in
+    it). A ``checkpoints`` folder is the run's while it holds only ``step_<N>.pt`` files."""
+    own, foreign = [], []
+    for p in sorted(run_dir.iterdir()):
+        if p.name in (LOCK_NAME, KEPT_LOG):
+            continue
+        if p.name == KEPT_DIR and p.is_dir() and not p.is_symlink():
+            ours = all(q.is_file() and fnmatch.fnmatch(q.name, "step_*.pt*") for q in p.iterdir())
+            (own if ours else foreign).append(p)
+            continue
+        is_own = p.is_file() and (p.name in RUN_FILES or p.name.startswith("events.out.tfevents.")
+                                  or any(fnmatch.fnmatch(p.name, pat) for pat in OTHER_OWN))
+        (own if is_own else foreign).append(p)
+    return own, foreign
+
+
+@dataclass
+class Claim:
+    """A run directory locked for this process, with the earlier run's files that this run replaces
+    (``--overwrite``, or a run stopped before its first checkpoint): ``clear`` deletes them, once every check of
+    the new run has passed."""
+
+    lock: RunDirLock
+    old: list[Path] = dataclasses.field(default_factory=list)
+    why: str = ""
+
+    def clear(self) -> None:
+        """Delete the earlier run's files (never anything seqrl did not write: ``own_files``)."""
+        if not self.old:
+            return
+        for p in self.old:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        print(f"[seqrl] {self.why}: deleted the earlier run in {self.lock.path} "
+              f"({', '.join(p.name + ('/' if p.is_dir() else '') for p in self.old)})")
+        self.old = []
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(p.name + ("/" if p.is_dir() else "") for p in paths)
+
+
+def claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> Claim:
     """Lock ``run_dir`` and make sure this run may write there (see the module docstring).
 
-    A new run needs a directory without run files; ``overwrite`` deletes them first (under the lock,
-    so never from under a running process). ``resume`` needs the run's files."""
+    A new run needs a directory without run files; with ``overwrite`` (or when the run there stopped before its
+    first checkpoint, so that nothing of it is worth keeping) the earlier run's files are replaced, by
+    ``Claim.clear`` after the new run's checks. ``overwrite`` refuses a directory holding files seqrl did not
+    write. ``resume`` needs the run's ``last.pt``."""
+    writable_folder(run_dir, "--resume" if resume else "--run-dir")
     lock = lock_run_dir(run_dir)
     try:
         found = run_files(run_dir)
+        own, foreign = own_files(run_dir)
+        early = stopped_early(found) and not foreign
         if resume:
             if "last.pt" not in found:
-                raise SeqRLError(f"--resume {str(run_dir)!r}: no last.pt there (found: {', '.join(found) or 'no run files'}); "
-                                 "nothing to continue. Start a new run instead (drop --resume).")
-        elif found and not overwrite:
+                stopped = (" The run there stopped before its first checkpoint: start it again with the same command "
+                           "without --resume (the directory is reused)." if early else
+                           " Nothing to continue: start a new run instead (drop --resume).")
+                raise SeqRLError(f"--resume {str(run_dir)!r}: no last.pt there (found: {', '.join(found) or 'no run files'})."
+                                 + stopped)
+            return Claim(lock)
+        if found and not overwrite and not early:
             state = "a finished run" if "done.json" in found else "an unfinished run"
             raise SeqRLError(
                 f"Run directory {str(run_dir)!r} already holds {state} ({', '.join(found)}). Continue it with "
                 f"--resume {run_dir}, write this run elsewhere with another --run-dir, or pass --overwrite to "
                 "delete the old run first."
             )
-        elif found:
-            for p in run_dir.iterdir():
-                if p.name != LOCK_NAME:
-                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-            print(f"[seqrl] --overwrite: deleted the earlier run in {run_dir} ({', '.join(found)})")
+        if overwrite and foreign and own:
+            raise SeqRLError(
+                f"--overwrite {run_dir}: it also holds files seqrl did not write ({_names(foreign)[:300]}); "
+                f"--overwrite deletes only a run's own files ({_names(own)[:200]}), so nothing was deleted. Move "
+                "those files away, or give another --run-dir."
+            )
+        if early and not overwrite:
+            print(f"[seqrl] {run_dir} holds a run stopped before its first checkpoint ({', '.join(found)}): "
+                  "this run replaces it")
+        return Claim(lock, own, "--overwrite" if overwrite else "a run stopped before its first checkpoint")
     except BaseException:
-        lock.release()
+        lock.withdraw()
         raise
-    return lock
+
+
+def run_file_at(path: Path) -> str | None:
+    """What ``path`` is when it names a run's own file (config, checkpoint, evaluations, summary, events) in a
+    folder that holds a run, whether the file exists yet or not: no command's output may go there. Else None."""
+    path = Path(path)
+    name, folder = path.name, path.parent
+    if not set(run_files(folder)) - set(EARLY_FILES) and folder.name != KEPT_DIR:  # a config.yaml alone: a user's
+        return None
+    if name in RUN_FILES or name.startswith("events.out.tfevents.") or folder.name == KEPT_DIR:
+        return f"a file of the run in {folder}" if path.exists() else f"the place of a file of the run in {folder}"
+    return None
+
+
+def remove_if_empty(run_dir: Path) -> None:
+    """Remove ``run_dir`` if nothing but its lock file is in it (a run stopped before writing anything)."""
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {LOCK_NAME}:
+            (run_dir / LOCK_NAME).unlink(missing_ok=True)
+            run_dir.rmdir()
+    except OSError:
+        pass  # gone already, or not ours to remove: left as it is
 
 
 def check_resume(saved: dict[str, Any], given: dict[str, Any], run_dir: Path) -> list[str]:

@@ -25,10 +25,11 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from seqrl.agents.checkpoint import AgentBundle, save_checkpoint
+from seqrl.agents.checkpoint import AgentBundle, non_finite, save_checkpoint
 from seqrl.agents.kinds import agent_kind
 from seqrl.agents.model import masked_action_mse
 from seqrl.agents.scoring import EvalResult, evaluate_agent, format_table
+from seqrl.core.command import raise_pending_stop
 from seqrl.core.errors import SeqRLError
 from seqrl.core.files import append_jsonl, read_jsonl, write_atomic, write_jsonl
 from seqrl.core.tasks import Task
@@ -41,9 +42,11 @@ from .ema import EMA
 from .fastpath import FastPath, UpdateMaker, compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .optim import make_optimizer
-from .rundir import EVAL_KEYS
+from .rundir import EVAL_KEYS, KEPT_DIR
 
-KEPT_CHECKPOINTS = "checkpoints"  # --keep-checkpoints: <run>/checkpoints/step_<N>.pt, one per evaluation
+
+class Diverged(SeqRLError):
+    """Training went non-finite (its loss, gradients or weights): the run failed, and nothing non-finite was saved."""
 
 
 def loss_under(model: torch.nn.Module, dtype: torch.dtype | None, device_type: str) -> Callable[..., torch.Tensor]:
@@ -136,6 +139,7 @@ class Trainer:
             self.compile_cache = prepare_compile()
             self.loss_fn = torch.compile(self.forward_loss, dynamic=False, backend=compile_backend())
         self.step = 0
+        self.saved_step: int | None = None  # the update of the last.pt on disk (None: none yet)
         self.history: list[EvalRecord] = []
         self.writer: SummaryWriter | None = None
         self.diag_batch = None
@@ -239,20 +243,42 @@ class Trainer:
         return make
 
     def update(self) -> float:
+        """One gradient update; its loss. A non-finite loss or gradient norm stops training (``Diverged``) before
+        the optimizer steps, so the weights stay those of the update before."""
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
         loss = self.loss_fn(self.model.batch_inputs(batch), batch.actions, batch.mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise self.diverged(f"its loss is {value}")
         if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+            if not math.isfinite(norm):
+                raise self.diverged(f"its gradient norm is {norm}")
         self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
-        return loss.item()
+        return value
+
+    def diverged(self, what: str, update: int | None = None) -> Diverged:
+        """The error for a run whose update ``update`` (default: the next) went non-finite: what and what to try."""
+        cfg = self.cfg
+        clip = f"a lower --grad-clip (now {cfg.grad_clip:g})" if cfg.grad_clip > 0 else "--grad-clip 0.25 (now off)"
+        return Diverged(f"Training diverged at update {update or self.step + 1}: {what}. Try a lower --lr (now "
+                        f"{cfg.lr:g}), {clip}, or a longer --warmup-steps (now {cfg.warmup_steps}).")
+
+    def check_weights(self) -> None:
+        """Stop (``Diverged``) rather than evaluate or save weights that are not finite (an update with a finite
+        loss can still overflow them)."""
+        bad = non_finite(self.model.state_dict()) + (non_finite(self.ema.model.state_dict()) if self.ema else [])
+        if bad:
+            raise self.diverged(f"weights became non-finite ({', '.join(bad[:3])})", self.step)
 
     def evaluate(self) -> EvalRecord:
+        self.check_weights()
         results = evaluate_agent(
             self.bundle(), self.targets, self.cfg.rollout, self.cfg.eval_episodes, seed=0, device=self.device
         )
@@ -271,12 +297,16 @@ class Trainer:
             self.writer.add_scalar(f"eval/upside_down_fraction_{r.label}", s["upside_down_fraction"], self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
         self.log_gate_histograms()
-        append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())  # atomic: a crash leaves no partial line
-        self.save("last.pt")
-        if rec.score >= max(h.score for h in self.history):
-            self.save("best.pt")
+        # the checkpoints first, each holding the evaluation, then the evaluation's line (atomic: never partial): so
+        # evals.jsonl never records an evaluation whose checkpoint was not written (a full disk, a kill), and a resume
+        # adds the evaluation its checkpoint holds when the file lacks it (restore)
+        best = rec.score >= max(h.score for h in self.history)
+        self.save("last.pt", rec)
+        if best:
+            self.save("best.pt", rec)
         if self.cfg.keep_checkpoints:  # the policy evaluated here, to evaluate again later (no training state)
-            save_checkpoint(self.run_dir / KEPT_CHECKPOINTS / f"step_{self.step}.pt", self.bundle())
+            save_checkpoint(self.run_dir / KEPT_DIR / f"step_{self.step}.pt", self.bundle())
+        append_jsonl(self.run_dir / "evals.jsonl", rec.to_dict())
         return rec
 
     @torch.no_grad()
@@ -313,16 +343,28 @@ class Trainer:
             },
             "diag_batch": self.diag_batch,
             "wall_s": self.wall_s(),
+            "data": self.data.identity(),  # what --resume compares with the data it loads
         }
 
-    def save(self, name: str) -> None:
+    def save(self, name: str, evaluation: EvalRecord | None = None) -> None:
+        """The run's checkpoint ``name`` (last.pt, best.pt): the acting agent, the training state and the evaluation
+        made at this update, if any."""
+        self.check_weights()
         if self.writer is not None:  # what was logged up to this checkpoint is on disk before it: a run killed
             self.writer.flush()      # after it and resumed from it has no gap in its TensorBoard curves
-        save_checkpoint(self.run_dir / name, self.bundle(), self.training_state())
+        extra = {**self.training_state(), **({"evaluation": evaluation.to_dict()} if evaluation else {})}
+        save_checkpoint(self.run_dir / name, self.bundle(), extra)
+        if name == "last.pt":
+            self.saved_step = self.step
 
     def restore(self, payload: dict) -> None:
         """Continue from a checkpoint written by ``save``."""
-        self.model.load_state_dict(payload.get("raw_model", payload["model"]))
+        try:
+            self.model.load_state_dict(payload.get("raw_model", payload["model"]))
+        except RuntimeError as e:  # a checkpoint of another model of the same kind (another width, layers, ...)
+            raise SeqRLError(f"--resume {self.run_dir}: its last.pt holds weights of another model than the run's "
+                             f"config.yaml describes ({str(e).splitlines()[0][:160]}): the checkpoint is another "
+                             "run's. Put this run's own last.pt back, or start a new run.") from None
         if self.ema is not None:  # a run that had no EMA so far starts one here
             self.ema.load_state_dict({"updates": payload.get("ema_updates", 0),
                                       "model": payload["model"] if "raw_model" in payload else self.model.state_dict()})
@@ -336,13 +378,23 @@ class Trainer:
         random.setstate(rng["python"])
         self.sampler.rng.bit_generator.state = rng["sampler"]
         self.diag_batch = payload.get("diag_batch")
-        self.step = int(payload["step"])
+        self.step = self.saved_step = int(payload["step"])
         self.wall_s_before = float(payload["wall_s"])  # the process that wrote it counted the ones before it
-        evals = self.run_dir / "evals.jsonl"  # keep the evaluations up to the checkpoint, drop the rest
+        self.restore_evaluations(payload.get("evaluation"))
+
+    def restore_evaluations(self, own: dict | None) -> None:
+        """evals.jsonl as of the restored checkpoint: the evaluations up to it (later ones dropped), and the one it
+        holds (``own``) when the file lacks it (the run stopped between the two writes); best.pt follows it."""
+        evals = self.run_dir / "evals.jsonl"
         kept = [d for d in (read_jsonl(evals, EVAL_KEYS) if evals.is_file() else []) if d["step"] <= self.step]
+        added = own is not None and own["step"] == self.step and all(d["step"] != self.step for d in kept)
+        if added:
+            kept.append(own)
         write_jsonl(evals, kept)
         self.history = [EvalRecord(d["step"], [EvalResult.from_dict(r) for r in d["results"]], d.get("losses", {}))
                         for d in kept]
+        if added and self.history[-1].score >= max(h.score for h in self.history):
+            write_atomic(self.run_dir / "best.pt", (self.run_dir / "last.pt").read_bytes())
 
     def train(self) -> list[EvalRecord]:
         """The update loop. Under torchrun every rank updates; rank 0 alone logs, evaluates and checkpoints."""
@@ -370,6 +422,7 @@ class Trainer:
         compiling = self.fast.compile
         try:
             while self.step < cfg.steps:
+                raise_pending_stop()
                 t0 = time.perf_counter()
                 losses.append(self.update())
                 busy += time.perf_counter() - t0

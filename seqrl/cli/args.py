@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Sequence
 
-import yaml
-
 from seqrl.agents.backbones import available_backbones, options_class
 from seqrl.agents.kinds import agent_kind
 from seqrl.agents.model import ModelConfig
 from seqrl.core.errors import SeqRLError, flag
+from seqrl.core.files import read_yaml
 from seqrl.training.config import TrainConfig, changed_options
 
 
@@ -33,14 +32,14 @@ def yaml_values(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     (nested mappings merged key by key)."""
     if not path.is_file():
         raise SeqRLError(f"Config file {str(path)!r} does not exist. The configs shipped are under configs/.")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise SeqRLError(f"Config file {str(path)!r} is not valid YAML: {e}") from None
+    values = read_yaml(path) or {}
     if not isinstance(values, dict):
         raise SeqRLError(f"Config file {str(path)!r} must hold a mapping of field: value.")
     if "base" in values:
-        base = (path.parent / str(values.pop("base"))).resolve()
+        if not isinstance(values["base"], str) or not values["base"].strip():
+            raise SeqRLError(f"Config file {str(path)!r}: base must name one config file (a path relative to this "
+                             f"file, e.g. base: ../cpu/hopper-medium.yaml), got {values['base']!r}.")
+        base = (path.parent / values.pop("base")).resolve()
         if base in chain:
             raise SeqRLError(f"Config file {str(path)!r}: its 'base' chain loops back to {str(base)!r}.")
         values = merged(yaml_values(base, (*chain, path.resolve())), values)

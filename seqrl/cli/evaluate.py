@@ -21,9 +21,11 @@ import tyro
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
 from seqrl.agents.scoring import evaluate_agent, format_table
 from seqrl.agents.policy import Rollout
+from seqrl.core.command import run_command
 from seqrl.core.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, returns_ok, seed_ok
-from seqrl.training.config import TrainConfig
+from seqrl.core.files import write_json
 from seqrl.core.runtime import resolve_device
+from seqrl.training.config import TrainConfig
 
 
 @dataclass
@@ -125,13 +127,39 @@ def run_plan(args: EvalArgs, agent: Any) -> tuple[list[float], list[str]]:
     return list(args.targets or agent.targets), list(args.rollout or ["window"])
 
 
+def is_evaluation_file(path: Path) -> bool:
+    """Whether ``path`` holds an evaluation ``--json`` wrote (a JSON object with its results): what it may replace."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("results"), list)
+
+
+def check_outputs(args: EvalArgs) -> None:
+    """--json and --video, before the work: writable, not a run's own file, and --json replaces only an earlier
+    evaluation."""
+    from seqrl.core.files import writable_file, writable_folder
+    from seqrl.training.rundir import run_file_at
+
+    if args.json is not None:
+        clash = run_file_at(args.json)
+        if clash:
+            raise SeqRLError(f"--json {args.json}: {clash}; an evaluation never replaces one. Give another --json "
+                             f"(e.g. {args.json.parent / 'final_eval.json'}).")
+        writable_file(args.json, "--json", is_evaluation_file, "an evaluation evaluate.py wrote", "eval.json")
+    if args.video is not None:
+        writable_folder(args.video, "--video")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(EvalArgs, args=argv, description=__doc__)
     if args.video:  # before any env imports mujoco: it reads the GL platform then
         from seqrl.envs.video import choose_offscreen_gl
 
         choose_offscreen_gl()
-    try:
+
+    def body() -> int:
         check_flags([
             ("episodes", args.episodes >= 1, ">= 1", args.episodes),
             ("targets", returns_ok(args.targets), RETURNS_RULE, args.targets),
@@ -139,20 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         ])
         if (args.run is None) == (args.policy is None):
             raise SeqRLError("Give a run directory (evaluate.py RUN_DIR) or an exported policy (--policy FILE), one of them.")
+        check_outputs(args)
         results, out, agent = evaluate_exported(args) if args.policy else evaluate_run(args)
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(results))
-    if args.video and agent is not None:
-        record_videos(agent, *run_plan(args, agent), args)
-    if args.json:
-        out["results"] = [r.to_dict() for r in results]
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2))
-        print(f"[seqrl] wrote {args.json}")
-    return 0
+        print(format_table(results))
+        if args.video and agent is not None:
+            record_videos(agent, *run_plan(args, agent), args)
+        if args.json:
+            out["results"] = [r.to_dict() for r in results]
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            write_json(args.json, out, indent=2)
+            print(f"[seqrl] wrote {args.json}")
+        return 0
 
+    return run_command(body, lambda stop: f"stopped by {stop.name} during the evaluation"
+                                          + (f"; {args.json} was not written." if args.json else "."))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 import tyro
 
 from seqrl.agents.policy import Rollout
+from seqrl.core.command import run_command
 from seqrl.core.errors import SeqRLError
 
 
@@ -38,29 +39,44 @@ class ExportArgs:
     """Which checkpoint of the run."""
 
 
+def check_out(out: Path) -> None:
+    """--out, before the work: not a run's own file, a file (not a folder) in a folder that can be written, and
+    if it exists, a policy file (an export replaces an earlier export, nothing else)."""
+    from seqrl.core.files import writable_file
+    from seqrl.runner import is_policy_file
+    from seqrl.training.rundir import run_file_at
+
+    clash = run_file_at(out)
+    if clash:
+        raise SeqRLError(f"--out {out}: {clash}; an export never replaces one. Give another --out (e.g. "
+                         f"{out.parent / 'policy.onnx'}).")
+    writable_file(out, "--out", is_policy_file, "a policy file export.py wrote", "policy.onnx")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(ExportArgs, args=argv, description=__doc__)
-    try:
+
+    def body() -> int:
         from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
         from seqrl.agents.deploy import export_policy
 
         path = find_checkpoint(args.run, args.checkpoint)
+        check_out(args.out)
         agent, _ = load_checkpoint(path, "cpu")
         if agent.model.kind == "bc":
             raise SeqRLError(f"{str(path)!r} is a behaviour-cloning run (--agent bc); export.py exports the "
                              "Decision model's policies only, for now. Evaluate BC runs with evaluate.py RUN_DIR.")
         info = export_policy(agent, args.out, args.format, args.rollout, checkpoint=str(path))
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    states = ", ".join(f"{s['name']} {tuple(s['shape'])}" for s in info.state)
-    print(
-        f"[seqrl] wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB): {info.backbone}, "
-        f"{info.rollout} rollout, from {path} (step {info.step}); env {info.env_id}, obs {info.obs_dim}, "
-        f"act {info.act_dim}; state per env: {states}"
-    )
-    return 0
+        states = ", ".join(f"{s['name']} {tuple(s['shape'])}" for s in info.state)
+        print(
+            f"[seqrl] wrote {args.out} ({args.format}, {args.out.stat().st_size / 1e6:.1f} MB): {info.backbone}, "
+            f"{info.rollout} rollout, from {path} (step {info.step}); env {info.env_id}, obs {info.obs_dim}, "
+            f"act {info.act_dim}; state per env: {states}"
+        )
+        return 0
 
+    return run_command(body, lambda stop: f"stopped by {stop.name}; {args.out} was not written (a file that was "
+                                          "there is as it was).")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from seqrl.core.errors import SeqRLError
+from seqrl.core.command import run_command
 from seqrl.training.distributed import shutdown
 from seqrl.training.run import train
 
@@ -21,17 +21,13 @@ from .args import parse_train_args
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_train_args(argv, description=__doc__)
-        train(cfg)
+    def body() -> int:
+        train(parse_train_args(argv, description=__doc__))
         shutdown()
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the last checkpoint in the run directory is intact.", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    # a signal during training is said by the run (where it stopped, what is kept); before it, nothing is written
+    return run_command(body, lambda stop: f"stopped by {stop.name} before the run started; nothing was written.")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ class MuJoCoWarning(RuntimeWarning):
 def _warn_from_mujoco(message: str) -> None:
     try:
         warnings.warn(f"MuJoCo: {message}", MuJoCoWarning, stacklevel=2)
+    except KeyboardInterrupt:  # a signal here may not cross MuJoCo's C code: raised again after it (raise_pending_stop)
+        pass
     except Exception:  # a filter set to "error": an exception may not cross MuJoCo's C code (it aborts the process)
         print(f"MuJoCo warning: {message}", file=sys.stderr)
 
