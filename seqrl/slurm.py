@@ -26,6 +26,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ SLURM_DIR = "slurm"  # under the runs root: submission records, submitit's files
 OWN_SBATCH = ("array", "output", "error", "open-mode", "signal")  # set by the launcher and submitit
 QUEUED = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING", "RESIZING")
 RUNNING = ("RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT")
+MIN_TIME = 5  # minutes: a task is signalled (and requeued) up to 2.5 minutes before its limit
 LOCAL_HINT = "a local Slurm for trying it: sudo bash scripts/slurm_local.sh start"
 
 
@@ -100,8 +102,10 @@ def parse_time(value: Any) -> int:
         seconds = a * 3600 + b * 60 + c
     else:  # M or M:S
         seconds = a * 60 + (b or 0)
-    if seconds <= 0:
-        raise SeqRLError(f"time {value!r}: a task needs a time limit above zero.")
+    if seconds < MIN_TIME * 60:
+        raise SeqRLError(f"time {value!r}: give {MIN_TIME} minutes or more. Slurm signals a task up to 2.5 minutes "
+                         "before its limit (submitit's --signal USR2@90, and Slurm's 60 s resolution), and the task "
+                         "is then requeued: a shorter limit would requeue it before it trains.")
     return -(-seconds // 60)
 
 
@@ -228,8 +232,11 @@ class RunTask:
     def __call__(self) -> str:
         """Train (or resume) the run; its directory. A failed run raises, so the task ends FAILED."""
         _, path, rc = self.run_one(self.job, self.root, self.threads)
+        if rc == -signal.SIGTERM:
+            raise RuntimeError(f"{path.name}: training stopped by SIGTERM: Slurm requeued, cancelled or timed out the "
+                               "task. Requeued, it resumes from the run's last.pt.")
         if rc != 0:
-            raise RuntimeError(f"{self.job.prefix}*: training exited with code {rc}; see {path}/train.log")
+            raise RuntimeError(f"{path.name}: training exited with code {rc}; see {path}/train.log")
         return str(path)
 
     def checkpoint(self) -> Any:
@@ -341,7 +348,8 @@ def submit_grid(jobs: Sequence[GridJob], runs_root: Path, res: SlurmResources, r
     write_json(root / SLURM_DIR / f"{array}.json", dataclasses.asdict(record))
     at_once = f"at most {res.array_parallelism} at a time" if res.array_parallelism else "as many at once as Slurm starts"
     say(f"submitted job {array}: {len(todo)} task(s), one per run, {at_once}; {res.describe()}; runs into {root}")
-    say(f"logs: {root / SLURM_DIR}/{array}_<task>/{array}_<task>_0_log.out (each task), <run dir>/train.log (each run)")
+    task = f"{array}_<task>" if "_" in ids[0] else array  # one run: a plain job, not an array
+    say(f"logs: {root / SLURM_DIR}/{task}/{task}_0_log.out (each task), <run dir>/train.log (each run)")
     say(f"status: python -m seqrl.grid --status {root}   (or: squeue -j {array})")
     say(f"when they are finished: {then}")
     return 0

@@ -38,10 +38,10 @@ def test_a_task_request_from_file_and_flags(tmp_path):
     from seqrl.grid import check_launcher, parse_args
     from seqrl.slurm import SlurmResources, parse_time
 
-    assert [parse_time(t) for t in (90, "90", "1:30", "2:00:00", "1-0", "1-02:03", "0-0:0:59")] == [
-        90, 90, 2, 120, 1440, 1563, 1]
-    for bad in ("soon", "1:2:3:4", "0", True):
-        with pytest.raises(SeqRLError, match="minutes|above zero"):
+    assert [parse_time(t) for t in (90, "90", "5:30", "2:00:00", "1-0", "1-02:03", "0-0:5:01")] == [
+        90, 90, 6, 120, 1440, 1563, 6]
+    for bad in ("soon", "1:2:3:4", "0", True, "4:59"):
+        with pytest.raises(SeqRLError, match="minutes"):
             parse_time(bad)
     conf = tmp_path / "cluster.yaml"
     conf.write_text(yaml.safe_dump({"partition": "gpu", "time": "4:00:00", "cpus_per_task": 4, "gpus_per_task": 1,
@@ -262,3 +262,21 @@ def test_slurm_refuses_a_bad_request_in_one_line(data_root, slurm_cluster, tmp_p
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.startswith(f"error: Slurm refused the job array: {reason}"), p.stderr
     assert not list((tmp_path / "runs" / "slurm").iterdir())  # nothing of the refused submission is left
+
+
+def test_a_study_passes_the_launcher_through(data_root, slurm_cluster, tmp_path):
+    """``seqrl.study run --launcher slurm`` submits through the same launcher (here refused: a bad partition), and
+    refuses the local launcher's flags; ``status`` needs a submission."""
+    tiny_configs(tmp_path)
+    study = tmp_path / "tiny_study.yaml"
+    study.write_text("seeds: [0]\nblocks:\n  - configs: tiny-bc.yaml\n")
+    run = [sys.executable, "-m", "seqrl.study", "run", str(study), "--runs-root", str(tmp_path / "runs"),
+           "--launcher", "slurm"]
+    p = subprocess.run([*run, "--partition", "nope"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 2 and p.stderr.startswith("error: Slurm refused the job array: Invalid partition name"), (
+        p.stdout + p.stderr)
+    p = subprocess.run([*run, "--jobs", "2"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 2 and p.stderr.startswith("error: --jobs is the local launcher's"), p.stderr
+    p = subprocess.run([sys.executable, "-m", "seqrl.study", "status", str(study), "--runs-root", str(tmp_path / "runs")],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 2 and "no Slurm submission recorded there" in p.stderr, p.stderr
