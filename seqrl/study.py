@@ -307,7 +307,7 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
     then = f"Then: python -m seqrl.study collect {study.path}" + (
         "" if root == default_root(study) else f" --runs-root {root}")
     if slurm is not None and any(block.evaluate for _, block in runs):
-        then = f"the blocks' evaluations: python -m seqrl.study run {study.path} again. " + then
+        then = "the blocks' evaluations are made by this run command once the runs are finished. " + then
     rc = launch([job for job, _ in runs], root, parallel, until, [], then, slurm)
     todo = pending_evaluations(runs, root.resolve())
     if todo:

@@ -190,12 +190,17 @@ def test_a_grid_on_slurm_a_requeued_task_resumes_and_runs_match_local(data_root,
     (``scontrol requeue``): it resumes from its last.pt; the table; a re-submission skips every finished run; the
     same config and seed run locally gives the same evaluations."""
     dt, bc = tiny_configs(tmp_path)
+    long = tmp_path / "long.yaml"  # 3000 updates (~20 s here), a checkpoint every 25
+    long.write_text(yaml.safe_dump({**yaml.safe_load(dt.read_text()), "steps": 3000, "checkpoint_every": 25,
+                                    "eval_every": 3000, "log_every": 25}))
     long_root, root = tmp_path / "long", tmp_path / "runs"
     slurm = ["--launcher", "slurm", "--partition", slurm_cluster, "--time", "15", "--cpus-per-task", "1"]
-    p = grid("--configs", str(dt), "--backbones", "mingru", "--seeds", "5", "--runs-root", str(long_root), *slurm,
-             "--", "--steps", "3000", "--checkpoint-every", "25", "--eval-every", "3000", "--log-every", "25")
+    p = grid("--configs", str(long), str(bc), "--backbones", "mingru", "--seeds", "5", "--runs-root", str(long_root),
+             *slurm)
     assert p.returncode == 0, p.stdout + p.stderr
-    long_job = submitted_job(p.stdout)
+    (record,) = (long_root / "slurm").glob("*.json")
+    long_task = json.loads(record.read_text())["runs"]["hopper__medium__mingru__5__"]
+    assert long_task == f"{submitted_job(p.stdout)}_0"  # a task of the array
     started = time.time()
     p = grid("--configs", str(dt), str(bc), "--backbones", "mingru", "--seeds", "0", "1", "--runs-root", str(root),
              *slurm, "--array-parallelism", "2")
@@ -211,8 +216,8 @@ def test_a_grid_on_slurm_a_requeued_task_resumes_and_runs_match_local(data_root,
     while long_run is None or last_step(long_run) < 50:
         assert time.time() < deadline, "the long run never reached update 50"
         time.sleep(1)
-        long_run = next(iter(long_root.glob("hopper__*")), None)
-    subprocess.run(["scontrol", "requeue", long_job], check=True, timeout=60)
+        long_run = next(iter(long_root.glob("hopper__medium__mingru__*")), None)
+    subprocess.run(["scontrol", "requeue", long_task], check=True, timeout=60)
     requeued_at = time.time()
 
     found = wait_for(root, 4)
@@ -238,15 +243,15 @@ def test_a_grid_on_slurm_a_requeued_task_resumes_and_runs_match_local(data_root,
     assert comparable(a) == comparable(b)
     assert json.loads((a / "done.json").read_text())["last"] == json.loads((b / "done.json").read_text())["last"]
 
-    (found,) = wait_for(long_root, 1)
+    found, other = wait_for(long_root, 2)
     print(f"grid of 4: {grid_s:.0f} s; long run finished {time.time() - requeued_at:.0f} s after its requeue")
-    assert found.state == "finished", found.detail
+    assert found.state == other.state == "finished", (found.detail, other.detail)
     log = (found.run_dir / "train.log").read_text()
     resumed = re.findall(rf"resuming {re.escape(str(found.run_dir))} at update (\d+)", log)
     assert len(resumed) == 1 and int(resumed[0]) >= 50, log[-2000:]
-    assert len(list(long_root.glob("hopper__*"))) == 1  # resumed in its directory, not restarted in a new one
+    assert len(list(long_root.glob("hopper__medium__mingru__*"))) == 1  # resumed in its directory, not anew
     assert json.loads((found.run_dir / "done.json").read_text())["updates"] == 3000
-    print(f"requeued job {long_job}: resumed at update {resumed[0]}")
+    print(f"requeued task {long_task}: resumed at update {resumed[0]}")
 
 
 @pytest.mark.parametrize("flags, reason", [
