@@ -404,6 +404,20 @@ def last_line(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
+def progress(run_dir: Path | None) -> str:
+    """How far a training run is, from the progress bar at the end of its ``train.log`` (``update 1200/3000``)."""
+    if run_dir is None:
+        return ""
+    try:
+        with open(run_dir / "train.log", "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    found = re.findall(r"(\d+)/(\d+) \[", tail)
+    return f"update {found[-1][0]}/{found[-1][1]}" if found else ""
+
+
 def run_state(prefix: str, slurm_id: str, root: Path, queue: dict[str, tuple[str, str]] | None) -> RunStatus:
     """One run's status from its directory (finished or not) and the queue (its task queued, running or gone)."""
     path, finished = newest_run(root, prefix)
@@ -415,7 +429,7 @@ def run_state(prefix: str, slurm_id: str, root: Path, queue: dict[str, tuple[str
     if state in QUEUED:
         return RunStatus(prefix, "queued", slurm_id, path, state.lower() + (f", {reason}" if reason not in ("", "None") else ""))
     if state:
-        return RunStatus(prefix, "running" if state in RUNNING else state.lower(), slurm_id, path)
+        return RunStatus(prefix, "running" if state in RUNNING else state.lower(), slurm_id, path, progress(path))
     task_log = root / SLURM_DIR / slurm_id / f"{slurm_id}_0_log.out"
     log = path / "train.log" if path is not None and (path / "train.log").is_file() else task_log
     said = last_line(log)

@@ -99,13 +99,16 @@ def test_status_of_submitted_runs(tmp_path, monkeypatch, capsys):
                                                 "resources": {}})
     (tmp_path / "hopper__medium__mingru__0__1").mkdir()
     (tmp_path / "hopper__medium__mingru__0__1" / "done.json").write_text("{}")
+    (tmp_path / "hopper__medium__mingru__1__1").mkdir()
+    (tmp_path / "hopper__medium__mingru__1__1" / "train.log").write_text(
+        "train mingru:   1%|  | 25/3000 [00:00<00:17, 166.76upd/s]\rtrain mingru:   2%|  | 50/3000 [00:00<00:16]")
     (tmp_path / "hopper__medium__mingru__3__1").mkdir()
     (tmp_path / "hopper__medium__mingru__3__1" / "train.log").write_text("[seqrl] ...\nerror: out of memory\n\n")
     monkeypatch.setattr(slurm, "queue_states", lambda ids: {"7_1": ("RUNNING", "None"), "7_2": ("PENDING", "Resources")})
     found = slurm.runs_status(tmp_path)
     assert [(r.state, r.slurm_id) for r in found] == [("finished", "7_0"), ("running", "7_1"), ("queued", "7_2"),
                                                        ("failed", "7_3")]
-    assert found[2].detail == "pending, Resources" and found[3].detail.endswith("train.log: error: out of memory")
+    assert found[1].detail == "update 50/3000" and found[2].detail == "pending, Resources" and found[3].detail.endswith("train.log: error: out of memory")
     assert slurm.print_status(tmp_path) == 1  # a run failed
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == f"[grid] {tmp_path}: 4 runs: 1 queued, 1 running, 1 finished, 1 failed"
