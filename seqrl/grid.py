@@ -16,6 +16,9 @@ that ends at a known time spends its last hour on short runs instead of runs it 
 expected time is the median ``wall_s`` of the finished runs under the runs root most like it (see
 ``expected_seconds``), plus 10% and a minute; a run with none to go by is started.
 Then: ``python -m seqrl.results <runs-root>``.
+
+``--launcher slurm`` submits the grid to a Slurm cluster instead, one job array with one task per run, and returns;
+``--status <runs-root>`` says which runs are queued, running, finished or failed (``seqrl.slurm``, docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.core.files import writable_folder, write_atomic
 from seqrl.training.rundir import RunName, RunSummary
 from seqrl.core.runtime import cpu_model
+from seqrl.slurm import SlurmResources, add_launcher_flags, print_status, resources_from_args, submit_grid
 
 
 
@@ -261,40 +265,78 @@ def run_job(job: Job, root: Path, threads: int, until: dt.datetime | None = None
     return job, path, rc
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The grid's flags (those before ``--``)."""
+    ap = argparse.ArgumentParser(prog="python -m seqrl.grid", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", nargs="+", type=Path, default=None, help="one YAML per task (configs/...)")
+    ap.add_argument("--backbones", nargs="+", default=None,
+                    help="registry names (needed by Decision-model configs; BC configs make one run per seed)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per seed (default: 0 1 2)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="parallel training processes (local launcher; default 1), each with cores / jobs threads "
+                         "unless --threads is given after --")
+    ap.add_argument("--runs-root", type=Path, default=Path("runs"),
+                    help="folder of the run directories (a finished run there is skipped, an unfinished one resumed)")
+    ap.add_argument("--until", default=None, metavar="HH:MM|+MIN",
+                    help="start a run only if it is expected to finish by then (the median wall time of the most "
+                         "similar finished runs under --runs-root, +10%% and a minute): for a sitting that ends at a "
+                         "known time; runs left out are listed, and a later grid command starts them (local launcher)")
+    ap.add_argument("--status", type=Path, default=None, metavar="RUNS_ROOT",
+                    help="say which runs submitted to Slurm under RUNS_ROOT are queued, running, finished or failed, "
+                         "and exit (1 if one failed)")
+    add_launcher_flags(ap)
+    return ap.parse_args(argv)
+
+
+def check_launcher(args: argparse.Namespace) -> SlurmResources | None:
+    """The Slurm request (None: local), refusing the flags of the other launcher."""
+    slurm = resources_from_args(args)
+    if slurm is not None and args.jobs is not None:
+        raise SeqRLError("--jobs is the local launcher's; with --launcher slurm, --array-parallelism N caps how "
+                         "many runs train at once.")
+    if slurm is not None and args.until is not None:
+        raise SeqRLError("--until is for a local sitting; on Slurm each task has its --time limit, and a run "
+                         "longer than that is requeued and resumes.")
+    return slurm
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra: list[str] = []
     if "--" in argv:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1 :]
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", nargs="+", type=Path, required=True, help="one YAML per task (configs/...)")
-    ap.add_argument("--backbones", nargs="+", default=None,
-                    help="registry names (needed by Decision-model configs; BC configs make one run per seed)")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per seed (default: 0 1 2)")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="parallel training processes, each with cores / jobs threads unless --threads is given after --")
-    ap.add_argument("--runs-root", type=Path, default=Path("runs"),
-                    help="folder of the run directories (a finished run there is skipped, an unfinished one resumed)")
-    ap.add_argument("--until", default=None, metavar="HH:MM|+MIN",
-                    help="start a run only if it is expected to finish by then (the median wall time of the most "
-                         "similar finished runs under --runs-root, +10%% and a minute): for a sitting that ends at a "
-                         "known time; runs left out are listed, and a later grid command starts them")
-    args = ap.parse_args(argv)
+    args = parse_args(argv)
     try:
+        if args.status is not None:
+            return print_status(args.status)
+        if not args.configs:
+            raise SeqRLError("say which configs with --configs FILE [FILE ...] (or --status RUNS_ROOT for a "
+                             "submitted grid's state).")
+        slurm = check_launcher(args)
         until = None if args.until is None else parse_until(args.until, dt.datetime.now())
+        jobs_flag = 1 if args.jobs is None else args.jobs
         check_flags([
-            ("jobs", args.jobs >= 1, ">= 1", args.jobs),
+            ("jobs", jobs_flag >= 1, ">= 1", jobs_flag),
             ("seeds", all(map(seed_ok, args.seeds)) and len(set(args.seeds)) == len(args.seeds),
              f"distinct seeds {SEED_RULE}", args.seeds),
         ])
         writable_folder(args.runs_root, "--runs-root")
         jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
+        return launch(jobs, args.runs_root, jobs_flag, until, extra,
+                      f"Tables and plots: python -m seqrl.results {args.runs_root}", slurm)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run_grid(jobs, args.runs_root, args.jobs, until, extra,
-                    f"Tables and plots: python -m seqrl.results {args.runs_root}")
+
+
+def launch(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str], then: str,
+           slurm: SlurmResources | None = None) -> int:
+    """Run the grid here (``run_grid``) or, with ``slurm``, submit it as one job array and return."""
+    if slurm is None:
+        return run_grid(jobs, runs_root, parallel, until, extra, then)
+    return submit_grid(jobs, runs_root, slurm, run_job, then)
 
 
 def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str],
@@ -354,4 +396,8 @@ def stopped_grid(stop: Stopped, stopped: list[str], then: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the module under its own name, so that what a Slurm task pickles (run_job, Job) is seqrl.grid's, which a
+    # node can import, not __main__'s
+    from seqrl.grid import main as grid_main
+
+    sys.exit(grid_main())

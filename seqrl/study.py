@@ -2,6 +2,8 @@
 
     python -m seqrl.study plan studies/study6.yaml                      # its runs, and which are finished
     python -m seqrl.study run studies/study6.yaml [--jobs 2] [--until HH:MM] [--runs-root DIR]
+    python -m seqrl.study run studies/study6.yaml --launcher slurm --slurm-config cluster.yaml   # one job array
+    python -m seqrl.study status studies/study6.yaml                   # Slurm: queued, running, finished, failed
     python -m seqrl.study collect studies/study6.yaml [--runs-root DIR] # -> studies/study6.jsonl.gz
     python -m seqrl.results studies/study6.jsonl.gz --finished --out results/study6
 
@@ -26,6 +28,9 @@ A study file (YAML, ``studies/<name>.yaml``) holds what ``seqrl.grid`` takes, as
 git): a finished run is skipped, an unfinished one resumed, so the command is re-run until the study is done;
 ``--until`` as the grid's. Then the blocks' evaluations, for the finished runs that still have their weights and
 not that evaluation yet. The datasets are read as training reads them (``MINARI_DATASETS_PATH``).
+With ``--launcher slurm`` ``run`` submits the runs not finished, queued or running as one job array and returns
+(``seqrl.slurm``); the blocks' evaluations are made by ``run`` once they are finished. ``status`` says where each
+submitted run stands.
 ``collect`` writes the study's results file (``seqrl.resultsfile``) from the finished runs under the runs root
 that the study names, found by what their saved configs say (env, dataset, agent label, seed), not by folder
 name; runs it names that are not finished are listed, and so are run directories there that it does not name.
@@ -48,8 +53,9 @@ from typing import Any
 import yaml
 
 from seqrl.core.errors import SEED_RULE, SeqRLError, seed_ok
-from seqrl.grid import Job, existing, make_jobs, parse_until, run_grid
+from seqrl.grid import Job, check_launcher, existing, launch, make_jobs, parse_until
 from seqrl.resultsfile import SUFFIX, run_record, write_results_file
+from seqrl.slurm import SlurmResources, add_launcher_flags, print_status
 from seqrl.training.rundir import RunSummary
 
 STUDY_KEYS = ("description", "order", "seeds", "datasets", "blocks")
@@ -292,13 +298,17 @@ def pending_evaluations(runs: list[tuple[Job, Block]], root: Path) -> list[tuple
     return todo
 
 
-def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None) -> int:
-    """Train the study's runs (``seqrl.grid``), then its evaluations; 0 unless something failed."""
+def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None,
+              slurm: SlurmResources | None = None) -> int:
+    """Train the study's runs (``seqrl.grid``; with ``slurm``, submit them and return), then its evaluations of
+    the finished runs; 0 unless something failed."""
     runs = expand(study)
     print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}", flush=True)
     then = f"Then: python -m seqrl.study collect {study.path}" + (
         "" if root == default_root(study) else f" --runs-root {root}")
-    rc = run_grid([job for job, _ in runs], root, parallel, until, [], then)
+    if slurm is not None and any(block.evaluate for _, block in runs):
+        then = "the blocks' evaluations are made by this run command once the runs are finished. " + then
+    rc = launch([job for job, _ in runs], root, parallel, until, [], then, slurm)
     if rc > 128:  # stopped by a signal (seqrl.core.command): no evaluations start
         return rc
     todo = pending_evaluations(runs, root.resolve())
@@ -333,20 +343,24 @@ def default_root(study: Study) -> Path:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m seqrl.study", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{plan,run,collect}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{plan,run,status,collect}")
     for name, text in (("plan", "list the study's runs in order and which are finished under the runs root"),
                        ("run", "train the study's runs (resuming; finished runs skipped), then its evaluations"),
+                       ("status", "say which runs submitted to Slurm (run --launcher slurm) are queued, running, "
+                                  "finished or failed"),
                        ("collect", "write the study's results file from its finished runs")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("study", type=Path, help="the study file (studies/<name>.yaml)")
         p.add_argument("--runs-root", type=Path, default=None,
                        help="folder of the study's run directories (default: runs/studies/<name>)")
         if name == "run":
-            p.add_argument("--jobs", type=int, default=1,
-                           help="parallel training processes, each with cores / jobs threads unless its flags say")
+            p.add_argument("--jobs", type=int, default=None,
+                           help="parallel training processes (local launcher; default 1), each with cores / jobs "
+                                "threads unless its flags say")
             p.add_argument("--until", default=None, metavar="HH:MM|+MIN",
                            help="start a run only if it is expected to finish by then (as seqrl.grid --until); a "
                                 "later run command starts the rest")
+            add_launcher_flags(p)
         if name == "collect":
             p.add_argument("--out", type=Path, default=None,
                            help="the results file to write (default: beside the study file, <name>.jsonl.gz)")
@@ -361,15 +375,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             plan(study, root)
             return 0
+        if args.command == "status":
+            return print_status(root)
         if args.command == "collect":
             out = args.out or study.results_file
             if not out.name.endswith(SUFFIX):
                 raise SeqRLError(f"--out {out}: a results file's name ends in {SUFFIX}.")
             return collect(study, root, out)
-        if args.jobs < 1:
+        slurm = check_launcher(args)
+        jobs = 1 if args.jobs is None else args.jobs
+        if jobs < 1:
             raise SeqRLError(f"--jobs {args.jobs}: give 1 or more.")
         until = None if args.until is None else parse_until(args.until, dt.datetime.now())
-        return run_study(study, root, args.jobs, until)
+        return run_study(study, root, jobs, until, slurm)
     except SeqRLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
