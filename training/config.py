@@ -161,6 +161,11 @@ class TrainConfig:
         return getattr(self, agent_kind(self.agent).group)
 
     @property
+    def architecture(self) -> str:
+        """What the model is built on: the backbone for a kind that reads the Decision model, else the kind's name."""
+        return self.model.backbone if agent_kind(self.agent).group == "model" else self.agent
+
+    @property
     def context_len(self) -> int:
         """Timesteps per training window (BC: one)."""
         return self.agent_config.context_len
@@ -254,7 +259,7 @@ def unread_settings(cfg: TrainConfig) -> list[str]:
             continue
         value, base = getattr(cfg, f.name), getattr(default, f.name)
         if dataclasses.is_dataclass(value):
-            out += [group_flag(f.name, g.name, value) for g in dataclasses.fields(value)
+            out += [group_flag(f.name, g.name) for g in dataclasses.fields(value)
                     if getattr(value, g.name) != getattr(base, g.name) and g.name != "options"]
             if f.name == "model":
                 out += [flag(f"{value.backbone}.{k}") for k in changed_options(value.options)]
@@ -263,7 +268,7 @@ def unread_settings(cfg: TrainConfig) -> list[str]:
     return out
 
 
-def group_flag(group: str, name: str, holder: Any = None) -> str:
+def group_flag(group: str, name: str) -> str:
     """The flag of a field of a nested group: the Decision model's are flat (``--width``), the others prefixed
     (``--bc.hidden``)."""
     return flag(name) if group == "model" else flag(f"{group}.{name}")

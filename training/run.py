@@ -192,7 +192,7 @@ def check_checkpoint(payload: dict[str, Any], cfg: TrainConfig, data: Trajectory
     where = cfg.resume
     model = payload.get("model_config", {})
     theirs = payload.get("agent"), model.get("backbone") if payload.get("agent") == "dt" else None
-    ours = cfg.agent, cfg.model.backbone if cfg.agent == "dt" else None
+    ours = cfg.agent, cfg.architecture if cfg.architecture != cfg.agent else None
     if theirs != ours:
         raise SeqRLError(f"--resume {where}: its last.pt holds a {'/'.join(filter(None, theirs))} agent, but the run's "
                          f"config.yaml says {'/'.join(filter(None, ours))}: the checkpoint is another run's. Put this "

@@ -204,7 +204,7 @@ class Trainer:
         """The update's precision and compile (``fastpath``): ``auto`` times this model's update on a copy, on a
         batch of its own, with every random stream of the run left as it was; under torchrun rank 0 decides."""
         cfg = self.cfg
-        name = cfg.model.backbone if cfg.agent == "dt" else cfg.agent
+        name = cfg.architecture
         key = {"agent": cfg.agent, "model": cfg.agent_config.to_dict(), "obs_dim": self.data.obs_dim,
                "act_dim": self.data.act_dim, "batch_size": cfg.batch_size}
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
