@@ -3,9 +3,7 @@
 
 import sys
 
-from seqrl.core.command import loading
-
 if __name__ == "__main__":
-    with loading("evaluate.py"):  # a signal while torch and MuJoCo load: one line, not an import's traceback
-        from seqrl.cli.evaluate import main
+    from seqrl.cli.evaluate import main  # a signal while it loads: one line (seqrl.core.command.guard_loading)
+
     sys.exit(main())

@@ -7,3 +7,7 @@ The repository keeps its folders where the layout asks (``agents/``, ``envs/``,
 """
 
 __version__ = "0.1.0"
+
+from seqrl.core.command import guard_loading
+
+guard_loading()  # a seqrl command stopped while torch and MuJoCo load ends with one line (seqrl/core/command.py)

@@ -43,7 +43,7 @@ import yaml
 
 from seqrl.cli.args import parse_train_args
 from seqrl.training.config import TrainConfig, check_config
-from seqrl.core.command import Stopped, exit_status_of, signals_ignored, stop_on_signals, stopped_by
+from seqrl.core.command import Stopped, exit_status_of, run_command, signals_ignored, stop_on_signals, stopped_by
 from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.core.files import writable_folder, write_atomic
 from seqrl.training.rundir import RunName, RunSummary
@@ -179,12 +179,12 @@ class Children:
         self.running: dict[str, subprocess.Popen] = {}  # run directory name -> its training process
         self.stopping = False
 
-    def run(self, name: str, cmd: list[str], log: IO[str]) -> int | None:
+    def run(self, name: str, cmd: list[str], log: IO[str], env: dict[str, str] | None = None) -> int | None:
         """Run ``cmd`` to its end; its exit status, or None when the grid is stopping (it is not started)."""
         with self.lock:
             if self.stopping:
                 return None
-            proc = self.running[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            proc = self.running[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             return proc.wait()
         finally:
@@ -308,27 +308,29 @@ def main(argv: list[str] | None = None) -> int:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1 :]
     args = parse_args(argv)
-    try:
-        if args.status is not None:
-            return print_status(args.status)
-        if not args.configs:
-            raise SeqRLError("say which configs with --configs FILE [FILE ...] (or --status RUNS_ROOT for a "
-                             "submitted grid's state).")
-        slurm = check_launcher(args)
-        until = None if args.until is None else parse_until(args.until, dt.datetime.now())
-        jobs_flag = 1 if args.jobs is None else args.jobs
-        check_flags([
-            ("jobs", jobs_flag >= 1, ">= 1", jobs_flag),
-            ("seeds", all(map(seed_ok, args.seeds)) and len(set(args.seeds)) == len(args.seeds),
-             f"distinct seeds {SEED_RULE}", args.seeds),
-        ])
-        writable_folder(args.runs_root, "--runs-root")
-        jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
-        return launch(jobs, args.runs_root, jobs_flag, until, extra,
-                      f"Tables and plots: python -m seqrl.results {args.runs_root}", slurm)
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: grid(args, extra), lambda stop: f"[grid] stopped by {stop.name} before any run "
+                       "started; run the same command again.")
+
+
+def grid(args: argparse.Namespace, extra: list[str]) -> int:
+    """The grid ``args`` ask for: its status, or its runs made, run here or submitted."""
+    if args.status is not None:
+        return print_status(args.status)
+    if not args.configs:
+        raise SeqRLError("say which configs with --configs FILE [FILE ...] (or --status RUNS_ROOT for a "
+                         "submitted grid's state).")
+    slurm = check_launcher(args)
+    until = None if args.until is None else parse_until(args.until, dt.datetime.now())
+    jobs_flag = 1 if args.jobs is None else args.jobs
+    check_flags([
+        ("jobs", jobs_flag >= 1, ">= 1", jobs_flag),
+        ("seeds", all(map(seed_ok, args.seeds)) and len(set(args.seeds)) == len(args.seeds),
+         f"distinct seeds {SEED_RULE}", args.seeds),
+    ])
+    writable_folder(args.runs_root, "--runs-root")
+    jobs = make_jobs(args.configs, args.backbones, args.seeds, extra)
+    return launch(jobs, args.runs_root, jobs_flag, until, extra,
+                  f"Tables and plots: python -m seqrl.results {args.runs_root}", slurm)
 
 
 def launch(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str], then: str,

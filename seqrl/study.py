@@ -43,7 +43,6 @@ import datetime as dt
 import difflib
 import os
 import re
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,7 +52,8 @@ from typing import Any
 import yaml
 
 from seqrl.core.errors import SEED_RULE, SeqRLError, seed_ok
-from seqrl.grid import Job, check_launcher, existing, launch, make_jobs, parse_until
+from seqrl.core.command import run_command, signals_ignored, stop_on_signals, stopped_by
+from seqrl.grid import Children, Job, check_launcher, existing, launch, make_jobs, parse_until
 from seqrl.resultsfile import SUFFIX, run_record, write_results_file
 from seqrl.slurm import SlurmResources, add_launcher_flags, print_status
 from seqrl.training.rundir import RunSummary
@@ -269,15 +269,18 @@ def evaluation_command(run: Path, cfg: dict[str, Any], done: RunSummary, ev: Eva
             "--json", str(run / f"{ev.name}_eval.json.tmp")]
 
 
-def evaluate_run(run: Path, ev: Evaluation) -> int:
-    """Evaluate one finished run (one thread); its ``<name>_eval.json`` appears only when evaluate.py succeeded."""
+def evaluate_run(run: Path, ev: Evaluation, children: Children) -> int:
+    """Evaluate one finished run (one thread) as one of ``children``; its ``<name>_eval.json`` appears only when
+    evaluate.py succeeded (0; None: the study is stopping and it was not started)."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     done = RunSummary.read(run)
     assert done is not None  # pending_evaluations lists finished runs only
     print(f"[study] evaluate {run.name}: {ev.name}", flush=True)
     with open(run / f"{ev.name}_eval.log", "w") as log:
-        rc = subprocess.call(evaluation_command(run, cfg, done, ev), stdout=log, stderr=subprocess.STDOUT,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        rc = children.run(f"{run.name} {ev.name}", evaluation_command(run, cfg, done, ev), log,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if rc is None:
+        return 0
     if rc == 0:
         (run / f"{ev.name}_eval.json.tmp").replace(run / f"{ev.name}_eval.json")
     else:
@@ -312,12 +315,24 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
     if rc > 128:  # stopped by a signal (seqrl.core.command): no evaluations start
         return rc
     todo = pending_evaluations(runs, root.resolve())
-    if todo:
-        print(f"[study] {len(todo)} evaluation(s), {parallel} at a time", flush=True)
-        with ThreadPoolExecutor(parallel) as pool:
-            codes = list(pool.map(lambda t: evaluate_run(*t), todo))
-        rc = rc or next((c for c in codes if c), 0)
-    return rc
+    if not todo:
+        return rc
+    print(f"[study] {len(todo)} evaluation(s), {parallel} at a time", flush=True)
+    children, pool = Children(), ThreadPoolExecutor(parallel)
+    try:
+        with stop_on_signals():
+            codes = list(pool.map(lambda t: evaluate_run(*t, children), todo))
+    except KeyboardInterrupt as e:
+        with signals_ignored():  # a second signal does not leave an evaluation behind
+            stopped = children.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+        stop = stopped_by(e)
+        print(f"[study] stopped by {stop.name} during the evaluations: {len(stopped)} stopped unwritten "
+              f"({', '.join(stopped) or 'none'}), the finished ones kept. Run the same command again for the rest.",
+              file=sys.stderr, flush=True)
+        return stop.exit_status
+    pool.shutdown()
+    return rc or next((c for c in codes if c), 0)
 
 
 def plan(study: Study, root: Path) -> None:
@@ -369,28 +384,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        study = load_study(args.study)
-        root = args.runs_root or default_root(study)
-        if args.command == "plan":
-            plan(study, root)
-            return 0
-        if args.command == "status":
-            return print_status(root)
-        if args.command == "collect":
-            out = args.out or study.results_file
-            if not out.name.endswith(SUFFIX):
-                raise SeqRLError(f"--out {out}: a results file's name ends in {SUFFIX}.")
-            return collect(study, root, out)
-        slurm = check_launcher(args)
-        jobs = 1 if args.jobs is None else args.jobs
-        if jobs < 1:
-            raise SeqRLError(f"--jobs {args.jobs}: give 1 or more.")
-        until = None if args.until is None else parse_until(args.until, dt.datetime.now())
-        return run_study(study, root, jobs, until, slurm)
-    except SeqRLError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: command(args), lambda stop: f"[study] stopped by {stop.name}; what it had finished is "
+                       "kept (a results file is written whole or not at all). Run the same command again.")
+
+
+def command(args: argparse.Namespace) -> int:
+    """What ``args`` ask of their study: plan, status, collect or run."""
+    study = load_study(args.study)
+    root = args.runs_root or default_root(study)
+    if args.command == "plan":
+        plan(study, root)
+        return 0
+    if args.command == "status":
+        return print_status(root)
+    if args.command == "collect":
+        out = args.out or study.results_file
+        if not out.name.endswith(SUFFIX):
+            raise SeqRLError(f"--out {out}: a results file's name ends in {SUFFIX}.")
+        return collect(study, root, out)
+    slurm = check_launcher(args)
+    jobs = 1 if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise SeqRLError(f"--jobs {args.jobs}: give 1 or more.")
+    until = None if args.until is None else parse_until(args.until, dt.datetime.now())
+    return run_study(study, root, jobs, until, slurm)
 
 
 if __name__ == "__main__":

@@ -385,3 +385,49 @@ def test_the_runner_and_config_files_refuse_mistakes_with_one_clear_message(fini
     assert "base must name one config file (a path relative to this file" in said_for["base.yaml"]
     assert "got [1, 2]" in said_for["base.yaml"]
     assert {name: (tmp_path / name).read_bytes() for name in files} == files
+
+
+HOLD = '''import importlib.abc, os, sys, time
+class Hold(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["HOLD_AT"]:
+            open(os.environ["HOLD_MARK"], "w").close()
+            time.sleep(120)
+        return None
+sys.meta_path.insert(0, Hold())
+'''
+
+LOADING = [  # (command line, the module it loads after importing seqrl, its name in the line)
+    *[([sys.executable, "-m", mod], mod, f"python -m {mod}")
+      for mod in ("seqrl.grid", "seqrl.results", "seqrl.study", "seqrl.datasets.make")],
+    *[([str(Path(sys.executable).parent / name)], mod, name) for name, mod in (
+        ("seqrl-train", "seqrl.cli.train"), ("seqrl-evaluate", "seqrl.cli.evaluate"), ("seqrl-export", "seqrl.cli.export"),
+        ("seqrl-grid", "seqrl.grid"), ("seqrl-results", "seqrl.results"), ("seqrl-study", "seqrl.study"),
+        ("seqrl-make-dataset", "seqrl.datasets.make"))],
+    *[([sys.executable, name], f"seqrl.cli.{name.split('_')[0].removesuffix('.py')}", name)
+      for name in ("train_offline.py", "evaluate.py", "export.py")],
+]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_a_command_loads_ends_it_with_one_line(tmp_path, sig):
+    """Every command, by each way it is started (python -m, the installed seqrl-* script, the checkout's scripts),
+    stopped by a real signal while it is still importing its program (held there by an import hook, so that the
+    signal lands in the import): one line, 128 + the signal's number, no traceback, nothing written."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(HOLD)
+    for argv, module, name in LOADING:
+        assert Path(argv[0]).exists() or argv[0] == sys.executable, f"{argv[0]}: not installed"
+        mark, work = tmp_path / f"held-{module}", tmp_path / f"cwd-{module}"
+        work.mkdir(exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "hook"), str(REPO)]),
+               "HOLD_AT": module, "HOLD_MARK": str(mark)}
+        proc = subprocess.Popen([*argv, "--help"], cwd=REPO if argv[-1].endswith(".py") else work, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(mark.exists, proc, f"{name} to start loading {module}", timeout_s=60)
+        proc.send_signal(sig)
+        status, line = ended(proc)
+        assert (status, line) == (128 + sig, f"stopped by {sig.name} while {name} was loading; nothing was written."), \
+            argv
+        assert not any(work.iterdir())
+        mark.unlink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from helpers import REPO
+from test_faults import ended, wait_for
 
 from seqrl.results import main as results_main
 from seqrl.study import main as study_main
@@ -258,3 +260,19 @@ blocks:
     assert "no finished run of" in capsys.readouterr().err
     assert study_main(["collect", study, "--runs-root", str(root), "--out", str(tmp_path / "x.json")]) == 2
     assert "a results file's name ends in .jsonl.gz" in capsys.readouterr().err
+    run_dir = root / "hopper__medium__mingru__0"
+    run_dir = run_dir.rename(root / "hopper__medium__mingru__0__1")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "eval_episodes": 100000}))  # a long evaluation
+    for old in ("data_best_eval.json", "data_best_eval.log"):
+        (run_dir / old).unlink()
+    proc = subprocess.Popen([sys.executable, "-m", "seqrl.study", *run], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    log = run_dir / "data_best_eval.log"  # written by the new evaluation only
+    wait_for(lambda: log.is_file() and "episodes per target" in log.read_text(), proc, "the study's evaluation")
+    proc.send_signal(signal.SIGTERM)
+    status, line = ended(proc)
+    assert status == 143 and line == (f"[study] stopped by SIGTERM during the evaluations: 1 stopped unwritten "
+                                      f"({run_dir.name} data_best), the finished ones kept. Run the same command "
+                                      "again for the rest.")
+    assert not list(run_dir.glob("data_best_eval.json*")) and "stopped by SIGTERM during the evaluation" in log.read_text()

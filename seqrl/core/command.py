@@ -5,12 +5,14 @@ than 0, never a traceback.
 - ``OSError`` (a path that is a file or a folder, read-only, missing; a full disk): ``error: <path>: <what>``,
   status 1. A command that knows more (what was kept, how to go on) turns it into a ``SeqRLError`` first.
 - SIGINT (Ctrl-C) and SIGTERM (``kill``, a batch system's stop): both raise ``Stopped`` in the main thread,
-  wherever it is; the command says where it stopped and what was kept, status 128 + the signal's number.
+  wherever it is; the command says where it stopped and what was kept, status 128 + the signal's number. While
+  the command is still loading (``guard_loading``, from ``import seqrl`` on), one line says so.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -70,7 +72,7 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.signal(s, _raise_stopped) for s in STOP_SIGNALS}
+    before = {s: _after_loading(s, signal.signal(s, _raise_stopped)) for s in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -88,7 +90,7 @@ def signals_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    before = {s: _after_loading(s, signal.signal(s, signal.SIG_IGN)) for s in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -124,17 +126,49 @@ def os_error_text(e: OSError) -> str:
     return f"{where}: {what}" if where else what
 
 
-@contextmanager
-def loading(program: str) -> Iterator[None]:
-    """While ``program`` loads its modules (torch, MuJoCo: seconds), SIGINT and SIGTERM end it with one line and
-    the signal's exit status (nothing is written yet). For the scripts, around their import of the program."""
-    try:
-        with stop_on_signals():
-            yield
-    except KeyboardInterrupt as e:
-        stop = stopped_by(e)
-        print(f"stopped by {stop.name} while {program} was loading; nothing was written.", file=sys.stderr)
-        sys.exit(stop.exit_status)
+PROGRAMS = ("train_offline.py", "evaluate.py", "export.py")  # the checkout's scripts; the rest are seqrl-* or -m seqrl.*
+
+
+def command_name(argv0: str, orig_argv: list[str]) -> str | None:
+    """The seqrl command this process runs (``python -m seqrl.grid``, ``seqrl-grid``, ``train_offline.py``), read
+    from its command line, or None for any other program (a notebook, pytest, a user's script importing seqrl)."""
+    if "-m" in orig_argv[1:]:
+        module = orig_argv[orig_argv.index("-m", 1) + 1 :][:1]
+        return f"python -m {module[0]}" if module and module[0].split(".")[0] == "seqrl" else None
+    name = argv0.replace("\\", "/").rsplit("/", 1)[-1]
+    return name if name.startswith("seqrl-") or name in PROGRAMS else None
+
+
+def _stop_while_loading(signum: int, frame: object) -> None:
+    print(f"stopped by {signal.Signals(signum).name} while {_loading[0]} was loading; nothing was written.",
+          file=sys.stderr, flush=True)
+    os._exit(128 + signum)  # nothing is written yet; leaving at once, no C code in an import can swallow it
+
+
+_loading: list[str] = []  # the command being loaded, while guard_loading's handlers are in place
+
+
+def guard_loading() -> None:
+    """From the moment ``seqrl`` is imported by one of its commands until the command's own handling starts
+    (``stop_on_signals``): SIGINT and SIGTERM end it with one line and 128 + the signal's number, not with an
+    import's traceback (SIGINT) or silently (SIGTERM). The loading (torch, MuJoCo) takes seconds. Any other
+    program importing seqrl keeps its own handlers."""
+    import threading
+
+    name = command_name(sys.argv[0] if sys.argv else "", list(getattr(sys, "orig_argv", sys.argv)))
+    if name is None or _loading or threading.current_thread() is not threading.main_thread():
+        return
+    _loading.append(name)
+    for s in STOP_SIGNALS:
+        if signal.getsignal(s) in (signal.default_int_handler, signal.SIG_DFL):  # a parent's SIG_IGN is kept
+            signal.signal(s, _stop_while_loading)
+
+
+def _after_loading(signum: int, handler: object) -> object:
+    """The handler to restore for ``signum``: the default in place of the loading guard, which has ended."""
+    if handler is not _stop_while_loading:
+        return handler
+    return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
 
 
 def run_command(body: Callable[[], int], stopped: Callable[[Stopped], str] | None = None) -> int:
