@@ -231,9 +231,9 @@ def from_training(args: MakeArgs, task: Task) -> Made:
             episodes["medium-replay"] = replay_episodes(model)
     if {"expert", "medium-expert"} & set(args.level):
         model = run.train_until("expert", b["expert"])
+        if args.policy_out is not None:  # kept before the rollouts, which an interruption may cut short
+            print(f"[make] expert policy -> {export_policy(run, 'expert', args.policy_out, recipe)}", flush=True)
         episodes["expert"] = rollout_episodes(model, run.env_id, args.transitions, "expert rollouts")
-        if args.policy_out is not None:
-            print(f"[make] expert policy -> {export_policy(run, 'expert', args.policy_out, recipe)}")
     if "medium-expert" in args.level:
         episodes["medium-expert"] = episodes["medium"] + episodes["expert"]
     stops = ", ".join(f"{k} at step {v['step']} (det. return {v['return']:.1f})" for k, v in run.state["stops"].items())
