@@ -19,7 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from seqrl.core.batch import WindowBatch
-from seqrl.core.typed import from_mapping, setting
+from seqrl.core.typed import config_from_dict, config_to_dict, setting
+
+from .model import imitation_loss
 
 BC_ROLLOUT = "state"  # the label of a BC evaluation: it acts on the current state alone (no target, no history)
 
@@ -47,14 +49,11 @@ class BCConfig:
         return BCModel(self, obs_dim, act_dim)
 
     def to_dict(self) -> dict:
-        return {"hidden": list(self.hidden)}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "BC config") -> BCConfig:
-        values = dict(values)
-        if isinstance(values.get("hidden"), list):
-            values["hidden"] = tuple(values["hidden"])
-        return from_mapping(cls, values, source)
+        return config_from_dict(cls, values, source)
 
 
 class BCModel(nn.Module):
@@ -78,6 +77,10 @@ class BCModel(nn.Module):
     def batch_inputs(batch: WindowBatch) -> tuple[Tensor, ...]:
         """What ``forward`` takes from a training batch: the states (B, 1, obs_dim)."""
         return (batch.states,)
+
+    def training_loss(self, batch: WindowBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The action MSE on one batch of single transitions, and what TensorBoard shows of it."""
+        return imitation_loss(self, batch)
 
 
 class BCPolicy:

@@ -27,7 +27,7 @@ class AgentBundle:
     """A model with what acting needs: state normalization, RTG scale, targets, the dataset's info, and the env
     the run evaluates in when it is not the dataset's own (``--eval-env``)."""
 
-    model: Model  # DecisionModel or BCModel
+    model: Model  # DecisionModel (or its value-guided kind), BCModel or IQLModel
     obs_mean: np.ndarray
     obs_std: np.ndarray
     rtg_scale: float
@@ -50,7 +50,7 @@ def save_checkpoint(path: Path, bundle: AgentBundle, extra: dict[str, Any] | Non
         "format": CHECKPOINT_FORMAT,
         "agent": model.kind,
         "model": model.state_dict(),
-        "model_config": model.cfg.to_dict(),
+        "model_config": getattr(model, "agent_config", model.cfg).to_dict(),  # a kind of several groups: all of them
         "dims": {"obs_dim": model.obs_dim, "act_dim": model.act_dim},
         "obs_mean": bundle.obs_mean,
         "obs_std": bundle.obs_std,

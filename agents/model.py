@@ -198,6 +198,10 @@ class DecisionModel(nn.Module):
         """What ``forward`` takes from a training batch."""
         return batch.rtg, batch.states, batch.actions, batch.timesteps
 
+    def training_loss(self, batch: WindowBatch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The action MSE on one batch (DT's loss), and what TensorBoard shows of it."""
+        return imitation_loss(self, batch)
+
     def predict_action(self, h_state_token: Tensor) -> Tensor:
         """The backbone's output at s_t tokens (..., D) -> a_t (..., act_dim) in (-1, 1)."""
         return self.action_head(h_state_token)
@@ -291,6 +295,13 @@ class DecisionModel(nn.Module):
         h, _ = self.backbone(tokens)
         at = (self.cfg.tokens_per_step * (n - 1) + self.cfg.read_token)[:, None, None].expand(-1, 1, h.shape[-1])
         return self.predict_action(h.gather(1, at)[:, 0]), window
+
+
+def imitation_loss(model: nn.Module, batch: WindowBatch) -> tuple[Tensor, dict[str, Tensor]]:
+    """The masked action MSE of ``model``'s actions for the batch (``batch_inputs``): the loss of the agents that
+    imitate (the Decision model, BC), with its log."""
+    loss = masked_action_mse(model(*model.batch_inputs(batch)).float(), batch.actions, batch.mask)
+    return loss, {"losses/action_mse": loss.detach()}
 
 
 def masked_action_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:

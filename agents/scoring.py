@@ -41,6 +41,7 @@ class EvalResult:
     x_displacement: list[float] = field(default_factory=list)  # forward progress per episode (m)
     fell: list[bool] = field(default_factory=list)  # ended by termination (fell), not at the time limit
     upside_down: list[bool] = field(default_factory=list)  # ended with the root body upside down (flipped over)
+    chosen: list[float] = field(default_factory=list)  # value-guided selection: each candidate's share of steps
 
     @classmethod
     def from_episodes(cls, target: float | None, rollout: str, episodes: Sequence[Episode],
@@ -53,7 +54,7 @@ class EvalResult:
     def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
         """From ``to_dict`` output (evals.jsonl); records written before the episode details have none."""
         return cls(**{k: d[k] for k in ("target", "rollout", "returns", "normalized")},
-                   **{k: d.get(k, []) for k in ("lengths", "x_displacement", "fell", "upside_down")})
+                   **{k: d.get(k, []) for k in ("lengths", "x_displacement", "fell", "upside_down", "chosen")})
 
     @property
     def label(self) -> str:
@@ -108,7 +109,9 @@ def evaluate_policies(
             else:
                 eps = run_episodes(env, policy, target, episodes, seed=seed, desc=desc)
             norm = dataset.normalized_score([e.ret for e in eps])
-            results.append(EvalResult.from_episodes(target, rollout, eps, norm))
+            result = EvalResult.from_episodes(target, rollout, eps, norm)
+            result.chosen = policy.chosen_shares() if hasattr(policy, "chosen_shares") else []
+            results.append(result)
     finally:
         env.close()
     return results
@@ -143,11 +146,14 @@ def _range(v: Sequence[float], fmt: str) -> str:
 
 def format_table(results: Sequence[EvalResult]) -> str:
     """Markdown table: target, rollout, return and normalized score (mean ± std), and what the episodes
-    did: length (mean, range), x displacement (mean, range, metres), how many fell and how many ended upside down."""
+    did: length (mean, range), x displacement (mean, range, metres), how many fell and how many ended upside down;
+    for a value-guided agent that selects among return-to-go candidates, each candidate's share of the actions
+    taken (lowest target first)."""
+    chosen = any(r.chosen for r in results)
     lines = [
         "| target | rollout | episodes | return (mean ± std) | normalized (mean ± std) | length: mean (range) | "
-        "x displacement m: mean (range) | fell | upside down |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "x displacement m: mean (range) | fell | upside down |" + (" chosen candidate, % (low → high target) |" if chosen else ""),
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|" + ("---|" if chosen else ""),
     ]
     for r in results:
         ret = np.asarray(r.returns)
@@ -156,8 +162,9 @@ def format_table(results: Sequence[EvalResult]) -> str:
         x = f"{s['x_displacement_mean']:.1f} ({_range(r.x_displacement, '.1f')})" if r.x_displacement else "-"
         fell, flipped = (f"{sum(v)}/{len(v)}" if v else "-" for v in (r.fell, r.upside_down))
         target = "-" if r.target is None else f"{r.target:g}"
+        share = (" " + (" / ".join(f"{100 * c:.0f}" for c in r.chosen) or "-") + " |") if chosen else ""
         lines.append(
             f"| {target} | {r.rollout} | {len(ret)} | {ret.mean():.1f} ± {ret.std():.1f} | "
-            f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} | {length} | {x} | {fell} | {flipped} |"
+            f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} | {length} | {x} | {fell} | {flipped} |{share}"
         )
     return "\n".join(lines)

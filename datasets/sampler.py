@@ -29,7 +29,10 @@ class WindowSampler:
         rtg_scale: float,
         max_ep_len: int,
         seed: int = 0,
+        reward_scale: float | None = None,
     ) -> None:
+        """``reward_scale``: also sample the transitions (rewards times it, next states, terminals; for the agents
+        that learn a value), else None."""
         if context_len < 1:
             raise SeqRLError(f"context_len must be at least 1, got {context_len}.")
         self.k = context_len
@@ -43,6 +46,14 @@ class WindowSampler:
         self.ep_end = data.starts + data.lengths
         self.n = n
         self.rng = np.random.default_rng(seed)
+        self.reward_scale = reward_scale
+        if reward_scale is not None:
+            self.rewards = data.rewards * reward_scale
+            last = self.ep_end - 1  # an episode's last row: its s_{t+1} is not in the data (the final observation
+            self.terminal = np.zeros(n, bool)  # is not kept), so it is learned from only when terminated
+            self.terminal[last[data.terminated]] = True
+            self.has_next = np.ones(n, bool)
+            self.has_next[last] = False
 
     def sample_indices(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Windows starting at uniformly drawn transitions (see the module docstring)."""
@@ -59,13 +70,22 @@ class WindowSampler:
 
     def gather(self, rows: np.ndarray, timesteps: np.ndarray, mask: np.ndarray) -> WindowBatch:
         m = mask[..., None]
-        return WindowBatch(
+        batch = WindowBatch(
             rtg=torch.from_numpy(np.where(m, self.rtg[rows][..., None], 0).astype(np.float32)),
             states=torch.from_numpy(np.where(m, self.states[rows], 0).astype(np.float32)),
             actions=torch.from_numpy(np.where(m, self.actions[rows], 0).astype(np.float32)),
             timesteps=torch.from_numpy(np.where(mask, timesteps, 0).astype(np.int64)),
             mask=torch.from_numpy(mask),
         )
+        if self.reward_scale is None:
+            return batch
+        has_next = mask & self.has_next[rows]
+        nxt = np.where(has_next, rows + 1, rows)  # a row without s_{t+1} reads its own (masked out, or terminal)
+        batch.rewards = torch.from_numpy(np.where(mask, self.rewards[rows], 0).astype(np.float32))
+        batch.next_states = torch.from_numpy(np.where(has_next[..., None], self.states[nxt], 0).astype(np.float32))
+        batch.terminals = torch.from_numpy(mask & self.terminal[rows])
+        batch.td_mask = torch.from_numpy(has_next | (mask & self.terminal[rows]))
+        return batch
 
     def sample(self, batch_size: int) -> WindowBatch:
         return self.gather(*self.sample_indices(batch_size))

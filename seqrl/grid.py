@@ -41,6 +41,7 @@ from typing import IO
 
 import yaml
 
+from seqrl.agents.kinds import AGENTS
 from seqrl.cli.args import parse_train_args
 from seqrl.training.config import TrainConfig, check_config
 from seqrl.core.command import Stopped, exit_status_of, run_command, signals_ignored, stop_on_signals, stopped_by
@@ -88,9 +89,9 @@ def make_jobs(configs: list[Path], backbones: list[str] | None, seeds: list[int]
     for c in configs:
         probe = ["--backbone", backbones[0]] if backbones else []  # a file may hold that backbone's options
         cfg = parse_train_args(["--config", str(c), *probe, *extra])
-        if cfg.agent != "bc" and not backbones:
+        if cfg.on_backbone and not backbones:
             raise SeqRLError(f"{c} trains the Decision model: say which backbones with --backbones NAME [NAME ...].")
-        for b in [None] if cfg.agent == "bc" else backbones or []:
+        for b in (backbones or []) if cfg.on_backbone else [None]:
             for s in seeds:
                 job = Job(c.resolve(), b, s, extra)
                 check_config(job.cfg)
@@ -119,6 +120,11 @@ def finished_runs(root: Path) -> list[tuple[str, str, str, float]]:
     return runs
 
 
+def state_agent(label: str) -> bool:
+    """Whether a run's agent label names a kind that is not on a sequence backbone (BC, IQL)."""
+    return label in AGENTS and "model" not in AGENTS[label].groups
+
+
 def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str) -> tuple[float, str] | None:
     """The median wall time of the finished runs most like ``job``, and which: the same task and agent on this
     CPU, else the same agent on this CPU (another task), else the same task and agent on any CPU, else the same
@@ -133,9 +139,9 @@ def expected_seconds(job: Job, runs: list[tuple[str, str, str, float]], cpu: str
         walls = [r[3] for r in runs if r[1] == agent and keep(r)]
         if walls:
             return statistics.median(walls), f"median of {len(walls)} finished {agent} run(s), {how}"
-    kind = "BC" if agent == "bc" else "Decision-model"
+    kind = agent.upper() if state_agent(agent) else "Decision-model"
     for how, keep in [("on this CPU", lambda r: r[2] == cpu), ("on any CPU", lambda r: True)]:
-        walls = [r[3] for r in runs if (r[1] == "bc") == (agent == "bc") and keep(r)]
+        walls = [r[3] for r in runs if (r[1] == agent if state_agent(agent) else not state_agent(r[1])) and keep(r)]
         if walls:
             return statistics.median(walls), f"median of {len(walls)} finished {kind} run(s) of other agents, {how}"
     return None

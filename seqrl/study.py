@@ -22,7 +22,10 @@ A study file (YAML, ``studies/<name>.yaml``) holds what ``seqrl.grid`` takes, as
         flags: --keep-checkpoints
         evaluate:                                     # after training, each finished run's last checkpoint again:
           - name: data_best                           #   into <run>/data_best_eval.json (kept in the results file)
-            targets: data-best                        #   the data's best episode return, or a list of returns
+            targets: data-best                        #   the data's best episode return, a list of returns, or
+                                                      #   run (the run's own targets, the default)
+          - name: cand5                               # flags: evaluate.py's, e.g. a value-guided run's candidates
+            flags: --candidates 5
 
 ``run`` trains the study's runs through ``seqrl.grid`` into the runs root (default ``runs/studies/<name>``, outside
 git): a finished run is skipped, an unfinished one resumed, so the command is re-run until the study is done;
@@ -60,7 +63,7 @@ from seqrl.training.rundir import RunSummary
 
 STUDY_KEYS = ("description", "order", "seeds", "datasets", "blocks")
 BLOCK_KEYS = ("configs", "backbones", "seeds", "datasets", "flags", "evaluate")
-EVALUATE_KEYS = ("name", "targets")
+EVALUATE_KEYS = ("name", "targets", "flags")
 ORDERS = ("block-major", "seed-major")
 DATA_BEST = "data-best"
 RunKey = tuple[str, str, str, int]  # env, dataset (as the config gives it), agent label, seed
@@ -71,7 +74,8 @@ class Evaluation:
     """A re-evaluation of a finished run's last checkpoint, into ``<run>/<name>_eval.json``."""
 
     name: str
-    targets: tuple[float, ...] | None  # None: the data's best episode return (done.json)
+    targets: tuple[float, ...] | None  # None: the data's best episode return (done.json); () the run's own
+    flags: tuple[str, ...] = ()  # evaluate.py flags, e.g. --candidates 5
 
 
 @dataclass(frozen=True)
@@ -135,16 +139,20 @@ def _evaluation(where: str, item: Any) -> Evaluation:
     if not isinstance(item, dict):
         raise SeqRLError(f"{where}: an evaluate entry is a mapping with name and targets (got {item!r}).")
     _unknown(where, item, EVALUATE_KEYS)
-    name, targets = item.get("name"), item.get("targets")
+    name, targets = item.get("name"), item.get("targets", "run")
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name) or name == "final":
         raise SeqRLError(f"{where}: evaluate name {name!r}: lower-case letters, digits and _ (not 'final', which "
                          "replaces the last evaluation); the run gets <name>_eval.json.")
+    flags = _flags(f"{where}: evaluate {name}", item.get("flags"))
     if targets == DATA_BEST:
-        return Evaluation(name, None)
+        return Evaluation(name, None, flags)
+    if targets == "run":
+        return Evaluation(name, (), flags)
     values = targets if isinstance(targets, list) else [targets]
     if not values or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in values):
-        raise SeqRLError(f"{where}: evaluate {name}: targets must be {DATA_BEST!r} or a list of returns (got {targets!r}).")
-    return Evaluation(name, tuple(float(t) for t in values))
+        raise SeqRLError(f"{where}: evaluate {name}: targets must be {DATA_BEST!r}, 'run' (the run's own, the default) "
+                         f"or a list of returns (got {targets!r}).")
+    return Evaluation(name, tuple(float(t) for t in values), flags)
 
 
 def _configs(where: str, value: Any, datasets: tuple[str, ...] | None, base: Path) -> tuple[Path, ...]:
@@ -265,8 +273,8 @@ def evaluation_command(run: Path, cfg: dict[str, Any], done: RunSummary, ev: Eva
     """evaluate.py on the run's last checkpoint at the evaluation's targets, its rollouts and episodes, on the CPU."""
     targets = [f"{done.data['return_max']:.1f}"] if ev.targets is None else [repr(t) for t in ev.targets]
     return [sys.executable, "-m", "seqrl.cli.evaluate", str(run), "--episodes", str(cfg["eval_episodes"]),
-            "--targets", *targets, "--rollout", *cfg["rollout"], "--device", "cpu",
-            "--json", str(run / f"{ev.name}_eval.json.tmp")]
+            *(["--targets", *targets] if targets else []), "--rollout", *cfg["rollout"], "--device", "cpu",
+            *ev.flags, "--json", str(run / f"{ev.name}_eval.json.tmp")]
 
 
 def evaluate_run(run: Path, ev: Evaluation, children: Children) -> int:

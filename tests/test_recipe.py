@@ -350,8 +350,10 @@ def test_every_shipped_config_loads_and_passes_the_checks():
     from helpers import REPO
 
     files = sorted((REPO / "configs").glob("*/*.yaml"))
-    assert len([f for f in files if f.name.startswith("bc-")]) >= 6  # A/B arms: flags in studies/*.yaml
+    for kind in ("bc", "iql", "vdt"):  # A/B arms: flags in studies/*.yaml
+        assert len([f for f in files if f.name.startswith(f"{kind}-")]) == 9, kind
     for f in files:
         cfg = parse_train_args(["--config", str(f), *(["--backbone", "s4d"] if "s4d" in f.name else [])])
         check_config(cfg)
-        assert (cfg.agent == "bc") == f.name.startswith("bc-"), f
+        kind = f.name.split("-")[0]
+        assert cfg.agent == (kind if kind in ("bc", "iql", "vdt") else "dt"), f

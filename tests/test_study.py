@@ -177,7 +177,7 @@ blocks:
     ("blocks: [{configs: tiny.yaml, backbones: [mingru], evaluate: [{name: Best, targets: data-best}]}]",
      "evaluate name 'Best'"),
     ("blocks: [{configs: tiny.yaml, backbones: [mingru], evaluate: [{name: best, targets: high}]}]",
-     "targets must be 'data-best' or a list of returns"),
+     "targets must be 'data-best', 'run' (the run's own, the default) or a list of returns"),
     ("blocks: oops", "blocks must be a list"),
     ("- just a list", "a study file is a mapping with blocks"),
     ("blocks: [{configs: tiny.yaml", "not valid YAML"),
@@ -276,3 +276,16 @@ blocks:
                                       f"({run_dir.name} data_best), the finished ones kept. Run the same command "
                                       "again for the rest.")
     assert not list(run_dir.glob("data_best_eval.json*")) and "stopped by SIGTERM during the evaluation" in log.read_text()
+
+
+def test_an_evaluation_takes_the_runs_own_targets_by_default_and_passes_its_flags(tmp_path):
+    from seqrl.study import Evaluation, _evaluation, evaluation_command
+
+    ev = _evaluation("study", {"name": "cand5", "flags": "--candidates 5"})
+    assert ev == Evaluation("cand5", (), ("--candidates", "5"))
+    cmd = evaluation_command(tmp_path, {"eval_episodes": 10, "rollout": ["window"]}, None, ev)  # type: ignore[arg-type]
+    assert "--targets" not in cmd and cmd[cmd.index("--candidates") + 1] == "5"
+    assert cmd[-2:] == ["--json", str(tmp_path / "cand5_eval.json.tmp")]
+    best = _evaluation("study", {"name": "high", "targets": [3600, 5000]})
+    cmd = evaluation_command(tmp_path, {"eval_episodes": 10, "rollout": ["window"]}, None, best)  # type: ignore[arg-type]
+    assert cmd[cmd.index("--targets") + 1:cmd.index("--targets") + 3] == ["3600.0", "5000.0"]

@@ -20,13 +20,16 @@ from typing import Any, Iterator, Literal, Mapping
 
 from seqrl.agents.backbones import available_backbones
 from seqrl.agents.bc import BCConfig
+from seqrl.agents.iql import IQLConfig
 from seqrl.agents.kinds import AGENTS, agent_kind
 from seqrl.agents.model import ModelConfig
+from seqrl.agents.value_dt import ValueConfig
 from seqrl.agents.policy import Rollout
 from seqrl.core.errors import RETURNS_RULE, SEED_RULE, SeqRLError, check_flags, flag, returns_ok, seed_ok
 from seqrl.core.typed import facts, from_mapping, rule_problems, setting
 
-DT = ("dt",)  # fields read by the kinds conditioned on a target return
+DT = ("dt", "vdt")  # fields read by the kinds conditioned on a target return (the Decision model's)
+GROUPS = (("model", ModelConfig), ("bc", BCConfig), ("iql", IQLConfig), ("value", ValueConfig))  # nested configs
 PATHS = ("config", "run_dir", "d4rl_cache", "resume")  # fields holding paths (strings in the saved form)
 
 
@@ -64,13 +67,18 @@ class TrainConfig:
     download: bool = setting(True, on_resume=True)
     """Download a dataset that is not found locally (needs a network)."""
 
-    agent: Literal["dt", "bc"] = "dt"
-    """dt: the Decision model over --backbone, conditioned on returns-to-go; bc: behaviour cloning, an MLP
-    on the current state (no returns-to-go, no target; see configs/cpu/bc-*.yaml for its recipe)."""
+    agent: Literal["dt", "bc", "iql", "vdt"] = "dt"
+    """dt: the Decision model over --backbone, conditioned on returns-to-go; vdt: the same guided by a learned
+    value (its settings --value.*; configs/cpu/vdt-*.yaml); bc: behaviour cloning, an MLP on the current state
+    (no returns-to-go, no target; configs/cpu/bc-*.yaml); iql: implicit Q-learning (configs/cpu/iql-*.yaml)."""
     model: ModelConfig = setting(factory=ModelConfig, agents=DT)
-    """The Decision model (--agent dt)."""
+    """The Decision model (--agent dt, vdt)."""
+    value: ValueConfig = setting(factory=ValueConfig, agents=("vdt",))
+    """How the value guides the Decision model, and its critic (--agent vdt)."""
     bc: BCConfig = setting(factory=BCConfig, agents=("bc",))
     """The behaviour-cloning MLP (--agent bc)."""
+    iql: IQLConfig = setting(factory=IQLConfig, agents=("iql",))
+    """IQL's actor and critic (--agent iql)."""
     rtg_scale: float = setting(1000.0, rule=(_positive, "> 0"), agents=DT)
     """Returns-to-go are divided by this before embedding."""
 
@@ -156,14 +164,22 @@ class TrainConfig:
 
     # ---- what the fields say together ----------------------------------------------------------------------
     @property
-    def agent_config(self) -> ModelConfig | BCConfig:
-        """The config of the agent's model: ``model`` or ``bc``, as the agent kind says."""
-        return getattr(self, agent_kind(self.agent).group)
+    def agent_config(self) -> Any:
+        """The config of the agent's model, made of the groups its kind says (``model``; ``bc``; ``model`` and
+        ``value``; ...)."""
+        kind = agent_kind(self.agent)
+        return kind.assemble({name: getattr(self, name) for name in kind.groups})
 
     @property
     def architecture(self) -> str:
         """What the model is built on: the backbone for a kind that reads the Decision model, else the kind's name."""
-        return self.model.backbone if agent_kind(self.agent).group == "model" else self.agent
+        return self.model.backbone if self.on_backbone else self.agent
+
+    @property
+    def on_backbone(self) -> bool:
+        """Whether the agent kind is built on a sequence backbone (the Decision model's kinds), so a grid runs it
+        once per backbone."""
+        return "model" in agent_kind(self.agent).groups
 
     @property
     def context_len(self) -> int:
@@ -188,12 +204,20 @@ class TrainConfig:
 
     def _fields(self) -> Iterator[tuple[Any, dataclasses.Field]]:
         """(holder, field) for every field this run reads: its own, and its agent config's."""
+        def within(holder: Any) -> Iterator[tuple[Any, dataclasses.Field]]:
+            for g in dataclasses.fields(holder):
+                value = getattr(holder, g.name)
+                if dataclasses.is_dataclass(value) and g.name != "options":
+                    yield from within(value)
+                else:
+                    yield holder, g
+
         for f in dataclasses.fields(self):
             if not self.reads(f):
                 continue
             value = getattr(self, f.name)
             if dataclasses.is_dataclass(value):
-                yield from ((value, g) for g in dataclasses.fields(value))
+                yield from within(value)
             else:
                 yield self, f
 
@@ -211,7 +235,7 @@ class TrainConfig:
         """From ``to_dict`` (or a config file's mapping): unknown keys and values of the wrong kind refused,
         naming ``source``."""
         values = dict(values)
-        groups = (("model", ModelConfig), ("bc", BCConfig))
+        groups = GROUPS
         misplaced = [f"{k!r} (did you mean {name}: {{{close[0]}: ...}}?)" for k in values if k not in cls.__dataclass_fields__
                      for name, group in groups if (close := difflib.get_close_matches(k, group.__dataclass_fields__, n=1))]
         misplaced += [f"{k!r} (a backbone's options: model: {{backbone: {k}, options: {{...}}}}, or in a protocol's "
@@ -235,14 +259,19 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.agent not in AGENTS:
         raise SeqRLError(f"Unknown agent kind {cfg.agent!r}: known kinds are {', '.join(AGENTS)}.")
     model, options = cfg.model, cfg.model.options
-    check_flags(rule_problems(cfg) + rule_problems(model) + rule_problems(cfg.bc, "bc.") + [
+    check_flags(rule_problems(cfg) + rule_problems(model) + rule_problems(cfg.bc, "bc.") + rule_problems(cfg.iql, "iql.")
+                + rule_problems(cfg.iql.critic, "iql.critic.") + rule_problems(cfg.value, "value.")
+                + rule_problems(cfg.value.critic, "value.critic.") + [
         (f"{model.backbone}.{name}", ok, want, getattr(options, name)) for name, ok, want in options.rules(max(model.width, 1))])
     ignored = unread_settings(cfg)
     if ignored:
-        what = ("the Decision model's settings (BC is an MLP on the current state: no backbone, window, "
-                "returns-to-go or target)" if cfg.agent == "bc" else "behaviour cloning's (--agent bc) settings")
-        raise SeqRLError(f"--agent {cfg.agent} does not use {', '.join(ignored)}, among {what}. "
-                         "Drop them (from the flags or the --config file; BC's recipe: configs/cpu/bc-<task>.yaml).")
+        state = (" (it acts on the current state: no backbone, window, returns-to-go or target)"
+                 if not agent_kind(cfg.agent).conditioned else "")
+        whose = "; ".join(f"{', '.join(flags)}: --agent {' / '.join(kinds)}" for kinds, flags in ignored.items())
+        raise SeqRLError(f"--agent {cfg.agent} does not use {', '.join(f for fs in ignored.values() for f in fs)}"
+                         f"{state}; they are settings of other kinds ({whose}). Drop them (from the flags or the "
+                         f"--config file; its recipe: configs/cpu/{cfg.agent}-<task>.yaml"
+                         f"{'' if cfg.agent != 'dt' else ' is configs/cpu/<task>.yaml'}).")
     if cfg.targets_from_data and cfg.eval_targets:
         raise SeqRLError("--targets-from-data derives the targets from the dataset; --eval-targets gives them: "
                          "use one of the two.")
@@ -250,21 +279,35 @@ def check_config(cfg: TrainConfig) -> None:
         raise SeqRLError("--data-target-quantiles only applies with --targets-from-data.")
 
 
-def unread_settings(cfg: TrainConfig) -> list[str]:
-    """The flags of the settings this run's agent kind does not read that differ from their defaults."""
+def unread_settings(cfg: TrainConfig) -> dict[tuple[str, ...], list[str]]:
+    """The flags of the settings this run's agent kind does not read that differ from their defaults, by the
+    kinds that read them."""
     default = TrainConfig()
-    out = []
+    out: dict[tuple[str, ...], list[str]] = {}
     for f in dataclasses.fields(cfg):
         if cfg.reads(f):
             continue
-        value, base = getattr(cfg, f.name), getattr(default, f.name)
+        value, base, flags = getattr(cfg, f.name), getattr(default, f.name), []
         if dataclasses.is_dataclass(value):
-            out += [group_flag(f.name, g.name) for g in dataclasses.fields(value)
-                    if getattr(value, g.name) != getattr(base, g.name) and g.name != "options"]
+            flags += [group_flag(f.name, name) for name in changed_fields(value, base)]
             if f.name == "model":
-                out += [flag(f"{value.backbone}.{k}") for k in changed_options(value.options)]
+                flags += [flag(f"{value.backbone}.{k}") for k in changed_options(value.options)]
         elif value != base:
-            out.append(flag(f.name))
+            flags.append(flag(f.name))
+        if flags:
+            out.setdefault(facts(f).agents or (), []).extend(flags)
+    return out
+
+
+def changed_fields(value: Any, base: Any, prefix: str = "") -> list[str]:
+    """The (dotted) names of the fields of the config ``value`` that differ from ``base``'s, nested configs
+    entered (a backbone's options apart)."""
+    out = []
+    for g in dataclasses.fields(value):
+        v, b = getattr(value, g.name), getattr(base, g.name)
+        if g.name == "options" or v == b:
+            continue
+        out += changed_fields(v, b, f"{prefix}{g.name}.") if dataclasses.is_dataclass(v) else [prefix + g.name]
     return out
 
 

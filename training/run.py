@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
+from seqrl.agents.kinds import AGENTS
 from seqrl.agents.scoring import env_maker
 from seqrl.core.command import os_error_text, stopped_by
 from seqrl.core.errors import SeqRLError
@@ -191,7 +192,9 @@ def check_checkpoint(payload: dict[str, Any], cfg: TrainConfig, data: Trajectory
     now (the same name, size and content fingerprint); else refused, naming both."""
     where = cfg.resume
     model = payload.get("model_config", {})
-    theirs = payload.get("agent"), model.get("backbone") if payload.get("agent") == "dt" else None
+    model = model.get("model") if isinstance(model.get("model"), dict) else model  # a kind of several groups
+    kind = payload.get("agent")
+    theirs = kind, model.get("backbone") if kind in AGENTS and "model" in AGENTS[kind].groups else None
     ours = cfg.agent, cfg.architecture if cfg.architecture != cfg.agent else None
     if theirs != ours:
         raise SeqRLError(f"--resume {where}: its last.pt holds a {'/'.join(filter(None, theirs))} agent, but the run's "

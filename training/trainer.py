@@ -1,7 +1,9 @@
 """Offline training of an agent (the Decision model, or BC): AdamW, linear warm-up, grad clipping,
 optional weight EMA, periodic evaluation.
 
-TensorBoard (CleanRL conventions): ``losses/action_mse``, ``charts/learning_rate``,
+TensorBoard (CleanRL conventions): ``losses/action_mse`` (and for a kind with a critic ``losses/actor``,
+``losses/total``, ``critic/td_loss``, ``critic/v_loss``, ``critic/q_data``, ``critic/v``, its guide's
+``critic/q_actor_minus_data`` or ``critic/weight_mean``), ``charts/learning_rate``,
 ``charts/updates_per_s``, ``eval/normalized_score_<rollout>_<target>`` (``_state`` for BC), and
 per evaluation ``eval/return_...``, ``eval/episode_length_...``, ``eval/x_displacement_...``,
 ``eval/fell_fraction_...``, ``eval/upside_down_fraction_...``; hyperparameters as a text table.
@@ -29,6 +31,7 @@ from seqrl.agents.checkpoint import AgentBundle, non_finite, save_checkpoint
 from seqrl.agents.kinds import agent_kind
 from seqrl.agents.model import masked_action_mse
 from seqrl.agents.scoring import EvalResult, evaluate_agent, format_table
+from seqrl.core.batch import WindowBatch
 from seqrl.core.command import raise_pending_stop
 from seqrl.core.errors import SeqRLError
 from seqrl.core.files import append_jsonl, read_jsonl, write_atomic, write_jsonl
@@ -49,16 +52,31 @@ class Diverged(SeqRLError):
     """Training went non-finite (its loss, gradients or weights): the run failed, and nothing non-finite was saved."""
 
 
-def loss_under(model: torch.nn.Module, dtype: torch.dtype | None, device_type: str) -> Callable[..., torch.Tensor]:
-    """The training loss of ``model`` on a batch's inputs, actions and mask, its forward under autocast to
-    ``dtype`` (None: float32)."""
+Loss = Callable[[WindowBatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
-    def loss(inputs: tuple[torch.Tensor, ...], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+
+def loss_under(model: torch.nn.Module, dtype: torch.dtype | None, device_type: str) -> Loss:
+    """The training loss of ``model`` on a batch (its kind's ``training_loss``: the action MSE of the agents that
+    imitate, the actor's and the critic's of those that learn a value) and its logs (TensorBoard tag -> value),
+    its forward under autocast to ``dtype`` (None: float32)."""
+
+    def loss(batch: WindowBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            pred = model(*inputs)
-        return masked_action_mse(pred.float(), actions, mask)
+            return model(batch)
 
     return loss
+
+
+class TrainingLoss(torch.nn.Module):
+    """The model's ``training_loss`` as a module's forward: what the update calls, and what DistributedDataParallel
+    wraps (it synchronizes the gradients of what runs through its forward)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: WindowBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.training_loss(batch)
 
 
 def hparams_markdown(cfg: dict) -> str:
@@ -123,12 +141,15 @@ class Trainer:
             name: self.window_sampler(d, seed=cfg.seed + 7919).sample(PROBE_WINDOWS)
             for name, d in (("train_probe", self.train_data), ("val", self.val_data))}
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        self.train_model: torch.nn.Module = self.model  # what the update runs: DDP-wrapped under torchrun
+        self.train_model: torch.nn.Module = TrainingLoss(self.model)  # what the update runs: DDP-wrapped under torchrun
         if dist_info.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.train_model = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            self.train_model = DistributedDataParallel(self.train_model,
+                                                       device_ids=[device.index] if device.type == "cuda" else None)
         self.optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay, cfg.decay_groups, device)
+        # the parameters --grad-clip bounds: all but those that say otherwise (a critic's: _optim clip False)
+        self.clipped = [p for p in self.model.parameters() if getattr(p, "_optim", {}).get("clip", True)]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.warmup_steps, cfg.steps, cfg.lr_schedule)
         )
@@ -154,9 +175,18 @@ class Trainer:
         return self.wall_s_before + self.clock() - self._started
 
     def window_sampler(self, data: TrajectoryDataset, seed: int) -> WindowSampler:
-        """Training windows of ``data`` (BC: of one step), normalized with the training data's statistics."""
+        """Training windows of ``data`` (BC, IQL: of one step), normalized with the training data's statistics;
+        for a kind that learns a value, with the transitions, rewards scaled by ``reward_scale``."""
+        scale = self.reward_scale if agent_kind(self.cfg.agent).learns_values else None
         return WindowSampler(data, self.cfg.context_len, self.obs_mean, self.obs_std, self.cfg.rtg_scale,
-                             self.cfg.model.max_ep_len, seed=seed)
+                             self.cfg.model.max_ep_len, seed=seed, reward_scale=scale)
+
+    @property
+    def reward_scale(self) -> float:
+        """1000 / (the best - the worst episode return) of the data: IQL's reward normalization for locomotion
+        (Kostrikov et al. 2021, appendix; CORL), so one critic recipe fits every task."""
+        returns = self.data.episode_returns()
+        return 1000.0 / max(float(returns.max() - returns.min()), 1e-6)
 
     @torch.no_grad()
     def probe_losses(self) -> dict[str, float]:
@@ -195,10 +225,9 @@ class Trainer:
             eval_env=self.cfg.eval_env,
         )
 
-    def forward_loss(self, inputs: tuple[torch.Tensor, ...], actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The training loss of one batch (``model.batch_inputs``; B, K, ...), under bf16 autocast when the
-        fast path says so."""
-        return loss_under(self.train_model, self.fast.autocast_dtype, self.device.type)(inputs, actions, mask)
+    def forward_loss(self, batch: WindowBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss of one batch (B, K, ...) and its logs, under bf16 autocast when the fast path says so."""
+        return loss_under(self.train_model, self.fast.autocast_dtype, self.device.type)(batch)
 
     def resolve_fast_path(self) -> FastPath:
         """The update's precision and compile (``fastpath``): ``auto`` times this model's update on a copy, on a
@@ -228,40 +257,44 @@ class Trainer:
                 batch = self.window_sampler(self.train_data, seed=self.cfg.seed + 4242).sample(self.cfg.batch_size)
                 probe["batch"] = batch.to(self.device)
             model, batch = probe["model"], probe["batch"]
-            loss = loss_under(model, dtype, self.device.type)
+            loss = loss_under(TrainingLoss(model), dtype, self.device.type)
             if compiled:
                 prepare_compile()
                 loss = torch.compile(loss, dynamic=False, backend=compile_backend())
-            inputs = model.batch_inputs(batch)
-
             def update() -> None:
                 model.zero_grad(set_to_none=True)
-                loss(inputs, batch.actions, batch.mask).backward()
+                loss(batch)[0].backward()
 
             return update
 
         return make
 
-    def update(self) -> float:
-        """One gradient update; its loss. A non-finite loss or gradient norm stops training (``Diverged``) before
-        the optimizer steps, so the weights stay those of the update before."""
+    def update(self) -> dict[str, float]:
+        """One gradient update; its logs (``losses/total`` and the kind's). A non-finite loss or gradient norm
+        stops training (``Diverged``) before the optimizer steps, so the weights stay those of the update before."""
         batch = self.sampler.sample(self.cfg.batch_size).to(self.device)
-        loss = self.loss_fn(self.model.batch_inputs(batch), batch.actions, batch.mask)
+        loss, logs = self.loss_fn(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = loss.item()
         if not math.isfinite(value):
             raise self.diverged(f"its loss is {value}")
         if self.cfg.grad_clip > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+            norm = float(torch.nn.utils.clip_grad_norm_(self.clipped, self.cfg.grad_clip))
             if not math.isfinite(norm):
                 raise self.diverged(f"its gradient norm is {norm}")
         self.optimizer.step()
         self.scheduler.step()
+        after = getattr(self.model, "after_update", None)  # a critic's target network follows it
+        if after is not None:
+            after()
         if self.ema is not None:
             self.ema.update(self.model)
         self.step += 1
-        return value
+        out = {k: float(v) for k, v in logs.items()}
+        if list(out) != ["losses/action_mse"]:  # a loss of several terms: its total beside them
+            out["losses/total"] = value
+        return out
 
     def diverged(self, what: str, update: int | None = None) -> Diverged:
         """The error for a run whose update ``update`` (default: the next) went non-finite: what and what to try."""
@@ -295,6 +328,8 @@ class Trainer:
             self.writer.add_scalar(f"eval/x_displacement_{r.label}", s["x_displacement_mean"], self.step)
             self.writer.add_scalar(f"eval/fell_fraction_{r.label}", s["fell_fraction"], self.step)
             self.writer.add_scalar(f"eval/upside_down_fraction_{r.label}", s["upside_down_fraction"], self.step)
+            for i, share in enumerate(r.chosen):  # value-guided selection: candidate i (lowest target first)
+                self.writer.add_scalar(f"eval/chosen_share_{r.label}/candidate{i}", share, self.step)
         self.writer.add_scalar("eval/normalized_score_mean", rec.score, self.step)
         self.log_gate_histograms()
         # the checkpoints first, each holding the evaluation, then the evaluation's line (atomic: never partial): so
@@ -407,7 +442,7 @@ class Trainer:
             self.writer.add_text("hyperparameters", hparams_markdown(cfg.to_dict()))
             self.writer.add_text("fast_path", "```\n" + json.dumps(self.fast.summary(), indent=1) + "\n```")
         self.model.train()
-        losses: list[float] = []
+        losses: list[dict[str, float]] = []
         busy = 0.0  # seconds spent in updates since the last log (evaluation excluded)
         bar = tqdm(  # redrawn at most every 30 s when stderr is not a terminal (log files)
             total=cfg.steps, initial=self.step, desc=f"train {cfg.label()}", unit="upd", dynamic_ncols=True,
@@ -435,10 +470,13 @@ class Trainer:
                     continue
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     ups = len(losses) / max(busy, 1e-9)
-                    self.writer.add_scalar("losses/action_mse", float(np.mean(losses)), self.step)
+                    means = {k: float(np.mean([d[k] for d in losses])) for k in losses[-1]}
+                    for tag, value in means.items():
+                        self.writer.add_scalar(tag, value, self.step)
                     self.writer.add_scalar("charts/learning_rate", self.scheduler.get_last_lr()[0], self.step)
                     self.writer.add_scalar("charts/updates_per_s", ups, self.step)
-                    bar.set_postfix(loss=f"{np.mean(losses):.4f}", ups=f"{ups:.1f}")
+                    shown = means.get("losses/total", means["losses/action_mse"])
+                    bar.set_postfix(loss=f"{shown:.4f}", ups=f"{ups:.1f}")
                     losses.clear()
                     busy = 0.0
                 if self.step % cfg.eval_every == 0 or self.step == cfg.steps:

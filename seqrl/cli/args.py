@@ -5,7 +5,8 @@ then flags.
 ``model:``, BC's under ``bc:``); a file may start with ``base: other.yaml`` and override some of its values,
 and a protocol's file may give each backbone's options under ``backbone_defaults: {<backbone>: {...}}``, used
 for the backbone trained (its own ``model: {options: ...}`` and flags win). On the command line every field is
-a flag: the Decision model's without a prefix (``--backbone``, ``--width``), BC's as ``--bc.hidden``, and each
+a flag: the Decision model's without a prefix (``--backbone``, ``--width``), the other groups' with theirs
+(``--bc.hidden``, ``--iql.beta``, ``--value.eta``, ``--value.critic.expectile``), and each
 backbone's options in its own group (``--mingru.gate ur``, ``--s4d.d-state 32``); options of a backbone other
 than the one trained are refused.
 """
@@ -83,7 +84,7 @@ def with_backbone_defaults(values: dict[str, Any], source: str) -> dict[str, Any
         ModelConfig.from_dict({"backbone": b, "options": mapping}, f"{source}: backbone_defaults")
     model = dict(values.get("model") or {})
     backbone = model.get("backbone", ModelConfig.backbone)
-    if backbone in defaults and values.get("agent", TrainConfig.agent) == "dt":
+    if backbone in defaults and "model" in agent_kind(values.get("agent", TrainConfig.agent)).groups:
         model["options"] = {**(defaults[backbone] or {}), **(model.get("options") or {})}
         values["model"] = model
     return values
@@ -156,7 +157,7 @@ def parse_train_args(argv: Sequence[str] | None = None, description: str | None 
     backbone = parsed.model.backbone
     stray = {b: [flag(f"{b}.{k}") for k in changed_options(getattr(parsed, b))] for b in option_backbones() if b != backbone}
     stray = {b: flags for b, flags in stray.items() if flags}
-    if stray and agent_kind(parsed.agent).group != "model":
+    if stray and "model" not in agent_kind(parsed.agent).groups:
         raise SeqRLError(f"--agent {parsed.agent} does not use {', '.join(sum(stray.values(), []))}: it has no "
                          "backbone. Drop them.")
     if stray:

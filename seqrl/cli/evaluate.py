@@ -10,6 +10,7 @@ a file written by export.py instead (ONNX or TorchScript, its own rollout mode),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
+from seqrl.agents.kinds import agent_kind
 from seqrl.agents.scoring import evaluate_agent, format_table
 from seqrl.agents.policy import Rollout
 from seqrl.core.command import run_command
@@ -43,6 +45,9 @@ class EvalArgs:
     rollout: list[Rollout] | None = None
     """Rollout modes: window and/or recurrent (default: window; with --policy: the file's; not for a BC run,
     which acts on the state alone)."""
+    candidates: int | None = None
+    """Value-guided runs (--agent vdt): return-to-go candidates per step, the critic choosing the action (default:
+    the run's --value.candidates; 1: the target alone)."""
     seed: int = 0
     """Episode i is reset with seed + i."""
     device: str = "auto"
@@ -107,9 +112,17 @@ def evaluate_run(args: EvalArgs) -> tuple[list, dict, Any]:
     device = resolve_device(args.device)
     path = find_checkpoint(args.run, args.checkpoint)
     agent, _ = load_checkpoint(path, device)
-    if agent.model.kind == "bc" and (args.targets or args.rollout):
-        raise SeqRLError("This is a behaviour-cloning run: it takes no target return and acts on the current "
-                         "state alone (one evaluation, rollout 'state'). Drop --targets / --rollout.")
+    if not agent_kind(agent.model.kind).conditioned and (args.targets or args.rollout):
+        raise SeqRLError(f"This is a run of the {agent_kind(agent.model.kind).title} agent (--agent {agent.model.kind}): "
+                         "it takes no target return and acts on the current state alone (one evaluation, rollout "
+                         "'state'). Drop --targets / --rollout.")
+    if args.candidates is not None:
+        if not hasattr(agent.model, "value_cfg"):
+            raise SeqRLError(f"--candidates is for value-guided runs (--agent vdt); {str(path)!r} is a "
+                             f"run of the {agent_kind(agent.model.kind).title} agent, which has no critic to choose with. Drop --candidates.")
+        if args.candidates < 1:
+            raise SeqRLError(f"--candidates must be >= 1 (1: the target alone), got {args.candidates}.")
+        agent.model.value_cfg = dataclasses.replace(agent.model.value_cfg, candidates=args.candidates)
     label = TrainConfig.from_dict(agent.config, str(path)).label()
     print(
         f"[seqrl] {path} (step {agent.step}): agent {label}, dataset "

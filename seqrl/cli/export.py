@@ -59,13 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from seqrl.agents.checkpoint import find_checkpoint, load_checkpoint
         from seqrl.agents.deploy import export_policy
+        from seqrl.agents.kinds import agent_kind
 
         path = find_checkpoint(args.run, args.checkpoint)
         check_out(args.out)
         agent, _ = load_checkpoint(path, "cpu")
-        if agent.model.kind == "bc":
-            raise SeqRLError(f"{str(path)!r} is a behaviour-cloning run (--agent bc); export.py exports the "
-                             "Decision model's policies only, for now. Evaluate BC runs with evaluate.py RUN_DIR.")
+        if not agent_kind(agent.model.kind).conditioned:
+            raise SeqRLError(f"{str(path)!r} is a run of the {agent_kind(agent.model.kind).title} agent (--agent {agent.model.kind}); export.py "
+                             "exports the Decision model's policies only, for now. Evaluate it with evaluate.py RUN_DIR.")
+        if getattr(agent.model, "candidates", 1) > 1:
+            raise SeqRLError(f"{str(path)!r} selects among {agent.model.candidates} return-to-go candidates with its "
+                             "critic at each step, which the exported step does not carry (it would act on the target "
+                             "alone, another policy than the one evaluated). Export a run trained with "
+                             "--value.candidates 1, or evaluate this one with evaluate.py RUN_DIR.")
         info = export_policy(agent, args.out, args.format, args.rollout, checkpoint=str(path))
         states = ", ".join(f"{s['name']} {tuple(s['shape'])}" for s in info.state)
         print(

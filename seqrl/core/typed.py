@@ -12,7 +12,7 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Any, Callable, Literal, Mapping, Sequence, TypeVar
 
 from seqrl.core.errors import SeqRLError
 
@@ -74,6 +74,27 @@ def from_mapping(cls: type[T], values: dict[str, Any], source: str, paths: Seque
     check_types(cls, values, source)
     kwargs = {k: (Path(v) if isinstance(v, str) and k in paths else v) for k, v in values.items()}
     return cls(**kwargs)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A flat config dataclass as YAML/JSON takes it: tuples as lists, nested configs as their ``to_dict``."""
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v.to_dict() if dataclasses.is_dataclass(v) else v
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def config_from_dict(cls: type[T], values: Mapping[str, Any], source: str) -> T:
+    """``config_to_dict``'s inverse through ``from_mapping``: a list for a field whose default is a tuple becomes a
+    tuple, a mapping for a nested config (a field whose default is a dataclass) that config's ``from_dict``."""
+    values = dict(values)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        v = values.get(f.name)
+        if isinstance(v, list) and isinstance(default, tuple):
+            values[f.name] = tuple(v)
+        elif isinstance(v, Mapping) and dataclasses.is_dataclass(default):
+            values[f.name] = type(default).from_dict(v, f"{source}: {f.name}")
+    return from_mapping(cls, values, source)
 
 
 # ---- facts on fields ----------------------------------------------------------------------------------------
