@@ -99,15 +99,16 @@ class ValueDecisionModel(DecisionModel):
         pred = self(*self.batch_inputs(batch)).float()
         mse = masked_action_mse(pred, batch.actions, batch.mask)
         m = batch.mask.float()
+        q = self.critic.q_frozen(batch.states.float(), pred if v.guide == "q" else pred.detach())  # Q(s, a^)
         if v.guide == "q":
-            q = self.critic.q_frozen(batch.states.float(), pred)
-            q_data = logs["critic/q_data"]
             actor = mse - v.eta * masked_mean(q, m) / masked_mean(q.abs(), m).detach().clamp_min(1e-6)
-            logs["critic/q_actor_minus_data"] = masked_mean(q, m).detach() - q_data
         else:
             weights = torch.exp(v.beta * self.critic.advantage(batch.states.float(), batch.actions)).clamp(max=v.max_weight)
             actor = masked_mean(weights * (pred - batch.actions).pow(2).mean(-1), m)
             logs["critic/weight_mean"] = masked_mean(weights, m)
+        with torch.no_grad():  # > 0: the critic values the model's actions above the data's, at the same steps
+            q_data = self.critic.q_values(batch.states.float(), batch.actions.float())
+            logs["critic/q_actor_minus_data"] = masked_mean(q.detach() - q_data, m)
         return actor + critic_loss, {"losses/action_mse": mse.detach(), "losses/actor": actor.detach(), **logs}
 
     def after_update(self) -> None:

@@ -215,6 +215,9 @@ def test_a_value_guided_run_with_one_candidate_exports_and_acts_as_evaluated(dat
     p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--agent", "vdt", "--backbone", "mingru",
              "--value.guide", "awr", "--value.critic.hidden", "16", "--run-dir", str(run_dir), *TINY])
     assert p.returncode == 0, p.stderr
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tags = set(EventAccumulator(str(run_dir)).Reload().Tags()["scalars"])
+    assert {"critic/weight_mean", "critic/q_actor_minus_data"} <= tags  # awr's weights; Q(s, a^) - Q(s, a) either way
     p = run(["export.py", str(run_dir), "--format", "onnx", "--rollout", "recurrent", "--out", str(onnx)])
     assert p.returncode == 0, p.stderr
     outs = []
