@@ -126,7 +126,7 @@ def test_bc_trains_evaluates_and_refuses_what_it_would_ignore(data_root, tmp_pat
     assert p.returncode == 0, p.stderr
     assert "agent bc" in p.stdout and "| - | state | 2 |" in p.stdout
     err = error_of(capsys, "evaluate", [str(run_dir), "--targets", "500"])
-    assert "behaviour-cloning run" in err and "Drop --targets / --rollout" in err
+    assert "a run of the behaviour-cloning agent (--agent bc)" in err and "Drop --targets / --rollout" in err
     err = error_of(capsys, "train_offline", ["--env", "hopper", "--dataset", "medium", "--agent", "bc", "--backbone",
                                              "mingru", "--context-len", "5"])
     assert "--agent bc does not use --backbone, --context-len" in err
