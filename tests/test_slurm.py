@@ -193,7 +193,7 @@ def test_a_grid_on_slurm_a_requeued_task_resumes_and_runs_match_local(data_root,
     (``scontrol requeue``): it resumes from its last.pt; the table; a re-submission skips every finished run; the
     same config and seed run locally gives the same evaluations."""
     dt, bc = tiny_configs(tmp_path)
-    long = tmp_path / "long.yaml"  # 3000 updates (~20 s here), a checkpoint every 25
+    long = tmp_path / "long.yaml"  # 3000 updates (8-20 s here), a checkpoint every 25
     long.write_text(yaml.safe_dump({**yaml.safe_load(dt.read_text()), "steps": 3000, "checkpoint_every": 25,
                                     "eval_every": 3000, "log_every": 25}))
     long_root, root = tmp_path / "long", tmp_path / "runs"
@@ -204,6 +204,17 @@ def test_a_grid_on_slurm_a_requeued_task_resumes_and_runs_match_local(data_root,
     (record,) = (long_root / "slurm").glob("*.json")
     long_task = json.loads(record.read_text())["runs"]["hopper__medium__mingru__5__"]
     assert long_task == f"{submitted_job(p.stdout)}_0"  # a task of the array
+    # the long run: requeued once it has a checkpoint past update 0, it resumes there (watched from its submission,
+    # before the next grid is submitted: at full speed it takes seconds)
+    long_run = None
+    deadline = time.time() + 900
+    while long_run is None or last_step(long_run) < 50:
+        assert time.time() < deadline, "the long run never reached update 50"
+        time.sleep(0.2)
+        long_run = next(iter(long_root.glob("hopper__medium__mingru__*")), None)
+    subprocess.run(["scontrol", "requeue", long_task], check=True, timeout=60)
+    requeued_at = time.time()
+
     started = time.time()
     p = grid("--configs", str(dt), str(bc), "--backbones", "mingru", "--seeds", "0", "1", "--runs-root", str(root),
              *slurm, "--array-parallelism", "2")
@@ -212,16 +223,6 @@ def test_a_grid_on_slurm_a_requeued_task_resumes_and_runs_match_local(data_root,
     assert f"[grid] submitted job {job}: 4 task(s), one per run, at most 2 at a time" in p.stdout
     assert f"[grid] logs: {root}/slurm/{job}_<task>/" in p.stdout and f"--status {root}" in p.stdout
     print(p.stdout)
-
-    # the long run: requeued once it has a checkpoint past update 0, it resumes there
-    long_run = None
-    deadline = time.time() + 900
-    while long_run is None or last_step(long_run) < 50:
-        assert time.time() < deadline, "the long run never reached update 50"
-        time.sleep(1)
-        long_run = next(iter(long_root.glob("hopper__medium__mingru__*")), None)
-    subprocess.run(["scontrol", "requeue", long_task], check=True, timeout=60)
-    requeued_at = time.time()
 
     found = wait_for(root, 4)
     grid_s = time.time() - started
