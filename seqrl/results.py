@@ -278,11 +278,26 @@ def compact_columns(chosen: dict[tuple[str, str, str, str], dict], agents: list[
     return cols
 
 
-def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: list[str] | None = None) -> str:
+def beside_cells(rows: list[dict]) -> tuple[str, dict[tuple[str, str, str, str], dict]]:
+    """The runs of ``--beside`` as the compact table shows them: their seeds' name (``seeds 0-2``) and their headline
+    rows by (env, dataset, agent, rollout). No rows: ("", {})."""
+    if not rows:
+        return "", {}
+    seeds = sorted({int(s.split(":")[0]) for r in rows for s in r["last_by_seed"].split()})
+    contiguous = len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1))
+    name = f"seeds {seeds[0]}-{seeds[-1]}" if contiguous else "seed" + ("s " if len(seeds) > 1 else " ") + ", ".join(map(str, seeds))
+    return name, headline_rows(rows)[1]
+
+
+def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: list[str] | None = None,
+                  beside: list[dict] | None = None) -> str:
     """The headline without brackets: one row per dataset (in the given ``env-dataset`` order, else by name) with
     the data's mean and the highest target R, one column per agent and rollout: the last evaluation at the agent's
-    highest target, mean ± std over seeds (an agent not evaluated at R: marked; a cell of fewer seeds: its n)."""
+    highest target, mean ± std over seeds (an agent not evaluated at R: marked; a cell of fewer seeds: its n), and
+    ``beside`` (``aggregate``'s rows of other seeds, e.g. those the recipe was decided on): their last evaluation's mean
+    after the cell, where the same agent and dataset has one."""
     high, chosen = headline_rows(rows)
+    beside_name, beside_rows = beside_cells(beside or [])
     cols = compact_columns(chosen, agents)
     tasks = sorted({k[:2] for k in chosen})
     if datasets:
@@ -295,13 +310,26 @@ def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: l
         for agent, rollout, _ in cols:
             r = chosen.get((env, dataset, agent, rollout))
             fewer = fewer or (r is not None and r["seeds"] < n)
-            cells.append("-" if r is None else compact_cell(r, high.get((env, dataset)), n))
+            cell = "-" if r is None else compact_cell(r, high.get((env, dataset)), n)
+            other = beside_rows.get((env, dataset, agent, rollout))
+            if other is not None:
+                cell += f"; {beside_name}: {other['last_mean']:.1f}"
+            cells.append(cell)
         data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
         lines.append(f"| {env}-{dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
                      + " | ".join(cells) + " |")
+    if len(tasks) > 1:
+        means = [[chosen[(*t, agent, rollout)]["last_mean"] for t in tasks if (*t, agent, rollout) in chosen]
+                 for agent, rollout, _ in cols]
+        lines.append(f"| mean of the {len(tasks)} datasets | | | "
+                     + " | ".join(f"{np.mean(m):.1f}" if len(m) == len(tasks) else "-" for m in means) + " |")
     caption = (f"Normalized score of the last evaluation at each dataset's highest target R (BC takes none), mean ± std "
                f"over {n} seed{'s' if n > 1 else ''}{' (n: a cell with fewer)' if fewer else ''}, and beside it the mean "
-               "of each seed's best evaluation; data: the dataset's own mean.")
+               "of each seed's best evaluation; data: the dataset's own mean"
+               + (" (last row: the mean of the last evaluations over the datasets, for an agent run on all)."
+                  if len(tasks) > 1 else ".")
+               + (f" After ';': the mean over {beside_name} of the same agent's last evaluation, where it was run."
+                  if beside_rows else ""))
     return caption + "\n\n" + "\n".join(lines)
 
 
@@ -465,6 +493,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="also write headline.md: one row per dataset, one column per agent (and rollout), the last "
                          "evaluation at the highest target, mean ± std over seeds, the data's mean; no per-seed values. "
                          "It is the table printed and put into --into")
+    ap.add_argument("--beside", nargs="+", type=Path, metavar="RUNS",
+                    help="with --compact: results files or run directories of other seeds (e.g. studies/study6.jsonl.gz, "
+                         "the seeds a recipe was decided on), whose last evaluation's mean over seeds is shown after "
+                         "each cell of the same agent and dataset (--finished applies to them too)")
     ap.add_argument("--flips", action="store_true",
                     help="also write flips.md: per agent and rollout, the share of episodes that ended upside down "
                          "over every evaluation at the highest target, and the mean score with and without them")
@@ -486,7 +518,9 @@ def check_inputs(args: argparse.Namespace) -> None:
             replace_block(args.into.read_text(), args.block, "")
         except OSError as e:
             raise SeqRLError(f"--into {args.into}: {e.strerror}.") from None
-    missing = [str(p) for p in args.runs if not p.exists()]
+    if args.beside and not args.compact:
+        raise SeqRLError("--beside shows other seeds in the compact table: add --compact.")
+    missing = [str(p) for p in [*args.runs, *(args.beside or [])] if not p.exists()]
     if missing:
         raise SeqRLError(f"{', '.join(missing)}: no such run directory, folder or results file.")
     writable_folder(args.out, "--out")
@@ -529,7 +563,9 @@ def tables(args: argparse.Namespace) -> int:
         plot(runs, rows, args.out)
     table = (args.out / "results.md").read_text()
     if args.compact:
-        table = compact_table(rows, args.agents, args.datasets) + "\n"
+        keys = {r.key for r in runs}
+        beside = [r for r in finite_runs(read_runs(args.beside or [], args.finished)) if r.key in keys]
+        table = compact_table(rows, args.agents, args.datasets, aggregate(beside) if beside else None) + "\n"
         write_text(args.out / "headline.md", table)
     print(table)
     if args.into is not None:

@@ -244,6 +244,7 @@ def test_results_filters_and_the_compact_headline(tmp_path, capsys):
     assert lines[4] == "| walker2d-medium | 35.7 | 5000 | 25.0 (best 25.0, n=1) | 25.0 ± 5.0 (best 25.0) | - | - |"
     assert lines[5] == ("| hopper-medium | 56.1 | 3600 | 70.0 (best 70.0, n=1) | 55.0 ± 5.0 (best 65.0) | 56.0 ± 5.0 (best 56.0) "
                         "| 40.5 ± 0.5 (best 40.5) |")
+    assert lines[6] == "| mean of the 2 datasets | | | 47.5 | 40.0 | - | - |"  # over the datasets an agent has all of
     assert results_main([str(runs), "--out", str(tmp_path / "out2"), "--no-plots", "--agents", "transformer",
                          "--datasets", "walker2d-medium"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "out2" / "results.csv")))
@@ -311,3 +312,25 @@ def test_results_paired_compares_each_runs_last_evaluation_with_its_reevaluation
     assert results_main([str(runs), "--paired", "data_targets", "--out", str(out)]) == 2
     assert "--paired data_targets: no run has an evaluation of that name (data_targets_eval.json); the runs have: " \
            "data_best." in capsys.readouterr().err
+
+
+def test_results_beside_shows_other_seeds_after_each_cell_where_they_exist(tmp_path, capsys):
+    """--beside: the held-out seeds' table with the deciding seeds' mean after each cell of the same agent and
+    dataset (an agent they lack: nothing added); it needs --compact, and a missing input fails before work."""
+    held, decided = tmp_path / "held", tmp_path / "decided"
+    for seed, score in ((3, 50.0), (4, 70.0)):
+        fake_run(held, "mingru", seed, {1000: score}, data=56.1)
+        fake_run(held, "transformer", seed, {1000: score + 1}, data=56.1)
+    for seed, score in ((0, 80.0), (1, 90.0), (2, 40.0)):
+        fake_run(decided, "mingru", seed, {500: 99.0, 1000: score}, data=56.1)
+    fake_run(decided, "gru", 0, {1000: 10.0}, data=56.1)  # not in the held-out table: not shown
+    out = tmp_path / "out"
+    assert results_main([str(held), "--beside", str(decided), "--compact", "--no-plots", "--out", str(out)]) == 0
+    lines = (out / "headline.md").read_text().splitlines()
+    assert "After ';': the mean over seeds 0-2 of the same agent's last evaluation" in lines[0]
+    assert lines[4] == "| hopper-medium | 56.1 | 3600 | 60.0 ± 10.0 (best 60.0); seeds 0-2: 70.0 | 61.0 ± 10.0 (best 61.0) |"
+    capsys.readouterr()
+    assert results_main([str(held), "--beside", str(decided), "--no-plots", "--out", str(out)]) == 2
+    assert "--beside shows other seeds in the compact table: add --compact." in capsys.readouterr().err
+    assert results_main([str(held), "--beside", str(tmp_path / "nope"), "--compact", "--out", str(out)]) == 2
+    assert "nope: no such run directory, folder or results file." in capsys.readouterr().err
