@@ -278,26 +278,23 @@ def compact_columns(chosen: dict[tuple[str, str, str, str], dict], agents: list[
     return cols
 
 
-def beside_cells(rows: list[dict]) -> tuple[str, dict[tuple[str, str, str, str], dict]]:
-    """The runs of ``--beside`` as the compact table shows them: their seeds' name (``seeds 0-2``) and their headline
-    rows by (env, dataset, agent, rollout). No rows: ("", {})."""
-    if not rows:
-        return "", {}
-    seeds = sorted({int(s.split(":")[0]) for r in rows for s in r["last_by_seed"].split()})
-    contiguous = len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1))
-    name = f"seeds {seeds[0]}-{seeds[-1]}" if contiguous else "seed" + ("s " if len(seeds) > 1 else " ") + ", ".join(map(str, seeds))
-    return name, headline_rows(rows)[1]
+def seeds_name(seeds: set[int]) -> str:
+    """How a caption names a set of seeds: ``seeds 0-2`` for a run of them, else ``seed 3`` / ``seeds 0, 4``."""
+    s = sorted(seeds)
+    if len(s) > 1 and s == list(range(s[0], s[-1] + 1)):
+        return f"seeds {s[0]}-{s[-1]}"
+    return ("seeds " if len(s) > 1 else "seed ") + ", ".join(map(str, s))
 
 
 def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: list[str] | None = None,
-                  beside: list[dict] | None = None) -> str:
+                  beside: list[dict] | None = None, beside_name: str = "") -> str:
     """The headline without brackets: one row per dataset (in the given ``env-dataset`` order, else by name) with
     the data's mean and the highest target R, one column per agent and rollout: the last evaluation at the agent's
     highest target, mean ± std over seeds (an agent not evaluated at R: marked; a cell of fewer seeds: its n), and
-    ``beside`` (``aggregate``'s rows of other seeds, e.g. those the recipe was decided on): their last evaluation's mean
-    after the cell, where the same agent and dataset has one."""
+    ``beside`` (``aggregate``'s rows of other seeds, ``beside_name``, e.g. those the recipe was decided on): their last
+    evaluation's mean after the cell, where the same agent and dataset has one."""
     high, chosen = headline_rows(rows)
-    beside_name, beside_rows = beside_cells(beside or [])
+    beside_rows = headline_rows(beside)[1] if beside else {}
     cols = compact_columns(chosen, agents)
     tasks = sorted({k[:2] for k in chosen})
     if datasets:
@@ -565,7 +562,8 @@ def tables(args: argparse.Namespace) -> int:
     if args.compact:
         keys = {r.key for r in runs}
         beside = [r for r in finite_runs(read_runs(args.beside or [], args.finished)) if r.key in keys]
-        table = compact_table(rows, args.agents, args.datasets, aggregate(beside) if beside else None) + "\n"
+        table = compact_table(rows, args.agents, args.datasets, aggregate(beside) if beside else None,
+                              seeds_name({r.seed for r in beside})) + "\n"
         write_text(args.out / "headline.md", table)
     print(table)
     if args.into is not None:
