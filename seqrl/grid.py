@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ from seqrl.core.command import Stopped, exit_status_of, run_command, signals_ign
 from seqrl.core.errors import SEED_RULE, SeqRLError, check_flags, seed_ok
 from seqrl.core.files import writable_folder, write_atomic
 from seqrl.training.rundir import RunName, RunSummary
-from seqrl.core.runtime import cpu_model
+from seqrl.core.runtime import cpu_model, usable_cores
 from seqrl.slurm import SlurmResources, add_launcher_flags, print_status, resources_from_args, submit_grid
 
 
@@ -340,24 +339,27 @@ def grid(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def launch(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str], then: str,
-           slurm: SlurmResources | None = None) -> int:
+           slurm: SlurmResources | None = None, threads: int | None = None) -> int:
     """Run the grid here (``run_grid``) or, with ``slurm``, submit it as one job array and return."""
     if slurm is None:
-        return run_grid(jobs, runs_root, parallel, until, extra, then)
+        return run_grid(jobs, runs_root, parallel, until, extra, then, threads)
     return submit_grid(jobs, runs_root, slurm, run_job, then)
 
 
 def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str],
-             then: str) -> int:
+             then: str, threads: int | None = None) -> int:
     """Run ``jobs`` into ``runs_root``, ``parallel`` at a time (finished runs skipped, unfinished ones resumed,
     runs not expected to finish by ``until`` left for later); write ``grid.yaml``; 0 unless a run failed.
-    ``extra``: the flags every job was given (for the thread count); ``then``: what to do after, said at the end."""
-    threads = max(1, (os.cpu_count() or 1) // parallel)
+    ``extra``: the flags every job was given (for the thread count); ``then``: what to do after, said at the end;
+    ``threads``: each run's torch threads (default: the cores this process may use, shared by ``parallel``)."""
+    asked = threads
+    threads = threads or max(1, usable_cores() // parallel)
     root = runs_root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     given = threads_flag(extra)
     each = (f"{given} thread(s) each (--threads after --)" if given else
-            f"{threads} thread(s) each (a run whose config sets threads: its own)")
+            f"{threads} thread(s) each ({'--threads' if asked else f'{usable_cores()} cores shared'}; a run whose "
+            "config sets threads: its own)")
     print(f"[grid] {len(jobs)} runs, {parallel} at a time, {each}, into {root}", flush=True)
     finished, lock, children = [0], threading.Lock(), Children()
 

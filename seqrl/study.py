@@ -310,7 +310,7 @@ def pending_evaluations(runs: list[tuple[Job, Block]], root: Path) -> list[tuple
 
 
 def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None,
-              slurm: SlurmResources | None = None) -> int:
+              slurm: SlurmResources | None = None, threads: int | None = None) -> int:
     """Train the study's runs (``seqrl.grid``; with ``slurm``, submit them and return), then its evaluations of
     the finished runs; 0 unless something failed."""
     runs = expand(study)
@@ -319,7 +319,7 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
         "" if root == default_root(study) else f" --runs-root {root}")
     if slurm is not None and any(block.evaluate for _, block in runs):
         then = "the blocks' evaluations are made by this run command once the runs are finished. " + then
-    rc = launch([job for job, _ in runs], root, parallel, until, [], then, slurm)
+    rc = launch([job for job, _ in runs], root, parallel, until, [], then, slurm, threads)
     if rc > 128:  # stopped by a signal (seqrl.core.command): no evaluations start
         return rc
     todo = pending_evaluations(runs, root.resolve())
@@ -379,7 +379,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if name == "run":
             p.add_argument("--jobs", type=int, default=None,
                            help="parallel training processes (local launcher; default 1), each with cores / jobs "
-                                "threads unless its flags say")
+                                "threads unless --threads or its flags say")
+            p.add_argument("--threads", type=int, default=None, metavar="N",
+                           help="torch threads of each training process (local launcher; default: the cores this "
+                                "process may use divided by --jobs, e.g. 1 with --jobs 2 on 2 cores); a run whose "
+                                "config sets threads keeps its own")
             p.add_argument("--until", default=None, metavar="HH:MM|+MIN",
                            help="start a run only if it is expected to finish by then (as seqrl.grid --until); a "
                                 "later run command starts the rest")
@@ -414,8 +418,11 @@ def command(args: argparse.Namespace) -> int:
     jobs = 1 if args.jobs is None else args.jobs
     if jobs < 1:
         raise SeqRLError(f"--jobs {args.jobs}: give 1 or more.")
+    if args.threads is not None and (args.threads < 1 or slurm is not None):
+        raise SeqRLError(f"--threads {args.threads}: give 1 or more." if slurm is None else
+                         "--threads is for the local launcher; under Slurm a run's threads are --cpus-per-task.")
     until = None if args.until is None else parse_until(args.until, dt.datetime.now())
-    return run_study(study, root, jobs, until, slurm)
+    return run_study(study, root, jobs, until, slurm, args.threads)
 
 
 if __name__ == "__main__":

@@ -289,3 +289,25 @@ def test_an_evaluation_takes_the_runs_own_targets_by_default_and_passes_its_flag
     best = _evaluation("study", {"name": "high", "targets": [3600, 5000]})
     cmd = evaluation_command(tmp_path, {"eval_episodes": 10, "rollout": ["window"]}, None, best)  # type: ignore[arg-type]
     assert cmd[cmd.index("--targets") + 1:cmd.index("--targets") + 3] == ["3600.0", "5000.0"]
+
+
+def test_study_threads_default_to_the_cores_this_process_may_use_and_follow_threads(data_root, tmp_path, capsys):
+    """Each run's torch threads: the cores of the grid's affinity mask (taskset, a cgroup, Slurm) shared by --jobs,
+    not the machine's count; --threads N sets them; a bad --threads is refused before any run."""
+    tiny_configs(tmp_path)
+    study = write_study(tmp_path, "seeds: [0]\nblocks: [{configs: tiny-bc.yaml}]\n")
+    cmd = [sys.executable, "-m", "seqrl.study", "run", study, "--jobs", "1"]
+    one_core = subprocess.run([*cmd, "--runs-root", str(tmp_path / "pinned")], cwd=REPO, capture_output=True,
+                              text=True, env=os.environ.copy(), timeout=600,
+                              preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    assert one_core.returncode == 0, one_core.stdout + one_core.stderr
+    assert "1 thread(s) each (1 cores shared; a run whose config sets threads: its own)" in one_core.stdout
+    run = next((tmp_path / "pinned").glob("hopper__medium__bc__0__*"))
+    assert json.loads((run / "done.json").read_text())["machine"]["threads"] == 1
+    assert study_main(["run", study, "--jobs", "1", "--threads", "1", "--runs-root", str(tmp_path / "asked")]) == 0
+    assert "1 thread(s) each (--threads; a run whose config sets threads: its own)" in capsys.readouterr().out
+    run = next((tmp_path / "asked").glob("hopper__medium__bc__0__*"))
+    assert json.loads((run / "done.json").read_text())["machine"]["threads"] == 1
+    assert study_main(["run", study, "--threads", "0", "--runs-root", str(tmp_path / "bad")]) == 2
+    assert "error: --threads 0: give 1 or more." in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

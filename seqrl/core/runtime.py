@@ -49,6 +49,15 @@ def cpu_isa() -> str:
     return " ".join(f for f in ("avx2", "fma3", "avx512_f", "avx512_bf16", "amx_bf16", "amx_tile") if caps.get(f))
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on: its affinity mask, which taskset, a cgroup's cpuset or Slurm narrows
+    (``os.cpu_count`` counts the machine's), else the machine's count where there is no mask (not Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def machine_summary(device: torch.device) -> dict[str, str | int]:
     """What a run's figures depend on besides its config (its float kernels, its speed): recorded in done.json
     and the training log, since runs of one study may come from different machines."""
