@@ -287,12 +287,13 @@ def seeds_name(seeds: set[int]) -> str:
 
 
 def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: list[str] | None = None,
-                  beside: list[dict] | None = None, beside_name: str = "") -> str:
+                  beside: list[dict] | None = None, beside_name: str = "", diagnostics: bool = False) -> str:
     """The headline without brackets: one row per dataset (in the given ``env-dataset`` order, else by name) with
     the data's mean and the highest target R, one column per agent and rollout: the last evaluation at the agent's
     highest target, mean ± std over seeds (an agent not evaluated at R: marked; a cell of fewer seeds: its n), and
     ``beside`` (``aggregate``'s rows of other seeds, ``beside_name``, e.g. those the recipe was decided on): their last
-    evaluation's mean after the cell, where the same agent and dataset has one."""
+    evaluation's mean after the cell, where the same agent and dataset has one. ``diagnostics``: a second table of
+    the same cells, what those last evaluations' episodes did (length, fallen, x)."""
     high, chosen = headline_rows(rows)
     beside_rows = headline_rows(beside)[1] if beside else {}
     cols = compact_columns(chosen, agents)
@@ -300,21 +301,13 @@ def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: l
     if datasets:
         tasks = sorted(tasks, key=lambda t: datasets.index(f"{t[0]}-{t[1]}"))
     n = max(r["seeds"] for r in chosen.values())
-    fewer = False
-    lines = ["| dataset | data | R | " + " | ".join(c[2] for c in cols) + " |", "|---|---:|---:|" + "---:|" * len(cols)]
-    for env, dataset in tasks:
-        cells = []
-        for agent, rollout, _ in cols:
-            r = chosen.get((env, dataset, agent, rollout))
-            fewer = fewer or (r is not None and r["seeds"] < n)
-            cell = "-" if r is None else compact_cell(r, high.get((env, dataset)), n)
-            other = beside_rows.get((env, dataset, agent, rollout))
-            if other is not None:
-                cell += f"; {beside_name}: {other['last_mean']:.1f}"
-            cells.append(cell)
-        data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
-        lines.append(f"| {env}-{dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
-                     + " | ".join(cells) + " |")
+    fewer = any(r["seeds"] < n for k, r in chosen.items() if (k[2], k[3]) in {c[:2] for c in cols})
+
+    def score(r: dict, key: tuple[str, str, str, str]) -> str:
+        other = beside_rows.get(key)
+        return compact_cell(r, high.get(key[:2]), n) + ("" if other is None else f"; {beside_name}: {other['last_mean']:.1f}")
+
+    lines = compact_grid(chosen, high, cols, tasks, score)
     if len(tasks) > 1:
         means = [[chosen[(*t, agent, rollout)]["last_mean"] for t in tasks if (*t, agent, rollout) in chosen]
                  for agent, rollout, _ in cols]
@@ -327,7 +320,34 @@ def compact_table(rows: list[dict], agents: list[str] | None = None, datasets: l
                   if len(tasks) > 1 else ".")
                + (f" After ';': the mean over {beside_name} of the same agent's last evaluation, where it was run."
                   if beside_rows else ""))
-    return caption + "\n\n" + "\n".join(lines)
+    text = caption + "\n\n" + "\n".join(lines)
+    if diagnostics:
+        text += ("\n\nWhat the episodes of the same last evaluations did, mean over the seeds: mean episode length "
+                 "(steps; 1000 is the time limit), share of episodes that fell (the env's health check ended them), "
+                 "mean x displacement (m).\n\n" + "\n".join(compact_grid(chosen, high, cols, tasks, lambda r, _: diagnostic_cell(r))))
+    return text
+
+
+def compact_grid(chosen: dict[tuple[str, str, str, str], dict], high: dict[tuple[str, str], float],
+                 cols: list[tuple[str, str, str]], tasks: list[tuple[str, str]], cell: Any) -> list[str]:
+    """A compact table's heading and one line per dataset: data, R, and ``cell(row, key)`` per column ("-": none)."""
+    lines = ["| dataset | data | R | " + " | ".join(c[2] for c in cols) + " |", "|---|---:|---:|" + "---:|" * len(cols)]
+    for env, dataset in tasks:
+        keys = [(env, dataset, agent, rollout) for agent, rollout, _ in cols]
+        cells = ["-" if k not in chosen else cell(chosen[k], k) for k in keys]
+        data = next(r["data"] for k, r in chosen.items() if k[:2] == (env, dataset))
+        lines.append(f"| {env}-{dataset} | {_num(data, '.1f')} | {fmt_target(high.get((env, dataset)))} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
+def diagnostic_cell(r: dict) -> str:
+    """``length`` steps, ``fell`` %, x ``m`` of a row's last evaluations (means over seeds; "-" where unknown)."""
+    fell = r["fell_fraction"]
+    if r["length_mean"] == fell == r["x_displacement_mean"] == "":
+        return "-"
+    return (f"{_num(r['length_mean'], '.0f')} steps, {_num(fell if fell == '' else 100 * fell, '.0f')}% fell, "
+            f"x {_num(r['x_displacement_mean'], '.1f')} m")
 
 
 def compact_cell(r: dict, high: float | None, n: int) -> str:
@@ -494,6 +514,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="with --compact: results files or run directories of other seeds (e.g. studies/study6.jsonl.gz, "
                          "the seeds a recipe was decided on), whose last evaluation's mean over seeds is shown after "
                          "each cell of the same agent and dataset (--finished applies to them too)")
+    ap.add_argument("--diagnostics", action="store_true",
+                    help="with --compact: a second table of the same cells, what the last evaluations' episodes did "
+                         "(mean length, share fallen, x displacement; means over seeds)")
     ap.add_argument("--flips", action="store_true",
                     help="also write flips.md: per agent and rollout, the share of episodes that ended upside down "
                          "over every evaluation at the highest target, and the mean score with and without them")
@@ -515,8 +538,9 @@ def check_inputs(args: argparse.Namespace) -> None:
             replace_block(args.into.read_text(), args.block, "")
         except OSError as e:
             raise SeqRLError(f"--into {args.into}: {e.strerror}.") from None
-    if args.beside and not args.compact:
-        raise SeqRLError("--beside shows other seeds in the compact table: add --compact.")
+    for flag, given in (("--beside", args.beside), ("--diagnostics", args.diagnostics)):
+        if given and not args.compact:
+            raise SeqRLError(f"{flag} belongs to the compact table: add --compact.")
     missing = [str(p) for p in [*args.runs, *(args.beside or [])] if not p.exists()]
     if missing:
         raise SeqRLError(f"{', '.join(missing)}: no such run directory, folder or results file.")
@@ -563,7 +587,7 @@ def tables(args: argparse.Namespace) -> int:
         keys = {r.key for r in runs}
         beside = [r for r in finite_runs(read_runs(args.beside or [], args.finished)) if r.key in keys]
         table = compact_table(rows, args.agents, args.datasets, aggregate(beside) if beside else None,
-                              seeds_name({r.seed for r in beside})) + "\n"
+                              seeds_name({r.seed for r in beside}), args.diagnostics) + "\n"
         write_text(args.out / "headline.md", table)
     print(table)
     if args.into is not None:

@@ -331,6 +331,25 @@ def test_results_beside_shows_other_seeds_after_each_cell_where_they_exist(tmp_p
     assert lines[4] == "| hopper-medium | 56.1 | 3600 | 60.0 ± 10.0 (best 60.0); seeds 0-2: 70.0 | 61.0 ± 10.0 (best 61.0) |"
     capsys.readouterr()
     assert results_main([str(held), "--beside", str(decided), "--no-plots", "--out", str(out)]) == 2
-    assert "--beside shows other seeds in the compact table: add --compact." in capsys.readouterr().err
+    assert "--beside belongs to the compact table: add --compact." in capsys.readouterr().err
     assert results_main([str(held), "--beside", str(tmp_path / "nope"), "--compact", "--out", str(out)]) == 2
     assert "nope: no such run directory, folder or results file." in capsys.readouterr().err
+
+
+def test_results_diagnostics_table_gives_what_the_last_evaluations_episodes_did(tmp_path, capsys):
+    """--diagnostics: after the compact table, the same cells with the last evaluation's mean length, share fallen
+    and x displacement, each the mean over seeds (an agent without them: '-'); it needs --compact."""
+    runs = tmp_path / "runs"
+    for seed, (length, fell, x) in enumerate([(1000.0, 0.0, 10.0), (500.0, 0.5, 4.0)]):
+        fake_run(runs, "mingru", seed, {1000: 50.0}, data=56.1,
+                 episodes={"length_mean": length, "fell_fraction": fell, "x_displacement_mean": x})
+    fake_run(runs, "gru", 0, {1000: 40.0}, data=56.1)  # evaluations without diagnostics
+    out = tmp_path / "out"
+    assert results_main([str(runs), "--compact", "--diagnostics", "--agents", "mingru", "gru", "--no-plots",
+                         "--out", str(out)]) == 0
+    text = (out / "headline.md").read_text()
+    assert "What the episodes of the same last evaluations did, mean over the seeds" in text
+    assert text.splitlines()[-1] == "| hopper-medium | 56.1 | 3600 | 750 steps, 25% fell, x 7.0 m | - |"
+    capsys.readouterr()
+    assert results_main([str(runs), "--diagnostics", "--no-plots", "--out", str(out)]) == 2
+    assert "--diagnostics belongs to the compact table: add --compact." in capsys.readouterr().err
