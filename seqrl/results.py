@@ -41,7 +41,7 @@ import io
 import math
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,12 +144,49 @@ def finite_runs(runs: list[Run]) -> list[Run]:
     return kept
 
 
-def select(runs: list[Run], agents: list[str] | None, datasets: list[str] | None) -> list[Run]:
+Chosen = dict[tuple[str, str], str]  # (merged agent NAME, env-dataset) -> the label it takes there
+
+
+def merge_labels(runs: list[Run], merges: list[str] | None, chosen: Chosen | None = None) -> tuple[list[Run], Chosen]:
+    """``--merge NAME=LABEL,LABEL...``: the runs of those labels shown as one agent NAME, for an agent whose recipe
+    differs by dataset (e.g. a value-guided agent with eta set per task, labelled by it). A merge with two of its
+    labels run on one dataset would mix two arms in one cell: an error naming them. With ``chosen`` (the label
+    each dataset took in the main runs; for other seeds' runs) only that label's runs are merged there. Returns
+    the runs and which label each (NAME, dataset) took."""
+    took: Chosen = {}
+    for spec in merges or []:
+        name, _, labels_text = spec.partition("=")
+        labels = [x for x in labels_text.split(",") if x]
+        if not name or not labels:
+            raise SeqRLError(f"--merge {spec}: give NAME=LABEL,LABEL (e.g. value-mingru=mingru+value-q+no-time,"
+                             "mingru+value-q-eta0.3+no-time).")
+        for r in runs:
+            if r.agent not in labels or (chosen is not None and chosen.get((name, r.task)) != r.agent):
+                continue
+            other = took.setdefault((name, r.task), r.agent)
+            if other != r.agent:
+                raise SeqRLError(f"--merge {name}: {other} and {r.agent} both have runs on {r.task}; one column takes "
+                                 "one label per dataset (give --datasets, or merge fewer labels).")
+        runs = [replace(r, agent=name) if took.get((name, r.task)) == r.agent else r for r in runs]
+    return runs, took
+
+
+def merged_caption(took: Chosen) -> str:
+    """What each merged column took, per label: ``NAME: LABEL on task, task; LABEL on task``."""
+    by_name: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for (name, task), label in sorted(took.items()):
+        by_name[name][label].append(task)
+    return "; ".join(f"{name}: " + ", ".join(f"{label} on {' '.join(tasks)}" for label, tasks in labels.items())
+                     for name, labels in by_name.items())
+
+
+def select(runs: list[Run], agents: list[str] | None, datasets: list[str] | None, strict: bool = True) -> list[Run]:
     """The runs of these agent labels and datasets (``env-dataset``, e.g. hopper-medium); all for None. A name
-    that no run has is an error that lists the names there are."""
+    that no run has is an error that lists the names there are (unless not ``strict``: other seeds' runs, which
+    need not hold every one)."""
     for flag, wanted, have in (("agents", agents, {r.agent for r in runs}), ("datasets", datasets, {r.task for r in runs})):
         unknown = [w for w in wanted or [] if w not in have]
-        if unknown:
+        if unknown and strict:
             raise SeqRLError(f"--{flag} {' '.join(unknown)}: no run has that; the runs have: {', '.join(sorted(have))}.")
     return [r for r in runs if (agents is None or r.agent in agents) and (datasets is None or r.task in datasets)]
 
@@ -503,6 +540,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--agents", nargs="+", metavar="LABEL",
                     help="only these agents (labels as the tables show them: bc, mingru+no-time, ...); with "
                          "--compact, its columns in this order")
+    ap.add_argument("--merge", action="append", metavar="NAME=LABEL,LABEL",
+                    help="show the runs of these agent labels as one agent NAME (--agents names it), for an agent "
+                         "whose recipe differs by dataset, e.g. eta set per task (which labels its runs); refused "
+                         "where two of the labels have runs on one dataset; may be given more than once")
     ap.add_argument("--datasets", nargs="+", metavar="ENV-DATASET",
                     help="only these datasets (hopper-medium, walker2d-medium-replay, ...); with --compact, its rows "
                          "in this order")
@@ -569,10 +610,18 @@ def main(argv: list[str] | None = None) -> int:
                                                           "whole (each file the old one or the new one).")
 
 
+def read_merged(inputs: list[Path], args: argparse.Namespace, chosen: Chosen | None = None) -> tuple[list[Run], Chosen]:
+    """The finite runs of ``inputs`` of --datasets and --agents, --merge's labels joined first; with ``chosen``
+    (other seeds' runs) as the main runs took them, and no name required to be there (``select``'s strict)."""
+    runs = select(read_runs(inputs, args.finished), None, args.datasets, strict=chosen is None)
+    runs, took = merge_labels(runs, args.merge, chosen)
+    return finite_runs(select(runs, args.agents, None, strict=chosen is None)), took
+
+
 def tables(args: argparse.Namespace) -> int:
     """The command's work: read and check the inputs, then write the tables and plots."""
     check_inputs(args)
-    runs = finite_runs(select(read_runs(args.runs, args.finished), args.agents, args.datasets))
+    runs, merged = read_merged(args.runs, args)
     check_paired(runs, args.paired)
     if not runs:
         raise SeqRLError(f"no evaluated runs among {', '.join(map(str, args.runs))} (each needs config.yaml and "
@@ -585,9 +634,11 @@ def tables(args: argparse.Namespace) -> int:
     table = (args.out / "results.md").read_text()
     if args.compact:
         keys = {r.key for r in runs}
-        beside = [r for r in finite_runs(read_runs(args.beside or [], args.finished)) if r.key in keys]
+        beside = [r for r in read_merged(args.beside, args, merged)[0] if r.key in keys] if args.beside else []
         table = compact_table(rows, args.agents, args.datasets, aggregate(beside) if beside else None,
                               seeds_name({r.seed for r in beside}), args.diagnostics) + "\n"
+        if merged:
+            table += f"\nColumns of an agent whose recipe differs by dataset (--merge), the label each took: {merged_caption(merged)}.\n"
         write_text(args.out / "headline.md", table)
     print(table)
     if args.into is not None:

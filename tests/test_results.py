@@ -353,3 +353,30 @@ def test_results_diagnostics_table_gives_what_the_last_evaluations_episodes_did(
     capsys.readouterr()
     assert results_main([str(runs), "--diagnostics", "--no-plots", "--out", str(out)]) == 2
     assert "--diagnostics belongs to the compact table: add --compact." in capsys.readouterr().err
+
+
+def test_results_merge_shows_a_per_dataset_recipe_as_one_agent_and_refuses_to_mix_arms(tmp_path, capsys):
+    """--merge NAME=A,B: each dataset's runs of A or B in one column NAME, the caption saying which label each
+    took; other seeds (--beside) merged as the main runs took them; two of the labels on one dataset refused."""
+    held, decided = tmp_path / "held", tmp_path / "decided"
+    replay = {"dataset": "medium-replay"}
+    for seed in (3, 4):
+        fake_run(held, "mingru", seed, {1000: 50.0 + seed}, data=56.1)
+        fake_run(held, "gru", seed, {1000: 20.0 + seed}, data=8.2, extra=replay, name=f"hopper__medium-replay__gru__{seed}")
+    for seed, (a, b) in enumerate([(80.0, 10.0), (90.0, 20.0)]):  # both arms of an A/B on hopper-medium
+        fake_run(decided, "mingru", seed, {1000: a}, data=56.1)
+        fake_run(decided, "gru", seed, {1000: b}, data=56.1)
+        fake_run(decided, "gru", seed, {1000: 30.0}, data=8.2, extra=replay, name=f"hopper__medium-replay__gru__{seed}")
+    out = tmp_path / "out"
+    assert results_main([str(held), "--merge", "rnn=mingru,gru", "--agents", "rnn", "--beside", str(decided),
+                         "--compact", "--no-plots", "--out", str(out)]) == 0
+    lines = (out / "headline.md").read_text().splitlines()
+    assert lines[2] == "| dataset | data | R | rnn |"
+    assert lines[4:6] == ["| hopper-medium | 56.1 | 3600 | 53.5 ± 0.5 (best 53.5); seeds 0-1: 85.0 |",
+                          "| hopper-medium-replay | 8.2 | 3600 | 23.5 ± 0.5 (best 23.5); seeds 0-1: 30.0 |"]
+    assert lines[-1] == ("Columns of an agent whose recipe differs by dataset (--merge), the label each took: rnn: mingru "
+                         "on hopper-medium, gru on hopper-medium-replay.")
+    capsys.readouterr()
+    assert results_main([str(decided), "--merge", "rnn=mingru,gru", "--no-plots", "--out", str(out)]) == 2
+    assert "--merge rnn: gru and mingru both have runs on hopper-medium; one column takes one label per dataset" \
+        in capsys.readouterr().err
