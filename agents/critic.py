@@ -126,6 +126,26 @@ class Critic(nn.Module):
                 "critic/q_data": masked_mean(torch.minimum(*qs), m).detach(), "critic/v": masked_mean(v, m).detach()}
         return q_loss + v_loss, logs
 
+    @property
+    def learns(self) -> bool:
+        """Whether the critic is trained (its parameters require gradients); ``fix`` holds it fixed."""
+        return any(p.requires_grad for p in self.q.parameters())
+
+    def fix(self) -> Critic:
+        """Hold the critic fixed: no gradient, so no optimizer group, and no soft update (a critic learned
+        elsewhere, e.g. by an IQL run, guiding an actor)."""
+        self.requires_grad_(False)
+        return self
+
+    @torch.no_grad()
+    def data_logs(self, batch: WindowBatch) -> dict[str, Tensor]:
+        """What TensorBoard shows of a fixed critic on the batch: Q of the data's actions and V."""
+        assert batch.td_mask is not None
+        s, m = batch.states.float(), batch.td_mask.float()
+        with torch.autocast(s.device.type, enabled=False):
+            return {"critic/q_data": masked_mean(self.q_values(s, batch.actions.float()), m),
+                    "critic/v": masked_mean(self.value(s), m)}
+
     @torch.no_grad()
     def soft_update(self) -> None:
         """theta' <- (1 - alpha) theta' + alpha theta."""

@@ -95,7 +95,10 @@ class ValueDecisionModel(DecisionModel):
     def training_loss(self, batch: WindowBatch) -> tuple[Tensor, dict[str, Tensor]]:
         """The actor's loss as ``guide`` says, plus the critic's, on one batch of windows."""
         v = self.value_cfg
-        critic_loss, logs = self.critic.losses(batch)
+        if self.critic.learns:
+            critic_loss, logs = self.critic.losses(batch)
+        else:  # a critic learned elsewhere (--critic-from), held fixed
+            critic_loss, logs = torch.zeros((), device=batch.states.device), self.critic.data_logs(batch)
         pred = self(*self.batch_inputs(batch)).float()
         mse = masked_action_mse(pred, batch.actions, batch.mask)
         m = batch.mask.float()
@@ -112,7 +115,8 @@ class ValueDecisionModel(DecisionModel):
         return actor + critic_loss, {"losses/action_mse": mse.detach(), "losses/actor": actor.detach(), **logs}
 
     def after_update(self) -> None:
-        self.critic.soft_update()
+        if self.critic.learns:
+            self.critic.soft_update()
 
     @property
     def candidates(self) -> int:

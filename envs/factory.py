@@ -27,6 +27,7 @@ def make_env(env_id: str, env_spec_json: str = "", *, dataset_name: str = "", **
             raise_pending_stop()  # a signal that MuJoCo's import or model compile swallowed
             return env
     except Exception as e:  # gymnasium raises several kinds for a missing env or dependency
+        raise_pending_stop()  # a signal inside MuJoCo's import surfaces as "MuJoCo is not installed": it was the signal
         raise SeqRLError(
             f"Cannot create the evaluation env {env_id!r} for dataset {dataset_name!r} "
             f"({type(e).__name__}: {e}). MuJoCo envs need `pip install gymnasium[mujoco]`."

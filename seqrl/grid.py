@@ -346,6 +346,17 @@ def launch(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime |
     return submit_grid(jobs, runs_root, slurm, run_job, then)
 
 
+def prerequisites(job: Job, jobs: list[Job]) -> list[str]:
+    """The prefixes of the jobs before ``job`` in ``jobs`` whose runs it reads, which it waits for: for a run that
+    takes its critic from a folder of runs (``--critic-from``), the IQL runs of its task and seed. Only earlier
+    jobs: the pool takes jobs in order, so those are started or done, and waiting for them cannot deadlock."""
+    cfg = job.cfg
+    if getattr(cfg, "critic_from", None) is None:
+        return []
+    mine = (cfg.env, cfg.dataset, cfg.seed)
+    return [j.prefix for j in jobs[:jobs.index(job)] if j.cfg.agent == "iql" and (j.cfg.env, j.cfg.dataset, j.cfg.seed) == mine]
+
+
 def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str],
              then: str, threads: int | None = None) -> int:
     """Run ``jobs`` into ``runs_root``, ``parallel`` at a time (finished runs skipped, unfinished ones resumed,
@@ -362,14 +373,23 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
             "config sets threads: its own)")
     print(f"[grid] {len(jobs)} runs, {parallel} at a time, {each}, into {root}", flush=True)
     finished, lock, children = [0], threading.Lock(), Children()
+    ended = {job.prefix: threading.Event() for job in jobs}  # set when a job's run_and_count returns, however
 
     def run_and_count(job: Job) -> tuple[Job, Path | None, int | None]:
-        result = run_job(job, root, threads, until, children)
-        with lock:
-            finished[0] += 1
-            if not children.stopping:
-                say(f"progress: {finished[0]}/{len(jobs)} runs")
-        return result
+        try:
+            needs = prerequisites(job, jobs)
+            if needs and not all(ended[p].is_set() for p in needs):
+                say(f"{job.prefix}* waits for {', '.join(p + '*' for p in needs)} (it reads their runs)")
+            for p in needs:
+                ended[p].wait()
+            result = run_job(job, root, threads, until, children)
+            with lock:
+                finished[0] += 1
+                if not children.stopping:
+                    say(f"progress: {finished[0]}/{len(jobs)} runs")
+            return result
+        finally:
+            ended[job.prefix].set()
 
     pool = ThreadPoolExecutor(parallel)
     try:

@@ -19,7 +19,8 @@ A study file (YAML, ``studies/<name>.yaml``) holds what ``seqrl.grid`` takes, as
         flags: --threads 1                            # train_offline.py flags for every run of the block
       - configs: [../configs/cpu/{dataset}.yaml]
         backbones: [transformer, mingru]              # Decision-model configs need them; BC configs make one run/seed
-        flags: --keep-checkpoints
+        flags: --keep-checkpoints                     # {runs_root}: the study's runs root (--critic-from {runs_root}:
+                                                      #   the IQL runs of an earlier block, which a run waits for)
         evaluate:                                     # after training, each finished run's last checkpoint again:
           - name: data_best                           #   into <run>/data_best_eval.json (kept in the results file)
             targets: data-best                        #   the data's best episode return, a list of returns, or
@@ -208,8 +209,11 @@ def load_study(path: Path) -> Study:
     return Study(path.name.removesuffix(".yaml"), path, str(raw.get("description", "")).strip(), order, blocks)
 
 
-def expand(study: Study) -> list[tuple[Job, Block]]:
-    """The study's runs in the order they start, each with its block; a run named twice counts once (the first)."""
+def expand(study: Study, root: Path | None = None) -> list[tuple[Job, Block]]:
+    """The study's runs in the order they start, each with its block; a run named twice counts once (the first).
+    ``{runs_root}`` in a block's flags is ``root`` (default: the study's own), e.g. ``--critic-from {runs_root}``:
+    the IQL runs of an earlier block."""
+    runs_root = str((root or default_root(study)).resolve())
     if study.order == "seed-major":
         seeds = list(dict.fromkeys(s for b in study.blocks for s in b.seeds))
         steps = [(i, b, [s]) for s in seeds for i, b in enumerate(study.blocks, 1) if s in b.seeds]
@@ -219,7 +223,7 @@ def expand(study: Study) -> list[tuple[Job, Block]]:
     for i, block, seeds in steps:
         try:
             jobs = make_jobs(list(block.configs), list(block.backbones) if block.backbones else None, seeds,
-                             list(block.flags))
+                             [f.replace("{runs_root}", runs_root) for f in block.flags])
         except SeqRLError as e:
             raise SeqRLError(f"{study.path}, block {i}: {e}") from None
         for job in jobs:
@@ -250,7 +254,7 @@ def finished_records(root: Path) -> dict[RunKey, list[dict[str, Any]]]:
 
 def collect(study: Study, root: Path, out: Path) -> int:
     """Write the results file of the study's finished runs under ``root`` (the newest of a run named twice)."""
-    runs = expand(study)
+    runs = expand(study, root)
     found = finished_records(root)
     keys = [job_key(job) for job, _ in runs]
     records = sorted((found[k][-1] for k in keys if k in found), key=lambda r: r["run"])
@@ -313,7 +317,7 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
               slurm: SlurmResources | None = None, threads: int | None = None) -> int:
     """Train the study's runs (``seqrl.grid``; with ``slurm``, submit them and return), then its evaluations of
     the finished runs; 0 unless something failed."""
-    runs = expand(study)
+    runs = expand(study, root)
     print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}", flush=True)
     then = f"Then: python -m seqrl.study collect {study.path}" + (
         "" if root == default_root(study) else f" --runs-root {root}")
@@ -346,7 +350,7 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
 def plan(study: Study, root: Path) -> None:
     """Print the study's runs in order, each with its state under ``root``."""
     print(f"{study.name}: {study.description}\n")
-    runs = expand(study)
+    runs = expand(study, root)
     states = []
     for job, block in runs:
         path, finished = existing(root, job) if root.is_dir() else (None, False)

@@ -56,3 +56,26 @@ def test_a_users_handler_is_kept(no_handler):
     route_mujoco_warnings()
     unstable_step()
     assert len(seen) == 1 and seen[0].startswith("Nan, Inf or huge value")
+
+
+def test_a_signal_swallowed_while_an_env_is_made_stops_the_command_not_a_missing_mujoco(monkeypatch):
+    """A SIGTERM that lands inside MuJoCo's import surfaces from gymnasium as "MuJoCo is not installed"; make_env
+    raises the stop (exit 143 and what is kept), not that false error."""
+    import os
+    import signal
+
+    import gymnasium as gym
+    from gymnasium.error import DependencyNotInstalled
+
+    from seqrl.core.command import Stopped, stop_on_signals
+
+    def make_during_a_signal(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises Stopped here, as inside an import
+        except KeyboardInterrupt:
+            raise DependencyNotInstalled('MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`') from None
+
+    monkeypatch.setattr(gym, "make", make_during_a_signal)
+    with stop_on_signals(), pytest.raises(Stopped) as stop:
+        make_env("Hopper-v5", dataset_name="test")
+    assert stop.value.exit_status == 143

@@ -311,3 +311,27 @@ def test_study_threads_default_to_the_cores_this_process_may_use_and_follow_thre
     assert study_main(["run", study, "--threads", "0", "--runs-root", str(tmp_path / "bad")]) == 2
     assert "error: --threads 0: give 1 or more." in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_study_block_takes_the_critics_of_an_earlier_blocks_iql_runs_and_waits_for_them(data_root, tmp_path, capsys):
+    """--critic-from {runs_root}: each value-guided run reads the IQL run of its dataset and seed under the study's
+    runs root; with two jobs it would start beside that run, so the grid holds it until the IQL run has ended."""
+    common = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
+              "warmup_steps": 2, "device": "cpu"}
+    (tmp_path / "iql.yaml").write_text(yaml.safe_dump({**common, "agent": "iql", "iql": {"hidden": [16], "critic": {"hidden": [16]}}}))
+    (tmp_path / "vdt.yaml").write_text(yaml.safe_dump({**common, "agent": "vdt", "model": {"context_len": 5, "width": 16,
+                                                        "n_layers": 1}, "value": {"critic": {"hidden": [16]}}}))
+    study = write_study(tmp_path, """seeds: [0]
+blocks:
+  - configs: iql.yaml
+  - configs: vdt.yaml
+    backbones: [mingru]
+    flags: --critic-from {runs_root}
+""")
+    root = tmp_path / "runs"
+    assert study_main(["run", study, "--runs-root", str(root), "--jobs", "2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[grid] hopper__medium__mingru+value-q+fixed-critic__0__* waits for hopper__medium__iql__0__* (it reads their runs)" in out
+    vdt = next(root.glob("hopper__medium__mingru+value-q+fixed-critic__0__*"))
+    assert yaml.safe_load((vdt / "config.yaml").read_text())["critic_from"] == str(root.resolve())
+    assert "held fixed" in (vdt / "train.log").read_text() and (vdt / "done.json").is_file()

@@ -227,3 +227,44 @@ def test_a_value_guided_run_with_one_candidate_exports_and_acts_as_evaluated(dat
         assert p.returncode == 0, p.stderr
         outs.append(json.loads(out.read_text())["results"][0])
     assert outs[0]["lengths"] == outs[1]["lengths"] and outs[0]["returns"] == pytest.approx(outs[1]["returns"], rel=1e-3)
+
+
+def test_a_value_guided_run_takes_an_iql_runs_critic_and_holds_it_fixed(data_root, d4rl_file, tmp_path, capsys):
+    """--critic-from: the finished IQL run of the dataset and seed in a folder of runs, its critic copied and never
+    trained (bit-identical after training, no TD loss logged, its Q still shown); each wrong source refused before
+    any run directory is made, saying what differs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs, vdt = tmp_path / "runs", tmp_path / "vdt"
+    p = run(["train_offline.py", "--env", "hopper", "--dataset", "medium", "--agent", "iql", "--iql.hidden", "16",
+             "--iql.critic.hidden", "16", "--steps", "4", "--eval-every", "4", "--eval-episodes", "1", "--batch-size",
+             "8", "--device", "cpu", "--run-dir", str(runs / "hopper__medium__iql__0__1")])
+    assert p.returncode == 0, p.stderr
+    flags = ["--env", "hopper", "--dataset", "medium", "--agent", "vdt", "--backbone", "mingru", *TINY]
+    p = run(["train_offline.py", *flags, "--value.critic.hidden", "16", "--critic-from", str(runs), "--run-dir", str(vdt)])
+    assert p.returncode == 0, p.stderr
+    assert "agent mingru+value-q+fixed-critic" in p.stdout
+    assert f"[seqrl] critic: the finished IQL run of seed 0 in {runs}: {runs}/hopper__medium__iql__0__1/last.pt (iql run, update 4), held fixed" in p.stdout
+    source = torch.load(runs / "hopper__medium__iql__0__1" / "last.pt", weights_only=False)["model"]
+    trained = torch.load(vdt / "last.pt", weights_only=False)["model"]
+    critic = [k for k in source if k.startswith("critic.")]
+    assert critic and all(torch.equal(trained[k], source[k]) for k in critic)
+    tags = set(EventAccumulator(str(vdt)).Reload().Tags()["scalars"])
+    assert {"critic/q_data", "critic/v", "critic/q_actor_minus_data", "losses/actor"} <= tags and "critic/td_loss" not in tags
+
+    for extra, message in [
+        (["--value.critic.hidden", "16", "--seed", "1"], "no finished IQL run of 'test/hopper/medium-v0' with seed 1 there"),
+        (["--value.critic.hidden", "32"], "its critic has hidden layers [16] on 11 state features, this run's [32] on 11; "
+                                          "give --value.critic.hidden 16"),
+        (["--value.critic.hidden", "16", "--val-fraction", "0.5"], "its states were normalized with other statistics"),
+    ]:
+        err = error_of(capsys, "train_offline", [*flags, *extra, "--critic-from", str(runs), "--run-dir", str(tmp_path / "x")])
+        assert message in err, err
+    other = [*flags[:2], "--dataset", str(d4rl_file), *flags[4:], "--value.critic.hidden", "16"]
+    err = error_of(capsys, "train_offline", [*other, "--critic-from", str(runs / "hopper__medium__iql__0__1"),
+                                             "--run-dir", str(tmp_path / "x")])
+    assert "its critic learned on 'test/hopper/medium-v0'" in err and "A critic guides only on its own data" in err
+    err = error_of(capsys, "train_offline", ["--env", "hopper", "--dataset", "medium", "--backbone", "mingru",
+                                             "--critic-from", str(runs), *TINY])
+    assert "--agent dt does not use --critic-from" in err
+    assert not (tmp_path / "x").exists()

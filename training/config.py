@@ -30,7 +30,7 @@ from seqrl.core.typed import facts, from_mapping, rule_problems, setting
 
 DT = ("dt", "vdt")  # fields read by the kinds conditioned on a target return (the Decision model's)
 GROUPS = (("model", ModelConfig), ("bc", BCConfig), ("iql", IQLConfig), ("value", ValueConfig))  # nested configs
-PATHS = ("config", "run_dir", "d4rl_cache", "resume")  # fields holding paths (strings in the saved form)
+PATHS = ("config", "run_dir", "d4rl_cache", "resume", "critic_from")  # fields holding paths (strings in the saved form)
 
 
 def _positive(v: float) -> bool:
@@ -75,6 +75,10 @@ class TrainConfig:
     """The Decision model (--agent dt, vdt)."""
     value: ValueConfig = setting(factory=ValueConfig, agents=("vdt",))
     """How the value guides the Decision model, and its critic (--agent vdt)."""
+    critic_from: Path | None = setting(None, agents=("vdt",), label=(8, lambda v, _: "+fixed-critic" if v else ""))
+    """--agent vdt: the critic of another run, loaded and held fixed instead of learned alongside: an IQL run of the
+    same data (configs/cpu/iql-<task>.yaml), a run directory or checkpoint, or a folder of runs holding the finished
+    IQL run of this dataset and seed (the newest). Its sizes must be --value.critic.hidden's."""
     bc: BCConfig = setting(factory=BCConfig, agents=("bc",))
     """The behaviour-cloning MLP (--agent bc)."""
     iql: IQLConfig = setting(factory=IQLConfig, agents=("iql",))

@@ -26,7 +26,8 @@ from seqrl.envs import actions_outside, check_dims, make_env
 
 from .config import TrainConfig, check_config
 from .distributed import DistInfo, init_distributed, max_param_difference
-from .rundir import Claim, RunName, RunSummary, check_resume, claim_run_dir, logged_median, remove_if_empty
+from .rundir import (DATA_IDENTITY, Claim, RunName, RunSummary, check_resume, claim_run_dir, describe_data,
+                     logged_median, remove_if_empty)
 from .trainer import Diverged, EvalRecord, Trainer, resolve_targets
 
 
@@ -128,6 +129,8 @@ def _train(cfg: TrainConfig, dist_info: DistInfo, device: torch.device, run_dir:
         trainer.restore(payload)
         print(f"[seqrl] resuming {run_dir} at update {trainer.step}"
               + (f"; changed on resume: {'; '.join(resume_changes)}" if resume_changes else ""))
+    elif trainer.critic_loaded:
+        print(f"[seqrl] critic: {trainer.critic_loaded}")
     print(
         f"[seqrl] agent {cfg.label()}: {trainer.num_params:,} parameters on {device}; env {trainer.bundle().env_id}; "
         f"targets {', '.join(f'{t:g}' for t in targets) or '-'} ({targets_how}); {cfg.steps} updates; run dir {run_dir}"
@@ -209,15 +212,6 @@ def check_checkpoint(payload: dict[str, Any], cfg: TrainConfig, data: Trajectory
             f"--resume {where}: the data is not the run's. The run trained on {describe_data(saved)}; loaded now: "
             f"{describe_data(now)}. Point --dataset (or MINARI_DATASETS_PATH, SEQRL_D4RL_CACHE) at the run's data, or "
             "start a new run on this data (another --run-dir).")
-
-
-DATA_IDENTITY = ("name", "episodes", "transitions", "fingerprint")  # what --resume compares (not the location)
-
-
-def describe_data(identity: dict[str, Any]) -> str:
-    """``'local/hopper/medium-v0' (6 episodes, 209 transitions, fingerprint 1a2b..., from /data/...)``."""
-    return (f"{identity.get('name')!r} ({identity.get('episodes')} episodes, {identity.get('transitions')} transitions, "
-            f"fingerprint {identity.get('fingerprint')}, from {identity.get('location')})")
 
 
 def eval_summary(record: EvalRecord) -> str:

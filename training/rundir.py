@@ -368,3 +368,12 @@ class RunSummary:
             print(f"[seqrl] warning: {path}: damaged, read as unfinished ({e})", file=sys.stderr)
             return None
         return cls(**{f.name: values.get(f.name) for f in dataclasses.fields(cls)})
+
+
+DATA_IDENTITY = ("name", "episodes", "transitions", "fingerprint")  # what --resume compares (not the location)
+
+
+def describe_data(identity: dict[str, Any]) -> str:
+    """``'local/hopper/medium-v0' (6 episodes, 209 transitions, fingerprint 1a2b..., from /data/...)``."""
+    return (f"{identity.get('name')!r} ({identity.get('episodes')} episodes, {identity.get('transitions')} transitions, "
+            f"fingerprint {identity.get('fingerprint')}, from {identity.get('location')})")

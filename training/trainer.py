@@ -42,6 +42,7 @@ from seqrl.datasets.d4rl import is_d4rl_benchmark
 from .config import TrainConfig
 from .distributed import DistInfo
 from .ema import EMA
+from .critic_source import load_critic
 from .fastpath import FastPath, UpdateMaker, compile_backend, prepare_compile, resolve_fast_path
 from .gpt_init import gpt_init_
 from .optim import make_optimizer
@@ -135,6 +136,12 @@ class Trainer:
         self.model = cfg.agent_config.create(data.obs_dim, data.act_dim)
         if cfg.init == "gpt":
             gpt_init_(self.model)
+        self.critic_loaded = ""  # --critic-from: another run's critic, loaded (a resumed run has its own) and fixed
+        if cfg.critic_from is not None:
+            if not cfg.resume:
+                self.critic_loaded = load_critic(self.model.critic, cfg.critic_from, data.info.name, cfg.seed,
+                                                 data.identity(), self.obs_mean, self.obs_std)
+            self.model.critic.fix()
         self.model.to(device)
         self.sampler = self.window_sampler(self.train_data, seed=cfg.seed + 1000 * dist_info.rank)  # per rank
         self.probes = {} if self.val_data is None else {  # fixed windows, the same at every evaluation
@@ -235,7 +242,8 @@ class Trainer:
         cfg = self.cfg
         name = cfg.architecture
         key = {"agent": cfg.agent, "model": cfg.agent_config.to_dict(), "obs_dim": self.data.obs_dim,
-               "act_dim": self.data.act_dim, "batch_size": cfg.batch_size}
+               "act_dim": self.data.act_dim, "batch_size": cfg.batch_size,
+               **({"fixed_critic": True} if cfg.critic_from else {})}
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             fast = resolve_fast_path(cfg.precision, cfg.compile, self.device, name, self.update_maker(), key)
         if self.dist.enabled:
