@@ -86,6 +86,30 @@ def test_a_locked_run_directory_is_refused_naming_the_holder(run_copy, tmp_path,
     assert {k: v for k, v in snapshot(run_copy).items() if k != ".lock"} == before
 
 
+def test_a_claim_refused_before_the_holder_wrote_its_name_waits_for_it(tmp_path):
+    """The holder writes who it is just after taking the lock (CI once refused a claim in between and named
+    "another process"): the refused claim reads the lock file again until the name is there."""
+    import fcntl
+    import threading
+
+    from seqrl.core.errors import SeqRLError
+    from seqrl.training.rundir import LOCK_NAME, lock_run_dir
+
+    run_dir = tmp_path / "held"
+    run_dir.mkdir()
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, nothing written yet
+    info = {"pid": 4242, "host": "h", "started": "now", "argv": ["train_offline.py"]}
+    late = threading.Timer(0.3, lambda: os.write(fd, json.dumps(info).encode()))
+    late.start()
+    try:
+        with pytest.raises(SeqRLError, match="is in use by process 4242 on h"):
+            lock_run_dir(run_dir)
+    finally:
+        late.join()
+        os.close(fd)
+
+
 def test_two_trainings_started_at_once_on_one_directory(data_root, tmp_path):
     run_dir = tmp_path / "same"
     cmd = [sys.executable, "train_offline.py", *BASE, "--steps", "30", "--eval-every", "15", "--run-dir", str(run_dir)]

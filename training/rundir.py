@@ -45,13 +45,19 @@ def run_files(path: Path) -> list[str]:
     return found + sorted(p.name for p in path.glob("events.out.tfevents.*"))
 
 
-def _holder(lock_path: Path) -> str:
-    try:
-        info = json.loads(lock_path.read_text())
-        return (f"process {info['pid']} on {info['host']} (started {info['started']}: "
-                f"{' '.join(info.get('argv', []))[:200]})")
-    except (OSError, ValueError, KeyError):
-        return "another process"
+def _holder(lock_path: Path, wait: float = 2.0) -> str:
+    """Who holds the lock, from what it wrote into the lock file. The holder writes that just after taking the
+    lock, so a claim refused in between finds the file empty: read again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            info = json.loads(lock_path.read_text())
+            return (f"process {info['pid']} on {info['host']} (started {info['started']}: "
+                    f"{' '.join(info.get('argv', []))[:200]})")
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "another process"
+            time.sleep(0.05)
 
 
 @dataclass
