@@ -38,11 +38,21 @@ submitted run stands.
 ``collect`` writes the study's results file (``seqrl.resultsfile``) from the finished runs under the runs root
 that the study names, found by what their saved configs say (env, dataset, agent label, seed), not by folder
 name; runs it names that are not finished are listed, and so are run directories there that it does not name.
+
+The results file is the study's memory across machines: a run recorded there, whose recipe (its saved config but
+for where and on how many threads it ran) is its job's now, and whose run directory is not under the runs root
+(another machine's, a sitting whose machine is gone), counts as finished: ``run`` does not train it again (unless
+a run that is trained reads its weights, as ``--critic-from`` reads an IQL run's), ``plan`` says ``recorded``,
+and ``collect`` keeps its record beside those of the runs under the root. A record whose job's config has
+changed since (or of a config format this seqrl no longer reads) is superseded: ``run`` trains that job again, and
+``collect`` keeps the old record, naming it, until a run of the job under the root replaces it: nothing recorded
+is dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import difflib
 import os
@@ -57,9 +67,10 @@ import yaml
 
 from seqrl.core.errors import SEED_RULE, SeqRLError, seed_ok
 from seqrl.core.command import run_command, signals_ignored, stop_on_signals, stopped_by
-from seqrl.grid import Children, Job, check_launcher, existing, launch, make_jobs, parse_until
-from seqrl.resultsfile import SUFFIX, run_record, write_results_file
+from seqrl.grid import Children, Job, check_launcher, existing, launch, make_jobs, parse_until, prerequisites
+from seqrl.resultsfile import HASH_IGNORES, SUFFIX, read_results_file, run_record, write_results_file
 from seqrl.slurm import SlurmResources, add_launcher_flags, print_status
+from seqrl.training.config import TrainConfig
 from seqrl.training.rundir import RunSummary
 
 STUDY_KEYS = ("description", "order", "seeds", "datasets", "blocks")
@@ -252,20 +263,90 @@ def finished_records(root: Path) -> dict[RunKey, list[dict[str, Any]]]:
     return found
 
 
+RECIPE_IGNORES = (*HASH_IGNORES, "threads")  # where a run ran and on how many threads: not its recipe
+
+
+def recipe(config: dict[str, Any]) -> dict[str, Any] | None:
+    """What of a saved config makes a run's recipe: the config rebuilt by this seqrl (a field added since the run
+    takes its default), without ``RECIPE_IGNORES``; of ``critic_from``, a path on the machine that ran it, only
+    whether it was given. None: a config this seqrl does not read (an older format)."""
+    try:
+        values = TrainConfig.from_dict(config, "a recorded run's config").to_dict()
+    except (SeqRLError, TypeError, ValueError, KeyError):
+        return None
+    kept = {k: v for k, v in values.items() if k not in RECIPE_IGNORES}
+    kept["critic_from"] = values.get("critic_from") is not None
+    return kept
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a study's results file holds of its runs, by job key: the records that stand for a job of the study
+    (finished, of the job's recipe now), and those of its jobs whose recipe has changed since (superseded)."""
+
+    path: Path
+    records: dict[RunKey, dict[str, Any]]
+    superseded: dict[RunKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def superseded_names(self) -> str:
+        return ", ".join(sorted(r["run"] for r in self.superseded.values()))
+
+
+def recorded(study: Study, runs: list[tuple[Job, Block]], path: Path | None = None) -> Recorded:
+    """The study's runs recorded in its results file (``path``, default beside the study file), by job key."""
+    path = path or study.results_file
+    if not path.is_file():
+        return Recorded(path, {})
+    header, records = read_results_file(path)
+    if header.get("study") != study.name:
+        raise SeqRLError(f"{path} holds the runs of study {header.get('study')!r}, not of {study.name!r} "
+                         f"({study.path}): give the results file of this study (collect --out), or move that one away.")
+    jobs = {job_key(job): job for job, _ in runs}
+    known = Recorded(path, {})
+    for record in records:
+        key = record_key(record)
+        if key in jobs:
+            mine = recipe(record["config"])
+            same = record.get("finished") and mine is not None and mine == recipe(jobs[key].cfg.to_dict())
+            (known.records if same else known.superseded)[key] = record
+    return known
+
+
+def to_train(runs: list[tuple[Job, Block]], root: Path, known: Recorded) -> list[tuple[Job, Block]]:
+    """The study's runs that ``run`` hands to the grid: all but those recorded in its results file with no run
+    directory under ``root``; a recorded one stays when a run that is trained reads its weights."""
+    def from_file(job: Job) -> bool:
+        return job_key(job) in known.records and (not root.is_dir() or existing(root, job)[0] is None)
+
+    jobs = [job for job, _ in runs]
+    needed = {p for job in jobs if not from_file(job) for p in prerequisites(job, jobs)}
+    return [(job, block) for job, block in runs if not from_file(job) or job.prefix in needed]
+
+
 def collect(study: Study, root: Path, out: Path) -> int:
-    """Write the results file of the study's finished runs under ``root`` (the newest of a run named twice)."""
+    """Write the results file of the study's finished runs under ``root`` (the newest of a run named twice), with
+    the records of ``out`` (if there) that stand for a run not under ``root`` (``recorded``)."""
     runs = expand(study, root)
     found = finished_records(root)
+    kept = recorded(study, runs, out)
     keys = [job_key(job) for job, _ in runs]
-    records = sorted((found[k][-1] for k in keys if k in found), key=lambda r: r["run"])
-    missing = [job.prefix + "*" for (job, _), k in zip(runs, keys) if k not in found]
+    old = {**kept.superseded, **kept.records}
+    records = sorted((found[k][-1] if k in found else old[k] for k in keys if k in found or k in old),
+                     key=lambda r: r["run"])
+    from_file = sum(k not in found and k in old for k in keys)
+    still = {k: r for k, r in kept.superseded.items() if k not in found}
+    missing = [job.prefix + "*" for (job, _), k in zip(runs, keys) if k not in found and k not in old]
     strays = sorted(r["run"] for k, rs in found.items() if k not in set(keys) for r in rs)
     if not records:
         print(f"error: no finished run of {study.path} under {root}; run it first: python -m seqrl.study run "
               f"{study.path}{'' if root == default_root(study) else f' --runs-root {root}'}", file=sys.stderr)
         return 2
     write_results_file(out, study.name, records)
-    print(f"[study] {len(records)} of {len(runs)} runs -> {out} ({out.stat().st_size:,} bytes)")
+    print(f"[study] {len(records)} of {len(runs)} runs -> {out} ({out.stat().st_size:,} bytes)"
+          + (f"; {from_file} of them kept from the file as it was (no run directory under {root})" if from_file else ""))
+    if still:
+        print(f"[study] kept, though superseded (their config is not the study's now, and run trains them again): "
+              f"{Recorded(out, {}, still).superseded_names()}")
     if missing:
         print(f"[study] not finished (left out): {', '.join(missing)}")
     if strays:
@@ -319,6 +400,17 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
     the finished runs; 0 unless something failed."""
     runs = expand(study, root)
     print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}", flush=True)
+    known = recorded(study, runs)
+    planned, runs = len(runs), to_train(runs, root, known)
+    if planned > len(runs):
+        print(f"[study] {planned - len(runs)} of them recorded in {known.path} with no run directory here: not "
+              "trained again", flush=True)
+    if known.superseded:
+        print(f"[study] {len(known.superseded)} record(s) of {known.path} superseded (their config is not the "
+              f"study's now): trained again ({known.superseded_names()})", flush=True)
+    if not runs:
+        print(f"[study] nothing to train. Then: python -m seqrl.study collect {study.path}", flush=True)
+        return 0
     then = f"Then: python -m seqrl.study collect {study.path}" + (
         "" if root == default_root(study) else f" --runs-root {root}")
     if slurm is not None and any(block.evaluate for _, block in runs):
@@ -351,15 +443,21 @@ def plan(study: Study, root: Path) -> None:
     """Print the study's runs in order, each with its state under ``root``."""
     print(f"{study.name}: {study.description}\n")
     runs = expand(study, root)
+    known = recorded(study, runs)
     states = []
     for job, block in runs:
         path, finished = existing(root, job) if root.is_dir() else (None, False)
-        state = "finished" if finished else "started" if path is not None else "to run"
+        state = ("finished" if finished else "started" if path is not None
+                 else "recorded" if job_key(job) in known.records else "to run")
         states.append(state)
         evals = "".join(f" +{ev.name}" for ev in block.evaluate)
         print(f"  {state:8}  {job.prefix}*  {' '.join(job.extra)}{evals}")
-    counts = {s: states.count(s) for s in ("finished", "started", "to run")}
-    print(f"\n{len(runs)} runs under {root}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    counts = {s: states.count(s) for s in ("finished", "recorded", "started", "to run")}
+    print(f"\n{len(runs)} runs under {root}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+          + (f" (recorded: in {known.path}, not trained again)" if counts["recorded"] else ""))
+    if known.superseded:
+        print(f"superseded in {known.path} (their config is not the study's now; run trains them again): "
+              + known.superseded_names())
 
 
 def default_root(study: Study) -> Path:

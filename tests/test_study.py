@@ -256,7 +256,10 @@ blocks:
     capsys.readouterr()
     assert study_main(["plan", study, "--runs-root", str(root)]) == 0
     assert "2 runs under" in capsys.readouterr().out
-    assert study_main(["collect", study, "--runs-root", str(tmp_path / "empty")]) == 2
+    before = results.read_bytes()  # collected from a root without the runs: the file's records are kept as they were
+    assert study_main(["collect", study, "--runs-root", str(tmp_path / "empty")]) == 0
+    assert "2 of them kept from the file as it was" in capsys.readouterr().out and results.read_bytes() == before
+    assert study_main(["collect", study, "--runs-root", str(tmp_path / "empty"), "--out", str(tmp_path / "new.jsonl.gz")]) == 2
     assert "no finished run of" in capsys.readouterr().err
     assert study_main(["collect", study, "--runs-root", str(root), "--out", str(tmp_path / "x.json")]) == 2
     assert "a results file's name ends in .jsonl.gz" in capsys.readouterr().err
@@ -313,21 +316,30 @@ def test_study_threads_default_to_the_cores_this_process_may_use_and_follow_thre
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_study_block_takes_the_critics_of_an_earlier_blocks_iql_runs_and_waits_for_them(data_root, tmp_path, capsys):
-    """--critic-from {runs_root}: each value-guided run reads the IQL run of its dataset and seed under the study's
-    runs root; with two jobs it would start beside that run, so the grid holds it until the IQL run has ended."""
-    common = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
+TINY_VALUE = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
               "warmup_steps": 2, "device": "cpu"}
-    (tmp_path / "iql.yaml").write_text(yaml.safe_dump({**common, "agent": "iql", "iql": {"hidden": [16], "critic": {"hidden": [16]}}}))
-    (tmp_path / "vdt.yaml").write_text(yaml.safe_dump({**common, "agent": "vdt", "model": {"context_len": 5, "width": 16,
-                                                        "n_layers": 1}, "value": {"critic": {"hidden": [16]}}}))
-    study = write_study(tmp_path, """seeds: [0]
+TINY_VDT = {**TINY_VALUE, "agent": "vdt", "model": {"context_len": 5, "width": 16, "n_layers": 1},
+            "value": {"critic": {"hidden": [16]}}}
+
+
+def iql_then_vdt(tmp_path: Path, vdt_flags: str = "") -> str:
+    """A study of a tiny IQL run, then a tiny value-guided minGRU (with ``vdt_flags``), seed 0, and its configs."""
+    (tmp_path / "iql.yaml").write_text(yaml.safe_dump({**TINY_VALUE, "agent": "iql",
+                                                       "iql": {"hidden": [16], "critic": {"hidden": [16]}}}))
+    (tmp_path / "vdt.yaml").write_text(yaml.safe_dump(TINY_VDT))
+    flags = f"\n    flags: {vdt_flags}" if vdt_flags else ""
+    return write_study(tmp_path, f"""seeds: [0]
 blocks:
   - configs: iql.yaml
   - configs: vdt.yaml
-    backbones: [mingru]
-    flags: --critic-from {runs_root}
+    backbones: [mingru]{flags}
 """)
+
+
+def test_a_study_block_takes_the_critics_of_an_earlier_blocks_iql_runs_and_waits_for_them(data_root, tmp_path, capsys):
+    """--critic-from {runs_root}: each value-guided run reads the IQL run of its dataset and seed under the study's
+    runs root; with two jobs it would start beside that run, so the grid holds it until the IQL run has ended."""
+    study = iql_then_vdt(tmp_path, "--critic-from {runs_root}")
     root = tmp_path / "runs"
     assert study_main(["run", study, "--runs-root", str(root), "--jobs", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
@@ -335,3 +347,50 @@ blocks:
     vdt = next(root.glob("hopper__medium__mingru+value-q+fixed-critic__0__*"))
     assert yaml.safe_load((vdt / "config.yaml").read_text())["critic_from"] == str(root.resolve())
     assert "held fixed" in (vdt / "train.log").read_text() and (vdt / "done.json").is_file()
+
+
+def test_a_study_resumes_from_its_results_file_on_a_machine_without_its_runs(data_root, tmp_path, capsys):
+    """A sitting's machine is gone with its run directories; the committed results file is not: its runs are not
+    trained again, and collect keeps them. A run whose config has changed since is superseded: trained again, its
+    old record kept until the new run replaces it. A recorded IQL run whose critic a run to train reads is trained
+    again (its weights are needed)."""
+    study = iql_then_vdt(tmp_path)
+    first, results = tmp_path / "machine1", tmp_path / "tiny_study.jsonl.gz"
+    assert study_main(["run", study, "--runs-root", str(first), "--threads", "1"]) == 0
+    assert study_main(["collect", study, "--runs-root", str(first)]) == 0
+    capsys.readouterr()
+    recorded = results.read_bytes()
+    second = tmp_path / "machine2"  # a new machine: the results file, no run directory
+    assert study_main(["plan", study, "--runs-root", str(second)]) == 0
+    assert "2 runs under" in (out := capsys.readouterr().out) and "0 finished, 2 recorded, 0 started, 0 to run" in out
+    assert study_main(["run", study, "--runs-root", str(second), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of them recorded in" in out and "[study] nothing to train" in out and not second.exists()
+    assert study_main(["collect", study, "--runs-root", str(second)]) == 0
+    assert results.read_bytes() == recorded and "2 of them kept from the file as it was" in capsys.readouterr().out
+
+    changed = {**TINY_VDT, "steps": 6, "eval_every": 6}  # the recipe changed
+    (tmp_path / "vdt.yaml").write_text(yaml.safe_dump(changed))
+    assert study_main(["plan", study, "--runs-root", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "1 recorded, 0 started, 1 to run" in out and "superseded in" in out and "hopper__medium__mingru+value-q__0__" in out
+    assert study_main(["collect", study, "--runs-root", str(second)]) == 0  # not rerun yet: nothing dropped
+    assert "kept, though superseded" in capsys.readouterr().out and results.read_bytes() == recorded
+    assert study_main(["run", study, "--runs-root", str(second), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of them recorded in" in out and "superseded (their config is not the study's now): trained again" in out
+    assert out.count("[grid] start ") == 1 and not list(second.glob("hopper__medium__iql__*"))
+    assert study_main(["collect", study, "--runs-root", str(second)]) == 0
+    assert "superseded" not in capsys.readouterr().out
+    from seqrl.resultsfile import read_results_file
+
+    steps = {r["agent"]: r["config"]["steps"] for r in read_results_file(results)[1]}
+    assert steps == {"iql": 4, "mingru+value-q": 6}
+
+    study = iql_then_vdt(tmp_path, "--critic-from {runs_root}")
+    (tmp_path / "vdt.yaml").write_text(yaml.safe_dump(changed))
+    third = tmp_path / "machine3"  # the fixed-critic run is not recorded, and reads the recorded IQL run's critic
+    assert study_main(["run", study, "--runs-root", str(third), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[grid] start hopper__medium__iql__0__" in out and "recorded in" not in out
+    assert (next(third.glob("hopper__medium__mingru+value-q+fixed-critic__0__*")) / "done.json").is_file()
