@@ -288,8 +288,10 @@ class Recorded:
     records: dict[RunKey, dict[str, Any]]
     superseded: dict[RunKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
-    def superseded_names(self) -> str:
-        return ", ".join(sorted(r["run"] for r in self.superseded.values()))
+
+def run_names(records: dict[RunKey, dict[str, Any]]) -> str:
+    """The run names of ``records``, sorted, comma-separated."""
+    return ", ".join(sorted(r["run"] for r in records.values()))
 
 
 def recorded(study: Study, runs: list[tuple[Job, Block]], path: Path | None = None) -> Recorded:
@@ -316,7 +318,7 @@ def to_train(runs: list[tuple[Job, Block]], root: Path, known: Recorded) -> list
     """The study's runs that ``run`` hands to the grid: all but those recorded in its results file with no run
     directory under ``root``; a recorded one stays when a run that is trained reads its weights."""
     def from_file(job: Job) -> bool:
-        return job_key(job) in known.records and (not root.is_dir() or existing(root, job)[0] is None)
+        return job_key(job) in known.records and existing(root, job)[0] is None
 
     jobs = [job for job, _ in runs]
     needed = {p for job in jobs if not from_file(job) for p in prerequisites(job, jobs)}
@@ -331,11 +333,11 @@ def collect(study: Study, root: Path, out: Path) -> int:
     kept = recorded(study, runs, out)
     keys = [job_key(job) for job, _ in runs]
     old = {**kept.superseded, **kept.records}
-    records = sorted((found[k][-1] if k in found else old[k] for k in keys if k in found or k in old),
-                     key=lambda r: r["run"])
-    from_file = sum(k not in found and k in old for k in keys)
+    chosen = {k: found[k][-1] if k in found else old[k] for k in keys if k in found or k in old}
+    records = sorted(chosen.values(), key=lambda r: r["run"])
+    from_file = sum(k not in found for k in chosen)
     still = {k: r for k, r in kept.superseded.items() if k not in found}
-    missing = [job.prefix + "*" for (job, _), k in zip(runs, keys) if k not in found and k not in old]
+    missing = [job.prefix + "*" for (job, _), k in zip(runs, keys) if k not in chosen]
     strays = sorted(r["run"] for k, rs in found.items() if k not in set(keys) for r in rs)
     if not records:
         print(f"error: no finished run of {study.path} under {root}; run it first: python -m seqrl.study run "
@@ -346,7 +348,7 @@ def collect(study: Study, root: Path, out: Path) -> int:
           + (f"; {from_file} of them kept from the file as it was (no run directory under {root})" if from_file else ""))
     if still:
         print(f"[study] kept, though superseded (their config is not the study's now, and run trains them again): "
-              f"{Recorded(out, {}, still).superseded_names()}")
+              f"{run_names(still)}")
     if missing:
         print(f"[study] not finished (left out): {', '.join(missing)}")
     if strays:
@@ -407,12 +409,12 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
               "trained again", flush=True)
     if known.superseded:
         print(f"[study] {len(known.superseded)} record(s) of {known.path} superseded (their config is not the "
-              f"study's now): trained again ({known.superseded_names()})", flush=True)
-    if not runs:
-        print(f"[study] nothing to train. Then: python -m seqrl.study collect {study.path}", flush=True)
-        return 0
+              f"study's now): trained again ({run_names(known.superseded)})", flush=True)
     then = f"Then: python -m seqrl.study collect {study.path}" + (
         "" if root == default_root(study) else f" --runs-root {root}")
+    if not runs:
+        print(f"[study] nothing to train. {then}", flush=True)
+        return 0
     if slurm is not None and any(block.evaluate for _, block in runs):
         then = "the blocks' evaluations are made by this run command once the runs are finished. " + then
     rc = launch([job for job, _ in runs], root, parallel, until, [], then, slurm, threads)
@@ -457,7 +459,7 @@ def plan(study: Study, root: Path) -> None:
           + (f" (recorded: in {known.path}, not trained again)" if counts["recorded"] else ""))
     if known.superseded:
         print(f"superseded in {known.path} (their config is not the study's now; run trains them again): "
-              + known.superseded_names())
+              + run_names(known.superseded))
 
 
 def default_root(study: Study) -> Path:
