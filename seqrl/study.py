@@ -2,6 +2,7 @@
 
     python -m seqrl.study plan studies/study6.yaml                      # its runs, and which are finished
     python -m seqrl.study run studies/study6.yaml [--jobs 2] [--until HH:MM] [--runs-root DIR]
+    python -m seqrl.study run studies/seeds345.yaml --only '*__iql__*'   # just the runs whose names match
     python -m seqrl.study run studies/study6.yaml --launcher slurm --slurm-config cluster.yaml   # one job array
     python -m seqrl.study status studies/study6.yaml                   # Slurm: queued, running, finished, failed
     python -m seqrl.study collect studies/study6.yaml [--runs-root DIR] # -> studies/study6.jsonl.gz
@@ -30,7 +31,8 @@ A study file (YAML, ``studies/<name>.yaml``) holds what ``seqrl.grid`` takes, as
 
 ``run`` trains the study's runs through ``seqrl.grid`` into the runs root (default ``runs/studies/<name>``, outside
 git): a finished run is skipped, an unfinished one resumed, so the command is re-run until the study is done;
-``--until`` as the grid's. Then the blocks' evaluations, for the finished runs that still have their weights and
+``--until`` as the grid's; ``--only`` (``run`` and ``plan``) keeps the runs whose names match one of its shell
+patterns (``'*__iql__*'``, ``'hopper__medium__*'``), the rest left for a later command. Then the blocks' evaluations, for the finished runs that still have their weights and
 not that evaluation yet. The datasets are read as training reads them (``MINARI_DATASETS_PATH``).
 With ``--launcher slurm`` ``run`` submits the runs not finished, queued or running as one job array and returns
 (``seqrl.slurm``); the blocks' evaluations are made by ``run`` once they are finished. ``status`` says where each
@@ -45,8 +47,8 @@ for where and on how many threads it ran) is its job's now, and whose run direct
 a run that is trained reads its weights, as ``--critic-from`` reads an IQL run's), ``plan`` says ``recorded``,
 and ``collect`` keeps its record beside those of the runs under the root. A record whose job's config has
 changed since (or of a config format this seqrl no longer reads) is superseded: ``run`` trains that job again, and
-``collect`` keeps the old record, naming it, until a run of the job under the root replaces it: nothing recorded
-is dropped.
+``collect`` keeps the old record, naming it, until a run of the job under the root replaces it. A record that no
+job of the study names now (a block changed since it ran) is kept too, named: nothing recorded is dropped.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import difflib
+import fnmatch
 import os
 import re
 import sys
@@ -242,6 +245,19 @@ def expand(study: Study, root: Path | None = None) -> list[tuple[Job, Block]]:
     return list(runs.values())
 
 
+def only(runs: list[tuple[Job, Block]], patterns: list[str] | None, study: Study) -> list[tuple[Job, Block]]:
+    """The runs whose names (``env__dataset__agent__seed__``) match one of the shell ``patterns`` (all without
+    any); a pattern that matches none is an error naming what the names look like."""
+    if not patterns:
+        return runs
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(job.prefix, pattern) for job, _ in runs):
+            examples = ", ".join(dict.fromkeys(job.prefix for job, _ in runs[:3]))
+            raise SeqRLError(f"--only {pattern!r} matches none of {study.path}'s {len(runs)} runs (their names "
+                             f"look like {examples}; quote the pattern, e.g. --only '*__iql__*').")
+    return [(job, block) for job, block in runs if any(fnmatch.fnmatchcase(job.prefix, p) for p in patterns)]
+
+
 def job_key(job: Job) -> RunKey:
     """What identifies the job's run in a saved config: env, dataset, agent label, seed."""
     cfg = job.cfg
@@ -282,11 +298,13 @@ def recipe(config: dict[str, Any]) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class Recorded:
     """What a study's results file holds of its runs, by job key: the records that stand for a job of the study
-    (finished, of the job's recipe now), and those of its jobs whose recipe has changed since (superseded)."""
+    (finished, of the job's recipe now), those of its jobs whose recipe has changed since (superseded), and those
+    that no job of the study names now (unnamed: a block changed since, e.g. a new flag that relabels its runs)."""
 
     path: Path
     records: dict[RunKey, dict[str, Any]]
     superseded: dict[RunKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    unnamed: dict[RunKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def run_names(records: dict[RunKey, dict[str, Any]]) -> str:
@@ -307,10 +325,12 @@ def recorded(study: Study, runs: list[tuple[Job, Block]], path: Path | None = No
     known = Recorded(path, {})
     for record in records:
         key = record_key(record)
-        if key in jobs:
-            mine = recipe(record["config"])
-            same = record.get("finished") and mine is not None and mine == recipe(jobs[key].cfg.to_dict())
-            (known.records if same else known.superseded)[key] = record
+        if key not in jobs:
+            known.unnamed[key] = record
+            continue
+        mine = recipe(record["config"])
+        same = record.get("finished") and mine is not None and mine == recipe(jobs[key].cfg.to_dict())
+        (known.records if same else known.superseded)[key] = record
     return known
 
 
@@ -327,14 +347,15 @@ def to_train(runs: list[tuple[Job, Block]], root: Path, known: Recorded) -> list
 
 def collect(study: Study, root: Path, out: Path) -> int:
     """Write the results file of the study's finished runs under ``root`` (the newest of a run named twice), with
-    the records of ``out`` (if there) that stand for a run not under ``root`` (``recorded``)."""
+    the records of ``out`` (if there) that stand for a run not under ``root`` or that no job names now
+    (``recorded``): nothing recorded is dropped."""
     runs = expand(study, root)
     found = finished_records(root)
     kept = recorded(study, runs, out)
     keys = [job_key(job) for job, _ in runs]
     old = {**kept.superseded, **kept.records}
     chosen = {k: found[k][-1] if k in found else old[k] for k in keys if k in found or k in old}
-    records = sorted(chosen.values(), key=lambda r: r["run"])
+    records = sorted([*chosen.values(), *kept.unnamed.values()], key=lambda r: r["run"])
     from_file = sum(k not in found for k in chosen)
     still = {k: r for k, r in kept.superseded.items() if k not in found}
     missing = [job.prefix + "*" for (job, _), k in zip(runs, keys) if k not in chosen]
@@ -344,11 +365,15 @@ def collect(study: Study, root: Path, out: Path) -> int:
               f"{study.path}{'' if root == default_root(study) else f' --runs-root {root}'}", file=sys.stderr)
         return 2
     write_results_file(out, study.name, records)
-    print(f"[study] {len(records)} of {len(runs)} runs -> {out} ({out.stat().st_size:,} bytes)"
+    print(f"[study] {len(chosen)} of {len(runs)} runs" + (f" and {len(kept.unnamed)} no job names now" if kept.unnamed
+          else "") + f" -> {out} ({out.stat().st_size:,} bytes)"
           + (f"; {from_file} of them kept from the file as it was (no run directory under {root})" if from_file else ""))
     if still:
         print(f"[study] kept, though superseded (their config is not the study's now, and run trains them again): "
               f"{run_names(still)}")
+    if kept.unnamed:
+        print(f"[study] kept, though no job of the study names them now (its blocks changed since they ran; remove "
+              f"them from the file by collecting into a new one with --out): {run_names(kept.unnamed)}")
     if missing:
         print(f"[study] not finished (left out): {', '.join(missing)}")
     if strays:
@@ -397,11 +422,13 @@ def pending_evaluations(runs: list[tuple[Job, Block]], root: Path) -> list[tuple
 
 
 def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None,
-              slurm: SlurmResources | None = None, threads: int | None = None) -> int:
-    """Train the study's runs (``seqrl.grid``; with ``slurm``, submit them and return), then its evaluations of
-    the finished runs; 0 unless something failed."""
-    runs = expand(study, root)
-    print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}", flush=True)
+              slurm: SlurmResources | None = None, threads: int | None = None,
+              patterns: list[str] | None = None) -> int:
+    """Train the study's runs (those matching ``patterns``, see ``only``; ``seqrl.grid``; with ``slurm``, submit
+    them and return), then its evaluations of the finished runs; 0 unless something failed."""
+    runs = only(expand(study, root), patterns, study)
+    print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}"
+          + (f" (--only {' '.join(patterns)})" if patterns else ""), flush=True)
     known = recorded(study, runs)
     planned, runs = len(runs), to_train(runs, root, known)
     if planned > len(runs):
@@ -441,10 +468,10 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
     return rc or next((c for c in codes if c), 0)
 
 
-def plan(study: Study, root: Path) -> None:
-    """Print the study's runs in order, each with its state under ``root``."""
+def plan(study: Study, root: Path, patterns: list[str] | None = None) -> None:
+    """Print the study's runs (those matching ``patterns``) in order, each with its state under ``root``."""
     print(f"{study.name}: {study.description}\n")
-    runs = expand(study, root)
+    runs = only(expand(study, root), patterns, study)
     known = recorded(study, runs)
     states = []
     for job, block in runs:
@@ -460,6 +487,8 @@ def plan(study: Study, root: Path) -> None:
     if known.superseded:
         print(f"superseded in {known.path} (their config is not the study's now; run trains them again): "
               + run_names(known.superseded))
+    if known.unnamed:
+        print(f"in {known.path} but named by no job of the study now (kept by collect): {run_names(known.unnamed)}")
 
 
 def default_root(study: Study) -> Path:
@@ -480,6 +509,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.add_argument("study", type=Path, help="the study file (studies/<name>.yaml)")
         p.add_argument("--runs-root", type=Path, default=None,
                        help="folder of the study's run directories (default: runs/studies/<name>)")
+        if name in ("plan", "run"):
+            p.add_argument("--only", nargs="+", default=None, metavar="PATTERN",
+                           help="only the runs whose names match one of these shell patterns, e.g. '*__iql__*' "
+                                "or 'hopper__medium__*' (quoted; default: all the study's runs)")
         if name == "run":
             p.add_argument("--jobs", type=int, default=None,
                            help="parallel training processes (local launcher; default 1), each with cores / jobs "
@@ -509,7 +542,7 @@ def command(args: argparse.Namespace) -> int:
     study = load_study(args.study)
     root = args.runs_root or default_root(study)
     if args.command == "plan":
-        plan(study, root)
+        plan(study, root, args.only)
         return 0
     if args.command == "status":
         return print_status(root)
@@ -526,7 +559,7 @@ def command(args: argparse.Namespace) -> int:
         raise SeqRLError(f"--threads {args.threads}: give 1 or more." if slurm is None else
                          "--threads is for the local launcher; under Slurm a run's threads are --cpus-per-task.")
     until = None if args.until is None else parse_until(args.until, dt.datetime.now())
-    return run_study(study, root, jobs, until, slurm, args.threads)
+    return run_study(study, root, jobs, until, slurm, args.threads, args.only)
 
 
 if __name__ == "__main__":

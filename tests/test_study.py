@@ -316,6 +316,26 @@ def test_study_threads_default_to_the_cores_this_process_may_use_and_follow_thre
     assert not (tmp_path / "bad").exists()
 
 
+def test_only_runs_and_plans_the_runs_whose_names_match(data_root, tmp_path, capsys):
+    """--only trains just the runs it names (the rest left for a later command, which --only does not change);
+    a pattern matching none of the study's runs is refused before any run, saying what the names look like."""
+    tiny_configs(tmp_path)
+    study = write_study(tmp_path, "seeds: [0, 1]\nblocks: [{configs: tiny-bc.yaml}]\n")
+    root = tmp_path / "runs"
+    assert study_main(["run", study, "--runs-root", str(root), "--only", "*__1__"]) == 0
+    assert "(--only *__1__)" in capsys.readouterr().out
+    assert [p.name.rsplit("__", 1)[0] for p in root.glob("hopper__*")] == ["hopper__medium__bc__1"]
+    assert study_main(["plan", study, "--runs-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "to run    hopper__medium__bc__0__*" in out and "finished  hopper__medium__bc__1__*" in out
+    assert study_main(["plan", study, "--runs-root", str(root), "--only", "*__0__"]) == 0
+    assert "1 runs under" in capsys.readouterr().out
+    assert study_main(["run", study, "--runs-root", str(root), "--only", "bc*"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --only 'bc*' matches none of" in err and "look like hopper__medium__bc__0__, hopper__medium__bc__1__" in err
+    assert len(list(root.glob("hopper__*"))) == 1
+
+
 TINY_VALUE = {"env": "hopper", "dataset": "medium", "steps": 4, "eval_every": 4, "eval_episodes": 1, "batch_size": 8,
               "warmup_steps": 2, "device": "cpu"}
 TINY_VDT = {**TINY_VALUE, "agent": "vdt", "model": {"context_len": 5, "width": 16, "n_layers": 1},
@@ -394,3 +414,10 @@ def test_a_study_resumes_from_its_results_file_on_a_machine_without_its_runs(dat
     out = capsys.readouterr().out
     assert "[grid] start hopper__medium__iql__0__" in out and "recorded in" not in out
     assert (next(third.glob("hopper__medium__mingru+value-q+fixed-critic__0__*")) / "done.json").is_file()
+    assert study_main(["plan", study, "--runs-root", str(third)]) == 0
+    assert "but named by no job of the study now (kept by collect): hopper__medium__mingru+value-q__0__" in capsys.readouterr().out
+    assert study_main(["collect", study, "--runs-root", str(third)]) == 0  # the relabelled block's old run: kept
+    out = capsys.readouterr().out
+    assert "[study] 2 of 2 runs and 1 no job names now ->" in out
+    assert "kept, though no job of the study names them now" in out and "hopper__medium__mingru+value-q__0__" in out
+    assert sorted(r["agent"] for r in read_results_file(results)[1]) == ["iql", "mingru+value-q", "mingru+value-q+fixed-critic"]

@@ -20,6 +20,7 @@ from seqrl.core.batch import WindowBatch
 from seqrl.datasets import WindowSampler
 from seqrl.training.optim import make_optimizer
 
+from helpers import REPO
 from test_cli import TINY, error_of, run
 from test_data import hand_dataset
 
@@ -268,3 +269,25 @@ def test_a_value_guided_run_takes_an_iql_runs_critic_and_holds_it_fixed(data_roo
                                              "--critic-from", str(runs), *TINY])
     assert "--agent dt does not use --critic-from" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_the_shipped_value_guided_configs_take_the_critic_of_an_iql_run_under_runs(data_root, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """configs/cpu/vdt-<task>.yaml hold an IQL run's critic fixed (docs/recipe.md, "which critic"), found under
+    runs/: without one there the run is refused before its directory is made, saying how to train one or to learn
+    the critic alongside (--critic-from None, the A/Bs' arms before that verdict)."""
+    from seqrl.grid import make_jobs
+
+    monkeypatch.chdir(tmp_path)
+    config = str(REPO / "configs/cpu/vdt-hopper-medium.yaml")
+    err = error_of(capsys, "train_offline", ["--config", config, "--backbone", "mingru", *TINY, "--run-dir", "x"])
+    assert ("--critic-from runs: no such run directory, checkpoint or folder of runs. Train one first (python "
+            "train_offline.py --config configs/cpu/iql-<task>.yaml --seed 0), give a run directory, or --critic-from "
+            "None to learn the critic alongside.") in err
+    (tmp_path / "runs").mkdir()
+    err = error_of(capsys, "train_offline", ["--config", config, "--backbone", "mingru", *TINY, "--seed", "2"])
+    assert "--critic-from runs: no finished IQL run of 'test/hopper/medium-v0' with seed 2 there" in err
+    assert not (tmp_path / "x").exists() and not list((tmp_path / "runs").iterdir())
+    for flags, label in (([], "mingru+value-q+fixed-critic+no-time"), (["--critic-from", "None"], "mingru+value-q+no-time")):
+        job = make_jobs([REPO / "configs/cpu/vdt-hopper-medium.yaml"], ["mingru"], [0], flags)[0]
+        assert job.cfg.label() == label

@@ -20,13 +20,21 @@ from seqrl.core.files import read_yaml
 from .rundir import DATA_IDENTITY, RunSummary, describe_data
 
 
+def train_one_first(source: Path, seed: int) -> str:
+    """What to do when ``source`` holds no IQL run to take the critic from."""
+    return (f"Train one first (python train_offline.py --config configs/cpu/iql-<task>.yaml --seed {seed}"
+            + ("" if source == Path("runs") else f" --run-dir {source}/<name>")
+            + "), give a run directory, or --critic-from None to learn the critic alongside.")
+
+
 def find_critic_run(source: Path, dataset: str, seed: int) -> tuple[Path, str]:
     """The checkpoint ``source`` names: a checkpoint file, a run directory's last.pt, or in a folder of runs the
     finished IQL run of ``dataset`` (its id) and ``seed`` (the newest if several); and how it was found."""
     if source.is_file() or (source / "config.yaml").is_file():
         return find_checkpoint(source, "last"), "given"
     if not source.is_dir():
-        raise SeqRLError(f"--critic-from {source}: no such run directory, checkpoint or folder of runs.")
+        raise SeqRLError(f"--critic-from {source}: no such run directory, checkpoint or folder of runs. "
+                         + train_one_first(source, seed))
     found, unfinished = [], []
     for run in sorted(p for p in source.iterdir() if (p / "config.yaml").is_file()):
         try:
@@ -43,8 +51,7 @@ def find_critic_run(source: Path, dataset: str, seed: int) -> tuple[Path, str]:
     if not found:
         waiting = f" ({', '.join(unfinished)} has not finished: wait for it, or resume it)" if unfinished else ""
         raise SeqRLError(f"--critic-from {source}: no finished IQL run of {dataset!r} with seed {seed} there{waiting}. "
-                         f"Train one first (python train_offline.py --config configs/cpu/iql-<task>.yaml --seed {seed} "
-                         f"--run-dir {source}/<name>), or give a run directory.")
+                         + train_one_first(source, seed))
     newest = max(found, key=lambda p: p.name)  # names end in the run's start time (RunName)
     how = f"the finished IQL run of seed {seed} in {source}" + (f" (the newest of {len(found)})" if len(found) > 1 else "")
     return newest / "last.pt", how
