@@ -426,10 +426,11 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
               patterns: list[str] | None = None) -> int:
     """Train the study's runs (those matching ``patterns``, see ``only``; ``seqrl.grid``; with ``slurm``, submit
     them and return), then its evaluations of the finished runs; 0 unless something failed."""
-    runs = only(expand(study, root), patterns, study)
+    runs = expand(study, root)
+    known = recorded(study, runs)  # of all the study's runs: a record --only leaves out is not unnamed
+    runs = only(runs, patterns, study)
     print(f"[study] {study.name}: {len(runs)} runs ({study.order}) into {root}"
           + (f" (--only {' '.join(patterns)})" if patterns else ""), flush=True)
-    known = recorded(study, runs)
     planned, runs = len(runs), to_train(runs, root, known)
     if planned > len(runs):
         print(f"[study] {planned - len(runs)} of them recorded in {known.path} with no run directory here: not "
@@ -471,8 +472,9 @@ def run_study(study: Study, root: Path, parallel: int, until: dt.datetime | None
 def plan(study: Study, root: Path, patterns: list[str] | None = None) -> None:
     """Print the study's runs (those matching ``patterns``) in order, each with its state under ``root``."""
     print(f"{study.name}: {study.description}\n")
-    runs = only(expand(study, root), patterns, study)
+    runs = expand(study, root)
     known = recorded(study, runs)
+    runs = only(runs, patterns, study)
     states = []
     for job, block in runs:
         path, finished = existing(root, job) if root.is_dir() else (None, False)
