@@ -374,6 +374,7 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
     print(f"[grid] {len(jobs)} runs, {parallel} at a time, {each}, into {root}", flush=True)
     finished, lock, children = [0], threading.Lock(), Children()
     ended = {job.prefix: threading.Event() for job in jobs}  # set when a job's run_and_count returns, however
+    outcome: dict[str, tuple[Job, Path | None, int | None]] = {}  # each job's result, once ended
 
     def run_and_count(job: Job) -> tuple[Job, Path | None, int | None]:
         try:
@@ -382,7 +383,15 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
                 say(f"{job.prefix}* waits for {', '.join(p + '*' for p in needs)} (it reads their runs)")
             for p in needs:
                 ended[p].wait()
-            result = run_job(job, root, threads, until, children)
+            lacking = [p for p in needs if p not in outcome or outcome[p][1] is None or outcome[p][2] not in (0, None)]
+            if lacking:  # it would fail at once, reading a run that is not there
+                why = ", ".join(p + "*" + (" (failed)" if p in outcome and outcome[p][1] is not None else
+                                           " (not started)") for p in lacking)
+                say(f"not started: {job.prefix}* reads {why}; a later run of the grid starts it after them")
+                result: tuple[Job, Path | None, int | None] = (job, None, None)
+            else:
+                result = run_job(job, root, threads, until, children)
+            outcome[job.prefix] = result
             with lock:
                 finished[0] += 1
                 if not children.stopping:

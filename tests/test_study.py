@@ -372,6 +372,20 @@ def test_a_study_block_takes_the_critics_of_an_earlier_blocks_iql_runs_and_waits
     assert "held fixed" in (vdt / "train.log").read_text() and (vdt / "done.json").is_file()
 
 
+def test_a_run_whose_iql_run_failed_or_did_not_start_is_not_started(data_root, tmp_path, capsys):
+    """A value-guided run that reads an IQL run of the grid (--critic-from {runs_root}) is held back, not started to
+    fail, when that run failed (or --until left it for later); the grid says which and why."""
+    study = iql_then_vdt(tmp_path, "--critic-from {runs_root}")
+    (tmp_path / "iql.yaml").write_text(yaml.safe_dump({**TINY_VALUE, "agent": "iql", "eval_env": "NoSuchEnv-v0",
+                                                       "iql": {"hidden": [16], "critic": {"hidden": [16]}}}))
+    root = tmp_path / "runs"
+    assert study_main(["run", study, "--runs-root", str(root), "--threads", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and ("not started: hopper__medium__mingru+value-q+fixed-critic__0__* reads "
+                                "hopper__medium__iql__0__* (failed); a later run of the grid starts it after them") in out
+    assert not list(root.glob("hopper__medium__mingru*"))
+
+
 def test_a_study_resumes_from_its_results_file_on_a_machine_without_its_runs(data_root, tmp_path, capsys):
     """A sitting's machine is gone with its run directories; the committed results file is not: its runs are not
     trained again, and collect keeps them. A run whose config has changed since is superseded: trained again, its
