@@ -383,10 +383,10 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
                 say(f"{job.prefix}* waits for {', '.join(p + '*' for p in needs)} (it reads their runs)")
             for p in needs:
                 ended[p].wait()
-            lacking = [p for p in needs if p not in outcome or outcome[p][1] is None or outcome[p][2] not in (0, None)]
+            lacking = [p for p in needs if outcome.get(p, (job, None, None))[2] != 0]  # rc 0: finished
             if lacking:  # it would fail at once, reading a run that is not there
-                why = ", ".join(p + "*" + (" (failed)" if p in outcome and outcome[p][1] is not None else
-                                           " (not started)") for p in lacking)
+                why = ", ".join(p + "*" + (" (not started)" if outcome.get(p, (job, None))[1] is None else " (failed)")
+                                for p in lacking)
                 say(f"not started: {job.prefix}* reads {why}; a later run of the grid starts it after them")
                 result: tuple[Job, Path | None, int | None] = (job, None, None)
             else:

@@ -252,7 +252,7 @@ def only(runs: list[tuple[Job, Block]], patterns: list[str] | None, study: Study
         return runs
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(job.prefix, pattern) for job, _ in runs):
-            examples = ", ".join(dict.fromkeys(job.prefix for job, _ in runs[:3]))
+            examples = ", ".join(job.prefix for job, _ in runs[:3])  # expand names each run once
             raise SeqRLError(f"--only {pattern!r} matches none of {study.path}'s {len(runs)} runs (their names "
                              f"look like {examples}; quote the pattern, e.g. --only '*__iql__*').")
     return [(job, block) for job, block in runs if any(fnmatch.fnmatchcase(job.prefix, p) for p in patterns)]
