@@ -357,6 +357,14 @@ def prerequisites(job: Job, jobs: list[Job]) -> list[str]:
     return [j.prefix for j in jobs[:jobs.index(job)] if j.cfg.agent == "iql" and (j.cfg.env, j.cfg.dataset, j.cfg.seed) == mine]
 
 
+def prerequisite_state(result: tuple[Job, Path | None, int | None] | None) -> str:
+    """What became of a run another run reads: finished (exit code 0, ``run_job``'s contract), failed, or not
+    started (no run directory; no result at all counts so too)."""
+    if result is None or result[1] is None:
+        return "not started"
+    return "finished" if result[2] == 0 else "failed"
+
+
 def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime | None, extra: list[str],
              then: str, threads: int | None = None) -> int:
     """Run ``jobs`` into ``runs_root``, ``parallel`` at a time (finished runs skipped, unfinished ones resumed,
@@ -383,10 +391,10 @@ def run_grid(jobs: list[Job], runs_root: Path, parallel: int, until: dt.datetime
                 say(f"{job.prefix}* waits for {', '.join(p + '*' for p in needs)} (it reads their runs)")
             for p in needs:
                 ended[p].wait()
-            lacking = [p for p in needs if outcome.get(p, (job, None, None))[2] != 0]  # rc 0: finished
+            states = {p: prerequisite_state(outcome.get(p)) for p in needs}
+            lacking = [f"{p}* ({state})" for p, state in states.items() if state != "finished"]
             if lacking:  # it would fail at once, reading a run that is not there
-                why = ", ".join(p + "*" + (" (not started)" if outcome.get(p, (job, None))[1] is None else " (failed)")
-                                for p in lacking)
+                why = ", ".join(lacking)
                 say(f"not started: {job.prefix}* reads {why}; a later run of the grid starts it after them")
                 result: tuple[Job, Path | None, int | None] = (job, None, None)
             else:
