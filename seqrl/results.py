@@ -149,19 +149,27 @@ Chosen = dict[tuple[str, str], str]  # (merged agent NAME, env-dataset) -> the l
 
 def merge_labels(runs: list[Run], merges: list[str] | None, chosen: Chosen | None = None) -> tuple[list[Run], Chosen]:
     """``--merge NAME=LABEL,LABEL...``: the runs of those labels shown as one agent NAME, for an agent whose recipe
-    differs by dataset (e.g. a value-guided agent with eta set per task, labelled by it). A merge with two of its
-    labels run on one dataset would mix two arms in one cell: an error naming them. With ``chosen`` (the label
+    differs by dataset (e.g. a value-guided agent with eta set per task, labelled by it); ``LABEL@DATASET+DATASET``
+    takes that label on those datasets only (where another label's runs are the recipe's, and this one's an old
+    arm's). A merge with two of its labels run on one dataset would mix two arms in one cell: an error naming them. With ``chosen`` (the label
     each dataset took in the main runs; for other seeds' runs) only that label's runs are merged there. Returns
     the runs and which label each (NAME, dataset) took."""
     took: Chosen = {}
     for spec in merges or []:
         name, _, labels_text = spec.partition("=")
-        labels = [x for x in labels_text.split(",") if x]
-        if not name or not labels:
-            raise SeqRLError(f"--merge {spec}: give NAME=LABEL,LABEL (e.g. value-mingru=mingru+value-q+no-time,"
-                             "mingru+value-q-eta0.3+no-time).")
+        labels: dict[str, set[str] | None] = {}  # label -> the datasets it is taken on (None: all)
+        for item in (x for x in labels_text.split(",") if x):
+            label, at, tasks = item.partition("@")
+            labels[label] = set(tasks.split("+")) if at else None
+        if not name or not labels or not all(labels) or any(t is not None and not all(t) for t in labels.values()):
+            raise SeqRLError(f"--merge {spec}: give NAME=LABEL,LABEL, a label only on some datasets as "
+                             "LABEL@DATASET+DATASET (e.g. value-mingru=mingru+value-q+no-time,"
+                             "mingru+value-q-eta0.3+no-time@halfcheetah-medium+walker2d-medium).")
         for r in runs:
             if r.agent not in labels or (chosen is not None and chosen.get((name, r.task)) != r.agent):
+                continue
+            only_on = labels[r.agent]
+            if only_on is not None and r.task not in only_on:
                 continue
             other = took.setdefault((name, r.task), r.agent)
             if other != r.agent:
@@ -540,10 +548,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--agents", nargs="+", metavar="LABEL",
                     help="only these agents (labels as the tables show them: bc, mingru+no-time, ...); with "
                          "--compact, its columns in this order")
-    ap.add_argument("--merge", action="append", metavar="NAME=LABEL,LABEL",
+    ap.add_argument("--merge", action="append", metavar="NAME=LABEL,LABEL[@DATASET+DATASET]",
                     help="show the runs of these agent labels as one agent NAME (--agents names it), for an agent "
-                         "whose recipe differs by dataset, e.g. eta set per task (which labels its runs); refused "
-                         "where two of the labels have runs on one dataset; may be given more than once")
+                         "whose recipe differs by dataset, e.g. eta set per task (which labels its runs); "
+                         "LABEL@DATASET+DATASET takes a label on those datasets only; refused where two of the "
+                         "labels have runs on one dataset; may be given more than once")
     ap.add_argument("--datasets", nargs="+", metavar="ENV-DATASET",
                     help="only these datasets (hopper-medium, walker2d-medium-replay, ...); with --compact, its rows "
                          "in this order")

@@ -380,3 +380,13 @@ def test_results_merge_shows_a_per_dataset_recipe_as_one_agent_and_refuses_to_mi
     assert results_main([str(decided), "--merge", "rnn=mingru,gru", "--no-plots", "--out", str(out)]) == 2
     assert "--merge rnn: gru and mingru both have runs on hopper-medium; one column takes one label per dataset" \
         in capsys.readouterr().err
+    # LABEL@DATASET: gru only on hopper-medium-replay, so hopper-medium's gru runs (the other arm) stay out of it
+    assert results_main([str(decided), "--merge", "rnn=mingru,gru@hopper-medium-replay", "--agents", "rnn",
+                         "--compact", "--no-plots", "--out", str(out)]) == 0
+    lines = (out / "headline.md").read_text().splitlines()
+    assert lines[4:6] == ["| hopper-medium | 56.1 | 3600 | 85.0 ± 5.0 (best 85.0) |",
+                          "| hopper-medium-replay | 8.2 | 3600 | 30.0 ± 0.0 (best 30.0) |"]
+    capsys.readouterr()
+    assert results_main([str(decided), "--merge", "rnn=mingru,gru@", "--no-plots", "--out", str(out)]) == 2
+    assert "--merge rnn=mingru,gru@: give NAME=LABEL,LABEL, a label only on some datasets as LABEL@DATASET+DATASET" \
+        in capsys.readouterr().err
