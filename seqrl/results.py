@@ -151,9 +151,9 @@ def merge_labels(runs: list[Run], merges: list[str] | None, chosen: Chosen | Non
     """``--merge NAME=LABEL,LABEL...``: the runs of those labels shown as one agent NAME, for an agent whose recipe
     differs by dataset (e.g. a value-guided agent with eta set per task, labelled by it); ``LABEL@DATASET+DATASET``
     takes that label on those datasets only (where another label's runs are the recipe's, and this one's an old
-    arm's). A merge with two of its labels run on one dataset would mix two arms in one cell: an error naming them. With ``chosen`` (the label
-    each dataset took in the main runs; for other seeds' runs) only that label's runs are merged there. Returns
-    the runs and which label each (NAME, dataset) took."""
+    arm's). A merge with two of its labels run on one dataset would mix two arms in one cell: an error naming
+    them. With ``chosen`` (the label each dataset took in the main runs; for other seeds' runs) only that label's
+    runs are merged there. Returns the runs and which label each (NAME, dataset) took."""
     took: Chosen = {}
     for spec in merges or []:
         name, _, labels_text = spec.partition("=")
@@ -166,10 +166,9 @@ def merge_labels(runs: list[Run], merges: list[str] | None, chosen: Chosen | Non
                              "LABEL@DATASET+DATASET (e.g. value-mingru=mingru+value-q+no-time,"
                              "mingru+value-q-eta0.3+no-time@halfcheetah-medium+walker2d-medium).")
         for r in runs:
-            if r.agent not in labels or (chosen is not None and chosen.get((name, r.task)) != r.agent):
-                continue
-            only_on = labels[r.agent]
-            if only_on is not None and r.task not in only_on:
+            only_on = labels.get(r.agent, set())  # a label not merged is taken on no dataset
+            if (only_on is not None and r.task not in only_on) or \
+                    (chosen is not None and chosen.get((name, r.task)) != r.agent):
                 continue
             other = took.setdefault((name, r.task), r.agent)
             if other != r.agent:
